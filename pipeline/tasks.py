@@ -1,0 +1,15 @@
+"""The orofacial examination tasks and participant groups avstroke knows.
+
+Task codes are those of the Toronto NeuroFace release (NEUROFACE.md). Group codes are the
+manifest's; ``GROUP_NAMES`` gives the words used in reports.
+"""
+from __future__ import annotations
+
+SPEECH_TASKS = ("BBP_NORMAL", "DDK_PA", "DDK_PATAKA")
+NONSPEECH_TASKS = ("NSM_SPREAD", "NSM_KISS", "NSM_OPEN", "NSM_BROW", "NSM_BLOW", "NSM_BIGSMILE")
+TASKS = SPEECH_TASKS + NONSPEECH_TASKS
+DDK_TASKS = ("DDK_PA", "DDK_PATAKA")
+
+GROUPS = ("HC", "PS", "ALS")
+GROUP_NAMES = {"HC": "healthy control", "PS": "post-stroke", "ALS": "ALS"}
+SEXES = ("M", "F")
