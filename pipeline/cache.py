@@ -1,0 +1,158 @@
+"""Content-keyed cache and atomic writes.
+
+A stage output is keyed by a hash of its inputs' content, the parameters that change its result
+and the source code of the modules that compute it (ARCHITECTURE.md). The key is stored inside the
+output (parquet schema metadata) or beside it (``<file>.key``), so a file is up to date exactly
+when its stored key equals the key the stage would compute now. Every write goes to a temporary
+file in the same folder and is renamed into place, so an interrupted run never leaves a
+half-written output that could pass for a finished one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+KEY_FIELD = b"avstroke_cache_key"
+_CHUNK = 1 << 20
+_digest_memo: dict[tuple, str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content, memoised per process by (path, size, mtime).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    path = Path(path)
+    stat = path.stat()
+    memo_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if memo_key not in _digest_memo:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(_CHUNK), b""):
+                h.update(block)
+        _digest_memo[memo_key] = h.hexdigest()
+    return _digest_memo[memo_key]
+
+
+def code_digest(modules: list[str]) -> str:
+    """SHA-256 over the source files of the named modules.
+
+    Any edit to the code that computes a result changes this digest, so results computed by older
+    code are never mistaken for current ones.
+    """
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"cannot find the source of module {name!r}")
+        h.update(name.encode())
+        h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot put {type(value).__name__} into a cache key")
+
+
+def make_key(*, inputs: dict, params: dict, code: str) -> str:
+    """Cache key of one output.
+
+    Parameters
+    ----------
+    inputs : dict
+        Name -> content digest of every input the output depends on.
+    params : dict
+        Every parameter that changes the result (dataclasses are expanded).
+    code : str
+        Digest of the code that computes the output (see ``code_digest``).
+    """
+    blob = json.dumps({"inputs": inputs, "params": params, "code": code},
+                      sort_keys=True, default=_jsonable)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` and rename the temporary file onto ``path``.
+
+    The rename is atomic on one filesystem, so readers see the old file or the complete new one,
+    never a partial one. The temporary file is removed if ``write`` fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+    return path
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path, *, key: str | None = None,
+                  metadata: dict | None = None) -> Path:
+    """Write a table atomically, with its cache key and any metadata in the parquet schema."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    extra = dict(table.schema.metadata or {})
+    if key is not None:
+        extra[KEY_FIELD] = key.encode()
+    for name, value in (metadata or {}).items():
+        extra[f"avstroke_{name}".encode()] = json.dumps(value, default=_jsonable).encode()
+    table = table.replace_schema_metadata(extra)
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_parquet_metadata(path: str | Path) -> dict:
+    """The ``metadata`` dict stored by ``write_parquet``."""
+    raw = pq.read_schema(path).metadata or {}
+    prefix = b"avstroke_"
+    return {k[len(prefix):].decode(): json.loads(v) for k, v in raw.items()
+            if k.startswith(prefix) and k != KEY_FIELD}
+
+
+def stored_key(path: str | Path) -> str | None:
+    """Cache key stored with an output, or None when it is absent or unreadable as ours."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        if not path.exists():
+            return None
+        value = (pq.read_schema(path).metadata or {}).get(KEY_FIELD)
+        return value.decode() if value else None
+    side = path.with_name(path.name + ".key")
+    return side.read_text().strip() if side.exists() and path.exists() else None
+
+
+def write_key(path: str | Path, key: str) -> None:
+    """Store the key of a non-parquet output beside it, after the output is complete."""
+    path = Path(path)
+    side = path.with_name(path.name + ".key")
+    atomic_write(side, lambda tmp: tmp.write_text(key + "\n"))
+
+
+def is_fresh(path: str | Path, key: str) -> bool:
+    """True when ``path`` exists and was written under ``key``."""
+    return stored_key(path) == key

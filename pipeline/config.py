@@ -1,0 +1,15 @@
+"""Paths and stage order in one place."""
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_MANIFEST = Path("data_manifest.csv")
+DEFAULT_RUN_DIR = Path("runs/demo")
+DEFAULT_PHANTOM_DIR = Path("data/phantom")
+
+# The batch stages in the order `avstroke run` runs them: (command name, module).
+STAGES: list[tuple[str, str]] = [
+    ("validate", "pipeline.validate"),
+]
+
+LOG_DIR = "logs"

@@ -1,0 +1,63 @@
+"""``avstroke phantom --out DIR``: write the synthetic NeuroFace-layout demo cohort with its truth."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipeline.config import DEFAULT_PHANTOM_DIR
+from pipeline.errors import ConfigError
+from pipeline.phantom.generate import PhantomParams, generate
+from pipeline.stage import stage_main
+
+log = logging.getLogger("avstroke")
+DESCRIPTION = "Write a synthetic cohort with known truth, laid out like the NeuroFace release."
+
+
+def add_arguments(parser) -> None:
+    defaults = PhantomParams()
+    parser.add_argument("--out", type=Path, default=DEFAULT_PHANTOM_DIR,
+                        help="folder to write (default: %(default)s)")
+    parser.add_argument("--subjects", type=int, default=defaults.subjects_per_group,
+                        help="subjects per group (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--fps", type=float, default=defaults.fps,
+                        help="video frame rate in frames/s (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=defaults.clip_s,
+                        help="clip length in seconds (default: %(default)s)")
+    parser.add_argument("--followup-share", type=float, default=defaults.followup_share,
+                        help="share of post-stroke subjects with a follow-up visit (default: %(default)s)")
+    parser.add_argument("--faces", type=Path, default=None,
+                        help="folder of extra face photos (*.png with iBUG .pts beside each)")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes (default: %(default)s)")
+
+
+def run(args) -> int:
+    if args.subjects < 2:
+        raise ConfigError(f"--subjects must be at least 2, got {args.subjects}")
+    if not 10 <= args.fps <= 240:
+        raise ConfigError(f"--fps must be within 10-240, got {args.fps}")
+    if not 1.5 <= args.seconds <= 120:
+        raise ConfigError(f"--seconds must be within 1.5-120, got {args.seconds}")
+    if not 0 <= args.followup_share <= 1:
+        raise ConfigError(f"--followup-share must be within 0-1, got {args.followup_share}")
+    if args.faces is not None and not args.faces.is_dir():
+        raise ConfigError(f"--faces {args.faces}: folder not found")
+    params = PhantomParams(subjects_per_group=args.subjects, followup_share=args.followup_share,
+                           seed=args.seed, fps=args.fps, clip_s=args.seconds)
+    start = time.monotonic()
+    counts = generate(args.out, params, workers=args.workers, faces_dir=args.faces)
+    log.info("phantom: %d clips of %d subjects in %s (%.0f s)", counts["clips"], counts["subjects"],
+             args.out, time.monotonic() - start)
+    return 0
+
+
+def main(argv=None) -> int:
+    return stage_main("avstroke phantom", DESCRIPTION, add_arguments, run, argv, common=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

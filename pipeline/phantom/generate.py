@@ -1,0 +1,251 @@
+"""Generate the phantom cohort: media in the NeuroFace layout plus the truth behind every file.
+
+Output folder::
+
+    <out>/healthy_controls/Videos/N001_02_NSM_SPREAD_color.avi   (H.264 + PCM audio)
+    <out>/healthy_controls/Landmarks_gt/N001_02_NSM_SPREAD_color.txt   (sampled "manual" frames)
+    <out>/healthy_controls/SLP_Assessment_HC.xlsx, participants.csv
+    <out>/stroke/Videos_and_metadata/..., <out>/als/Videos/...
+    <out>/truth/subjects.csv      latent truth per subject and visit
+    <out>/truth/recordings.csv    per clip: timing, voice and motion truth
+    <out>/truth/events.csv        every syllable / movement event
+    <out>/truth/landmarks/<recording_id>.parquet   true landmarks of every frame
+
+Each clip is written atomically and keyed by its parameters and the generator's code, so an
+interrupted generation resumes and a re-run with the same settings writes nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from pipeline import cache, neuroface
+from pipeline.phantom import design, face, motion, scores, voice, writer
+from pipeline.phantom.schedule import build_schedule
+from pipeline.runner import progress_enabled
+from pipeline.tasks import GROUPS, TASKS
+
+log = logging.getLogger("avstroke")
+CODE_MODULES = ["pipeline.phantom.design", "pipeline.phantom.face", "pipeline.phantom.motion",
+                "pipeline.phantom.voice", "pipeline.phantom.schedule", "pipeline.phantom.scores",
+                "pipeline.phantom.writer", "pipeline.phantom.generate"]
+ANNOTATOR_SD_PX = 0.5
+ASTRONAUT = "astronaut"
+
+
+@dataclass(frozen=True)
+class PhantomParams:
+    """Settings of a phantom cohort (all of them change the output)."""
+
+    subjects_per_group: int = 6
+    followup_share: float = 0.75
+    seed: int = 0
+    fps: float = 50.0
+    clip_s: float = 3.0
+    audio_rate: int = 44100
+    width: int = 640
+    height: int = 480
+
+
+@dataclass(frozen=True)
+class FaceSource:
+    """A photograph an identity is made from, with its neutral landmarks' origin."""
+
+    name: str
+    image_path: str  # '' for the astronaut shipped by scikit-image
+    pts_path: str  # '' when landmarks come from dlib
+
+
+def face_sources(faces_dir: Path | None) -> list[FaceSource]:
+    """The astronaut photo, plus every ``*.png`` with an iBUG ``.pts`` beside it in ``faces_dir``."""
+    sources = [FaceSource(ASTRONAUT, "", "")]
+    if faces_dir is not None:
+        for png in sorted(Path(faces_dir).glob("*.png")):
+            pts = png.with_suffix(".pts")
+            if pts.is_file():
+                sources.append(FaceSource(png.stem, str(png.resolve()), str(pts.resolve())))
+    return sources
+
+
+@functools.lru_cache(maxsize=8)
+def _photo(source: FaceSource) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+    import skimage.data
+
+    from features.video.dlib_models import fit_still_image
+
+    if source.name == ASTRONAUT:
+        image = skimage.data.astronaut()
+        return image, fit_still_image(image)
+    image = cv2.cvtColor(cv2.imread(source.image_path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return image, face.load_ibug_pts(source.pts_path)
+
+
+@functools.lru_cache(maxsize=64)
+def _identity(source: FaceSource, identity_seed: int) -> face.Identity:
+    rng = np.random.default_rng([identity_seed, 7])
+    image, landmarks = _photo(source)
+    params = face.draw_identity_params(rng)
+    return face.make_identity(image, landmarks, params=params, rng=rng)
+
+
+def clip_rng(params: PhantomParams, truth: design.SubjectTruth, task: str, stream: int) -> np.random.Generator:
+    return np.random.default_rng([params.seed, truth.index, int(truth.visit), TASKS.index(task), stream])
+
+
+def subject_voice(params: PhantomParams, truth: design.SubjectTruth) -> voice.VoiceParams:
+    """The subject's voice at this visit (the same in every task)."""
+    return voice.voice_params_for(truth.dysarthria, truth.sex,
+                                  design.subject_rng(params.seed, truth.index, stream=10 + int(truth.visit)))
+
+
+def subject_room(params: PhantomParams, truth: design.SubjectTruth) -> voice.RoomParams:
+    """The recording room of this visit, drawn independently of group."""
+    return voice.draw_room_params(design.subject_rng(params.seed, truth.index, stream=30 + int(truth.visit)))
+
+
+def head_poses(n_frames: int, fps: float, rng: np.random.Generator) -> list[face.Pose]:
+    """Slow head drift (rotation, translation, scale), drawn independently of group."""
+    t = np.arange(n_frames) / fps
+    rot_amp, shift_amp, scale_amp = rng.uniform(0, 3.0), rng.uniform(0, 6.0), rng.uniform(0, 0.02)
+    f = rng.uniform(0.1, 0.4, size=4)
+    phase = rng.uniform(0, 2 * np.pi, size=4)
+    rot = rot_amp * np.sin(2 * np.pi * f[0] * t + phase[0])
+    dx = shift_amp * np.sin(2 * np.pi * f[1] * t + phase[1])
+    dy = 0.5 * shift_amp * np.sin(2 * np.pi * f[2] * t + phase[2])
+    scale = 1 + scale_amp * np.sin(2 * np.pi * f[3] * t + phase[3])
+    return [face.Pose(rotation_deg=float(r), translation_px=(float(x), float(y)), scale=float(s))
+            for r, x, y, s in zip(rot, dx, dy, scale)]
+
+
+def stem_of(truth: design.SubjectTruth, task: str) -> str:
+    return f"{truth.subject_id}_{truth.visit}_{task}_color"
+
+
+def recording_id(truth: design.SubjectTruth, task: str) -> str:
+    return f"{truth.subject_id}_{truth.visit}_{task}"
+
+
+def _truth_landmark_table(points: np.ndarray, fps: float) -> pd.DataFrame:
+    n = len(points)
+    data = {"frame": np.arange(n), "time_s": np.arange(n) / fps}
+    for k in range(68):
+        data[f"x{k}"] = points[:, k, 0]
+        data[f"y{k}"] = points[:, k, 1]
+    return pd.DataFrame(data)
+
+
+def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task: str,
+              source: FaceSource, code: str) -> dict:
+    """Render, synthesise and write one clip (or find it already written); return its truth row."""
+    rid = recording_id(truth, task)
+    truth_path = out / "truth" / "landmarks" / f"{rid}.parquet"
+    video = neuroface.video_path(out, truth.group, truth.subject_id, truth.visit, task)
+    key = cache.make_key(inputs={}, params={"phantom": params, "subject": truth, "task": task,
+                                            "source": source}, code=code)
+    if video.is_file() and cache.is_fresh(truth_path, key):
+        return cache.read_parquet_metadata(truth_path)["clip"]
+    rng_sched, rng_audio, rng_pose, rng_marks, rng_score = (
+        clip_rng(params, truth, task, s) for s in range(5))
+    schedule = build_schedule(task, duration_s=params.clip_s, rate_hz=(
+        truth.ddk_rate_hz if task.startswith("DDK") else truth.speech_rate_hz),
+        rate_cv=truth.rate_cv, fatigue=truth.fatigue, movement_s=truth.movement_s, rng=rng_sched)
+    n_frames = int(round(params.clip_s * params.fps))
+    identity = _identity(source, truth.identity_seed)
+    impairment = motion.FaceImpairment(weak_side=truth.weak_side or None, weakness=truth.facial_weakness,
+                                       bilateral=truth.bilateral, natural_asymmetry=truth.natural_asymmetry)
+    displacements = motion.task_displacements(schedule, impairment=impairment,
+                                              neutral_landmarks=identity.landmarks, fps=params.fps,
+                                              n_frames=n_frames)
+    poses = head_poses(n_frames, params.fps, rng_pose)
+    points = np.empty((n_frames, 68, 2))
+
+    def frames():
+        for i in range(n_frames):
+            image, points[i] = face.render_frame(identity, displacements[i], poses[i], i)
+            yield image
+
+    voice_params = subject_voice(params, truth)
+    audio = voice.synthesize(schedule, voice=voice_params, room=subject_room(params, truth),
+                             sr=params.audio_rate, rng=rng_audio)
+    writer.write_clip(video, frames(), fps=params.fps, size=(params.width, params.height),
+                      audio=audio, audio_rate=params.audio_rate)
+    marked = np.sort(rng_marks.choice(n_frames, size=int(rng_marks.integers(6, 16)), replace=False))
+    manual = points[marked] + rng_marks.normal(0, ANNOTATOR_SD_PX, size=points[marked].shape)
+    writer.write_landmark_txt(neuroface.landmarks_path(out, truth.group, truth.subject_id, truth.visit, task),
+                              writer.landmark_table(marked, manual))
+    events = [dataclasses.asdict(e) for e in schedule.events]
+    onsets = [e["onset_s"] for e in events]
+    span = onsets[-1] - onsets[0] if len(onsets) > 1 else float("nan")
+    clip = {
+        "recording_id": rid, "subject_id": truth.subject_id, "visit": truth.visit, "task": task,
+        "group": truth.group, "face_source": source.name, "n_frames": n_frames, "fps": params.fps,
+        "n_events": len(events),
+        "event_rate_hz": (len(events) - 1) / span if span and span > 0 else float("nan"),
+        **{f"voice_{k}": v for k, v in dataclasses.asdict(voice_params).items()},
+        **{f"motion_{k}": v for k, v in motion.motion_truth_summary(
+            schedule, impairment=impairment, neutral_landmarks=identity.landmarks).items()},
+        "scores": scores.rate_video(truth, task, rng_score), "events": events,
+    }
+    cache.write_parquet(_truth_landmark_table(points, params.fps), truth_path, key=key,
+                        metadata={"clip": clip})
+    return clip
+
+
+def _workbooks(out: Path, clips: list[dict]) -> None:
+    for group in GROUPS:
+        rows = [{"File Name": f"{c['recording_id']}_color", "Subject ID": c["subject_id"], **c["scores"]}
+                for c in clips if c["group"] == group]
+        table = pd.DataFrame(rows)
+        cache.atomic_write(neuroface.workbook_path(out, group),
+                           lambda tmp, t=table: t.to_excel(tmp, index=False, engine="openpyxl"))
+
+
+def _participants(out: Path, cohort: list[design.SubjectTruth]) -> None:
+    for group in GROUPS:
+        table = pd.DataFrame([{"Subject ID": s.subject_id, "Sex": s.sex, "Age": int(s.age)}
+                              for s in cohort if s.group == group and s.visit == design.BASELINE_VISIT])
+        path = out / neuroface.GROUP_FOLDERS[group] / "participants.csv"
+        cache.atomic_write(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
+
+
+def _truth_tables(out: Path, cohort: list[design.SubjectTruth], clips: list[dict], params: PhantomParams) -> None:
+    truth_dir = out / "truth"
+    subjects = pd.DataFrame([dataclasses.asdict(s) for s in cohort])
+    cache.atomic_write(truth_dir / "subjects.csv", lambda tmp: subjects.to_csv(tmp, index=False))
+    recordings = pd.DataFrame([{k: v for k, v in c.items() if k not in ("scores", "events")} for c in clips])
+    cache.atomic_write(truth_dir / "recordings.csv", lambda tmp: recordings.to_csv(tmp, index=False))
+    events = pd.DataFrame([{"recording_id": c["recording_id"], **e} for c in clips for e in c["events"]])
+    cache.atomic_write(truth_dir / "events.csv", lambda tmp: events.to_csv(tmp, index=False))
+    info = {"params": dataclasses.asdict(params), "n_subjects": subjects["subject_id"].nunique(),
+            "n_visits": len(subjects), "n_recordings": len(clips)}
+    cache.atomic_write(truth_dir / "cohort.json", lambda tmp: tmp.write_text(json.dumps(info, indent=2)))
+
+
+def generate(out: Path, params: PhantomParams, *, workers: int = 1, faces_dir: Path | None = None,
+             tasks: tuple = TASKS) -> dict:
+    """Write a whole phantom cohort to ``out``; return counts of written and reused clips."""
+    cohort = design.draw_cohort(subjects_per_group=params.subjects_per_group,
+                                followup_share=params.followup_share, seed=params.seed)
+    sources = face_sources(faces_dir)
+    code = cache.code_digest(CODE_MODULES)
+    jobs = [(truth, task, sources[truth.identity_seed % len(sources)]) for truth in cohort for task in tasks]
+    log.info("phantom: %d subjects, %d visits, %d clips -> %s", len({s.subject_id for s in cohort}),
+             len(cohort), len(jobs), out)
+    run = joblib.Parallel(n_jobs=workers, return_as="generator")
+    from tqdm import tqdm
+
+    clips = list(tqdm(run(joblib.delayed(make_clip)(out, params, t, task, src, code) for t, task, src in jobs),
+                      total=len(jobs), desc="phantom", unit="clip", disable=not progress_enabled()))
+    _workbooks(out, clips)
+    _participants(out, cohort)
+    _truth_tables(out, cohort, clips, params)
+    return {"clips": len(clips), "subjects": len({s.subject_id for s in cohort})}

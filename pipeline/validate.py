@@ -1,0 +1,94 @@
+"""``avstroke validate``: check the manifest and every media file before any heavy work.
+
+Writes ``RUN/manifest.validated.parquet`` (rows with absolute paths and a ``valid`` flag),
+``RUN/media.parquet`` (stream facts per recording) and ``RUN/validation.csv`` (every issue).
+Exit status 1 when any error was found. Within ``avstroke run``, errors confined to single
+recordings (a missing or undecodable file, an unknown task) exclude those recordings and are
+listed in ``RUN/errors.csv``; errors in the manifest as a whole stop the run.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import asdict
+
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline import cache, manifest
+from pipeline.runner import ItemResult, progress_enabled, record_errors
+from pipeline.stage import stage_main
+
+log = logging.getLogger("avstroke")
+DESCRIPTION = "Check the manifest and its media; list every problem with its row."
+FATAL_COLUMNS = ("recording_id", "subject_id", "group")
+MAX_PRINTED = 40
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--no-probe", action="store_true",
+                        help="check the table only, without opening media files")
+
+
+def is_fatal(issue: manifest.Issue) -> bool:
+    """An error that concerns the manifest as a whole rather than one recording."""
+    return issue.severity == "error" and (issue.row <= 1 or issue.column in FATAL_COLUMNS)
+
+
+def execute(args) -> tuple[int, bool]:
+    """Validate and write the run folder's manifest files.
+
+    Returns
+    -------
+    n_errors : int
+        Errors found (0 = clean).
+    fatal : bool
+        True when an error concerns the manifest as a whole, so no stage can run.
+    """
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    progress = (lambda it: tqdm(it, desc="validate", unit="rec")) if progress_enabled() else None
+    table, media, issues = manifest.validate(args.manifest, data_root=args.data_root,
+                                             probe_media=not args.no_probe, progress=progress)
+    issue_table = pd.DataFrame([asdict(i) for i in issues],
+                               columns=["severity", "file", "row", "column", "recording_id", "message"])
+    cache.atomic_write(out / "validation.csv", lambda tmp: issue_table.to_csv(tmp, index=False))
+    for issue in issues[:MAX_PRINTED]:
+        (log.error if issue.severity == "error" else log.warning)(str(issue))
+    if len(issues) > MAX_PRINTED:
+        log.warning("... %d more issues in %s", len(issues) - MAX_PRINTED, out / "validation.csv")
+    n_err = sum(i.severity == "error" for i in issues)
+    fatal = [i for i in issues if is_fatal(i)]
+    if fatal:
+        log.error("validate: %d errors, %d warnings; the manifest cannot be used as it is",
+                  n_err, len(issues) - n_err)
+        return n_err, True
+    bad = {}
+    for issue in issues:
+        if issue.severity == "error":
+            bad.setdefault(issue.recording_id, []).append(f"{issue.column}: {issue.message}")
+    table["valid"] = ~table["recording_id"].isin(bad)
+    table["validation_error"] = ["; ".join(bad.get(r, [])) for r in table["recording_id"]]
+    cache.write_parquet(table, out / "manifest.validated.parquet")
+    cache.write_parquet(media, out / "media.parquet")
+    record_errors(out, "validate", [
+        ItemResult(recording_id=rid, status="failed", error="ValidationError", message="; ".join(msgs))
+        for rid, msgs in bad.items()])
+    log.info("validate: %d recordings, %d valid, %d excluded; %d errors, %d warnings (%s)",
+             len(table), int(table["valid"].sum()), len(bad), n_err, len(issues) - n_err,
+             out / "validation.csv")
+    return n_err, False
+
+
+def run(args) -> int:
+    """Exit status 1 on any error, 0 when only warnings (or nothing) were found."""
+    n_err, _ = execute(args)
+    return 1 if n_err else 0
+
+
+def main(argv=None) -> int:
+    return stage_main("avstroke validate", DESCRIPTION, add_arguments, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
