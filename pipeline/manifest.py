@@ -261,7 +261,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     for col in PATH_COLUMNS:
         validated[col] = [str(resolve_media_path(v, root)) if v else "" for v in table[col]]
     for col in _numeric_columns(table.columns):
-        validated[col] = pd.to_numeric(table[col].replace("", None), errors="coerce")
+        validated[col] = pd.to_numeric(table[col].replace("", None), errors="coerce").astype(float)
     return validated, pd.DataFrame(media_rows), issues
 
 

@@ -104,7 +104,7 @@ def clip_rng(params: PhantomParams, truth: design.SubjectTruth, task: str, strea
 def subject_voice(params: PhantomParams, truth: design.SubjectTruth) -> voice.VoiceParams:
     """The subject's voice at this visit (the same in every task)."""
     return voice.voice_params_for(truth.dysarthria, truth.sex,
-                                  design.subject_rng(params.seed, truth.index, stream=10 + int(truth.visit)))
+                                  rng=design.subject_rng(params.seed, truth.index, stream=10 + int(truth.visit)))
 
 
 def subject_room(params: PhantomParams, truth: design.SubjectTruth) -> voice.RoomParams:

@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny media files written with the project's own writer, and the real-data root."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.phantom.writer import write_clip
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def realdata(*parts: str) -> Path:
+    """Path under ../shared/realdata, skipping the test with a reason when it is absent."""
+    path = REALDATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} (../shared/realdata is not beside the repo)")
+    return path
+
+
+def tiny_clip(path: Path, *, seconds: float = 1.0, fps: float = 25.0, audio: bool = True,
+              size=(64, 48)) -> Path:
+    """A small moving-gradient video with an optional 200 Hz tone."""
+    n = int(round(seconds * fps))
+    ramp = np.linspace(0, 255, size[0], dtype=np.uint8)[None, :, None].repeat(size[1], 0).repeat(3, 2)
+    frames = (np.roll(ramp, i, axis=1) for i in range(n))
+    sr = 16000
+    tone = 0.2 * np.sin(2 * np.pi * 200 * np.arange(int(seconds * sr)) / sr) if audio else None
+    return write_clip(path, frames, fps=fps, size=size, audio=tone, audio_rate=sr)
+
+
+@pytest.fixture
+def media_dir(tmp_path: Path) -> Path:
+    """A folder with two valid clips, one without audio, a wav and a corrupt file."""
+    tiny_clip(tmp_path / "a.avi")
+    tiny_clip(tmp_path / "b.avi")
+    tiny_clip(tmp_path / "silent.avi", audio=False)
+    (tmp_path / "broken.avi").write_bytes(b"RIFF\x00\x00not a video at all" * 10)
+    return tmp_path

@@ -1,0 +1,59 @@
+"""The cache contract: content, parameters and code in the key; atomic writes."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline import cache
+
+
+def test_key_changes_with_content_params_and_code(tmp_path):
+    a = tmp_path / "a.bin"
+    a.write_bytes(b"one")
+    base = dict(inputs={"video": cache.file_digest(a)}, params={"scale": 0.5}, code="c1")
+    key = cache.make_key(**base)
+    assert cache.make_key(**base) == key
+    assert cache.make_key(**{**base, "params": {"scale": 0.25}}) != key
+    assert cache.make_key(**{**base, "code": "c2"}) != key
+    a.write_bytes(b"two")
+    assert cache.make_key(**{**base, "inputs": {"video": cache.file_digest(a)}}) != key
+
+
+def test_code_digest_tracks_the_module_source():
+    one = cache.code_digest(["pipeline.cache"])
+    assert one == cache.code_digest(["pipeline.cache"])
+    assert one != cache.code_digest(["pipeline.cache", "pipeline.errors"])
+    with pytest.raises(ModuleNotFoundError):
+        cache.code_digest(["pipeline.no_such_module"])
+
+
+def test_parquet_carries_its_key_and_metadata(tmp_path):
+    path = tmp_path / "out.parquet"
+    cache.write_parquet(pd.DataFrame({"x": [1.0, 2.0]}), path, key="k1", metadata={"info": {"n": 2}})
+    assert cache.stored_key(path) == "k1" and cache.is_fresh(path, "k1") and not cache.is_fresh(path, "k2")
+    assert cache.read_parquet_metadata(path) == {"info": {"n": 2}}
+    assert list(pd.read_parquet(path)["x"]) == [1.0, 2.0]
+
+
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("old\n")
+
+    def half_written(tmp):
+        tmp.write_text("partial")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        cache.atomic_write(path, half_written)
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_sidecar_key_for_other_files(tmp_path):
+    path = tmp_path / "model.json"
+    assert cache.stored_key(path) is None
+    path.write_text("{}")
+    cache.write_key(path, "abc")
+    assert cache.is_fresh(path, "abc")
+    path.unlink()
+    assert not cache.is_fresh(path, "abc")
