@@ -1,0 +1,91 @@
+"""``avstroke landmarks``: 68 facial landmarks on every frame of every video.
+
+Writes ``RUN/cache/landmarks/<recording_id>.parquet`` (one row per frame: points in original
+pixels, face found, detector score, fit quality; the tracking summary in the file's metadata) and
+``RUN/landmarks_quality.parquet`` (one row per recording: share of frames with a face, longest
+gap, jitter, detections run). A recording's file is reused while the video's content, the tracker
+settings and the tracking code are unchanged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pandas as pd
+
+from features.video.decode import iter_frames
+from features.video.landmarks import TrackerParams, track_landmarks
+from pipeline import cache
+from pipeline.errors import NoFaceError
+from pipeline.recordings import cache_path, finish, valid_recordings, write_table
+from pipeline.runner import ItemResult, run_items
+from pipeline.stage import stage_main
+
+DESCRIPTION = "Track 68 facial landmarks on every frame of every video."
+CODE_MODULES = ["features.video.landmarks", "features.video.decode", "features.video.dlib_models"]
+KIND = "landmarks"
+
+
+def add_arguments(parser) -> None:
+    defaults = TrackerParams()
+    parser.add_argument("--detect-scale", type=float, default=defaults.detect_scale,
+                        help="shrink factor of frames for face detection (default: %(default)s)")
+    parser.add_argument("--redetect-every", type=int, default=defaults.redetect_every,
+                        help="frames between scheduled full detections (default: %(default)s)")
+    parser.add_argument("--smoothing-window", type=int, default=defaults.smoothing_window,
+                        help="Savitzky-Golay window in frames for landmark smoothing "
+                             "(default: none, which keeps speeds and asymmetry unsmoothed)")
+    parser.add_argument("--interpolate-max-gap", type=int, default=defaults.interpolate_max_gap,
+                        help="fill no-face gaps up to this many frames, flagged as interpolated "
+                             "(default: %(default)s)")
+
+
+def tracker_params(args) -> TrackerParams:
+    """Tracker settings from the command line."""
+    return TrackerParams(detect_scale=args.detect_scale, redetect_every=args.redetect_every,
+                         smoothing_window=args.smoothing_window,
+                         interpolate_max_gap=args.interpolate_max_gap)
+
+
+def track_one(item: dict) -> ItemResult:
+    """Track one video, or find its landmarks up to date."""
+    rid, path, out = item["recording_id"], item["file"], item["out"]
+    key = cache.make_key(inputs={"video": cache.file_digest(path)}, params=item["params"],
+                         code=item["code"])
+    if cache.is_fresh(out, key):
+        return ItemResult(rid, "cached", path)
+    table, info = track_landmarks(iter_frames(path), params=TrackerParams(**item["params"]))
+    if info["face_share"] == 0:
+        raise NoFaceError(f"{path}: no face found in any of its {info['n_frames']} frames")
+    cache.write_parquet(table, out, key=key, metadata={"info": info})
+    return ItemResult(rid, "done", path)
+
+
+def quality_table(run_dir, recording_ids: list[str]) -> pd.DataFrame:
+    """Per-recording tracking summaries read back from the landmark files."""
+    rows = []
+    for rid in recording_ids:
+        info = cache.read_parquet_metadata(cache_path(run_dir, KIND, rid))["info"]
+        rows.append({"recording_id": rid, **{k: v for k, v in info.items() if k not in ("params", "mode")}})
+    return pd.DataFrame(rows)
+
+
+def run(args) -> int:
+    recordings = valid_recordings(args.out)
+    recordings = recordings[recordings["video_path"] != ""]
+    params = dataclasses.asdict(tracker_params(args))
+    code = cache.code_digest(CODE_MODULES)
+    items = [{"recording_id": r.recording_id, "file": r.video_path, "params": params, "code": code,
+              "out": str(cache_path(args.out, KIND, r.recording_id))} for r in recordings.itertuples()]
+    results = run_items("landmarks", items, track_one, workers=args.workers, dask_address=args.dask)
+    ok = [r.recording_id for r in results if r.status in ("done", "cached")]
+    write_table(quality_table(args.out, ok), args.out / "landmarks_quality.parquet")
+    return finish(args.out, "landmarks", results)
+
+
+def main(argv=None) -> int:
+    return stage_main("avstroke landmarks", DESCRIPTION, add_arguments, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
