@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -73,6 +74,8 @@ def _jsonable(value):
         return dataclasses.asdict(value)
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
     raise TypeError(f"cannot put {type(value).__name__} into a cache key")
 
 

@@ -11,6 +11,8 @@ DEFAULT_PHANTOM_DIR = Path("data/phantom")
 STAGES: list[tuple[str, str]] = [
     ("validate", "pipeline.validate"),
     ("landmarks", "pipeline.landmarks"),
+    ("face-features", "pipeline.face_features"),
+    ("audio", "pipeline.audio"),
 ]
 
 LOG_DIR = "logs"

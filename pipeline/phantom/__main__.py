@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from pipeline.config import DEFAULT_PHANTOM_DIR
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, check_option
 from pipeline.phantom.generate import PhantomParams, generate
 from pipeline.stage import stage_main
+from pipeline.tasks import TASKS
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Write a synthetic cohort with known truth, laid out like the NeuroFace release."
@@ -31,6 +32,8 @@ def add_arguments(parser) -> None:
                         help="share of post-stroke subjects with a follow-up visit (default: %(default)s)")
     parser.add_argument("--faces", type=Path, default=None,
                         help="folder of extra face photos (*.png with iBUG .pts beside each)")
+    parser.add_argument("--tasks", default=",".join(TASKS),
+                        help="comma-separated task codes to record (default: all)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="worker processes (default: %(default)s)")
 
@@ -46,10 +49,14 @@ def run(args) -> int:
         raise ConfigError(f"--followup-share must be within 0-1, got {args.followup_share}")
     if args.faces is not None and not args.faces.is_dir():
         raise ConfigError(f"--faces {args.faces}: folder not found")
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    for task in tasks:
+        check_option("--tasks", task, TASKS)
     params = PhantomParams(subjects_per_group=args.subjects, followup_share=args.followup_share,
                            seed=args.seed, fps=args.fps, clip_s=args.seconds)
     start = time.monotonic()
-    counts = generate(args.out, params, workers=args.workers, faces_dir=args.faces)
+    counts = generate(args.out, params, workers=args.workers, faces_dir=args.faces,
+                      tasks=tasks)
     log.info("phantom: %d clips of %d subjects in %s (%.0f s)", counts["clips"], counts["subjects"],
              args.out, time.monotonic() - start)
     return 0

@@ -83,8 +83,10 @@ def draw_subject(group: str, number: int, index: int, *, seed: int) -> SubjectTr
     if group not in GROUPS:
         raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
     rng = subject_rng(seed, index)
+    # drawn before anything group-specific, so they are the same whatever the group
     sex = str(rng.choice(["M", "F"]))
     age = float(np.round(rng.uniform(40, 82), 0))
+    identity_seed = int(rng.integers(2**31))
     weak_side, weakness, asym = "", 0.0, float(rng.uniform(-0.06, 0.06))
     if group == "PS":
         weak_side = str(rng.choice(["left", "right"]))
@@ -103,7 +105,7 @@ def draw_subject(group: str, number: int, index: int, *, seed: int) -> SubjectTr
         subject_id=f"{ID_PREFIX[group]}{number:03d}", group=group, visit=BASELINE_VISIT, sex=sex,
         age=age, weak_side=weak_side, facial_weakness=weakness, bilateral=bilateral,
         natural_asymmetry=asym, dysarthria=dysarthria, improvement=float("nan"),
-        recovered=float("nan"), identity_seed=int(rng.integers(2**31)), index=index,
+        recovered=float("nan"), identity_seed=identity_seed, index=index,
         **_speech_and_motion(dysarthria, slowing, rng))
 
 

@@ -78,13 +78,9 @@ def face_sources(faces_dir: Path | None) -> list[FaceSource]:
 @functools.lru_cache(maxsize=8)
 def _photo(source: FaceSource) -> tuple[np.ndarray, np.ndarray]:
     import cv2
-    import skimage.data
-
-    from features.video.dlib_models import fit_still_image
 
     if source.name == ASTRONAUT:
-        image = skimage.data.astronaut()
-        return image, fit_still_image(image)
+        return face.astronaut_source()
     image = cv2.cvtColor(cv2.imread(source.image_path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return image, face.load_ibug_pts(source.pts_path)
 
@@ -122,7 +118,7 @@ def head_poses(n_frames: int, fps: float, rng: np.random.Generator) -> list[face
     dx = shift_amp * np.sin(2 * np.pi * f[1] * t + phase[1])
     dy = 0.5 * shift_amp * np.sin(2 * np.pi * f[2] * t + phase[2])
     scale = 1 + scale_amp * np.sin(2 * np.pi * f[3] * t + phase[3])
-    return [face.Pose(rotation_deg=float(r), translation_px=(float(x), float(y)), scale=float(s))
+    return [face.Pose(roll_deg=float(r), dx_px=float(x), dy_px=float(y), scale=float(s))
             for r, x, y, s in zip(rot, dx, dy, scale)]
 
 

@@ -1,0 +1,76 @@
+"""``avstroke audio``: eGeMAPS, Praat voice quality, diadochokinesis and speech timing.
+
+Each recording's sound (its sidecar audio file, else the video's audio stream) is decoded once to
+16 kHz mono and cached under ``RUN/cache/audio16k/``; its features are cached under
+``RUN/cache/audio/`` and gathered into ``RUN/features/audio.parquet``. A recording without sound
+is listed in ``RUN/errors.csv`` and the others go on.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from features.audio.audio_features import audio_features
+from features.audio.decode import TARGET_SR, load_audio
+from pipeline import cache
+from pipeline.recordings import audio_source, cache_path, finish, gather, one_row, valid_recordings, write_table
+from pipeline.runner import ItemResult, run_items
+from pipeline.stage import stage_main
+
+DESCRIPTION = "Compute acoustic features (eGeMAPS, voice quality, DDK, timing) per recording."
+DECODE_MODULES = ["features.audio.decode"]
+FEATURE_MODULES = ["features.audio.audio_features", "features.audio.egemaps", "features.audio.voice_quality",
+                   "features.audio.ddk", "features.audio.timing", "features.audio.segments"]
+KIND = "audio"
+
+
+def add_arguments(parser) -> None:
+    """No options of its own: the feature sets are fixed and versioned by code."""
+
+
+def decoded_audio(source: str, cache_file: Path, code: str) -> tuple[np.ndarray, str]:
+    """16 kHz mono samples of ``source``, decoded once and cached as ``.npy``; and their key."""
+    key = cache.make_key(inputs={"media": cache.file_digest(source)}, params={"sr": TARGET_SR}, code=code)
+    if cache.is_fresh(cache_file, key):
+        return np.load(cache_file), key
+    signal, _ = load_audio(source, target_sr=TARGET_SR)
+    cache.atomic_write(cache_file, lambda tmp: np.save(open(tmp, "wb"), signal.astype(np.float32)))
+    cache.write_key(cache_file, key)
+    return signal, key
+
+
+def features_one(item: dict) -> ItemResult:
+    """Audio features of one recording, or its cached row."""
+    rid, source, out = item["recording_id"], item["file"], item["out"]
+    signal, audio_key = decoded_audio(source, Path(item["pcm"]), item["decode_code"])
+    key = cache.make_key(inputs={"audio": audio_key}, params={"task": item["task"]}, code=item["code"])
+    if cache.is_fresh(out, key):
+        return ItemResult(rid, "cached", source)
+    row, info = audio_features(signal, TARGET_SR, task=item["task"])
+    cache.write_parquet(one_row(row, rid), out, key=key,
+                        metadata={"nan_reasons": info.get("nan_reasons", {}), "egemaps": info.get("egemaps", {})})
+    return ItemResult(rid, "done", source)
+
+
+def run(args) -> int:
+    recordings = valid_recordings(args.out)
+    decode_code, code = cache.code_digest(DECODE_MODULES), cache.code_digest(FEATURE_MODULES)
+    items = []
+    for _, r in recordings.iterrows():
+        source = audio_source(r)
+        items.append({"recording_id": r["recording_id"], "file": source, "task": r["task"], "code": code,
+                      "decode_code": decode_code, "out": str(cache_path(args.out, KIND, r["recording_id"])),
+                      "pcm": str(Path(args.out) / "cache" / "audio16k" / f"{r['recording_id']}.npy")})
+    results = run_items("audio", items, features_one, workers=args.workers, dask_address=args.dask)
+    write_table(gather(args.out, KIND, results), args.out / "features" / "audio.parquet")
+    return finish(args.out, "audio", results)
+
+
+def main(argv=None) -> int:
+    return stage_main("avstroke audio", DESCRIPTION, add_arguments, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""``avstroke face-features``: facial asymmetry and lip/jaw kinematics per recording.
+
+Reads each recording's landmark file, computes the features of ``features.video.face_features``
+and writes ``RUN/features/face.parquet`` (one row per recording). Recordings whose landmarks fall
+below the quality bar keep their features and are flagged in ``quality__below_bar``. Each
+recording's row is cached under ``RUN/cache/face/`` and reused while its landmarks and the feature
+code are unchanged.
+"""
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from features.video.face_features import face_features
+from features.video.landmarks import landmark_array
+from pipeline import cache
+from pipeline.recordings import cache_path, finish, gather, one_row, valid_recordings, write_table
+from pipeline.runner import ItemResult, run_items
+from pipeline.stage import stage_main
+
+DESCRIPTION = "Compute facial asymmetry and lip/jaw kinematics from the landmarks."
+CODE_MODULES = ["features.video.face_features", "features.video.normalise", "features.video.signals",
+                "features.video.kinematics"]
+KIND = "face"
+
+
+def add_arguments(parser) -> None:
+    """No options of its own: the feature definitions are fixed and versioned by code."""
+
+
+def features_one(item: dict) -> ItemResult:
+    """Face features of one recording, or its cached row."""
+    rid, source, out = item["recording_id"], item["file"], item["out"]
+    key = cache.make_key(inputs={"landmarks": cache.stored_key(source)}, params={"task": item["task"]},
+                         code=item["code"])
+    if cache.is_fresh(out, key):
+        return ItemResult(rid, "cached", source)
+    frames = pd.read_parquet(source)
+    row, info = face_features(landmark_array(frames), frames["time_s"].to_numpy(), task=item["task"],
+                              face_found=frames["face_found"].to_numpy())
+    cache.write_parquet(one_row(row, rid), out, key=key, metadata={"reasons": info.get("reasons", {})})
+    return ItemResult(rid, "done", source)
+
+
+def run(args) -> int:
+    recordings = valid_recordings(args.out)
+    code = cache.code_digest(CODE_MODULES)
+    items, results = [], []
+    for r in recordings[recordings["video_path"] != ""].itertuples():
+        source = cache_path(args.out, "landmarks", r.recording_id)
+        if not source.is_file():
+            results.append(ItemResult(r.recording_id, "skipped", r.video_path, "NoLandmarks",
+                                      "no landmarks: the landmarks stage did not produce them"))
+            continue
+        items.append({"recording_id": r.recording_id, "file": str(source), "task": r.task, "code": code,
+                      "out": str(cache_path(args.out, KIND, r.recording_id))})
+    results += run_items("face-features", items, features_one, workers=args.workers, dask_address=args.dask)
+    write_table(gather(args.out, KIND, results), args.out / "features" / "face.parquet")
+    return finish(args.out, "face-features", results)
+
+
+def main(argv=None) -> int:
+    return stage_main("avstroke face-features", DESCRIPTION, add_arguments, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
