@@ -188,7 +188,7 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
         "event_rate_hz": (len(events) - 1) / span if span and span > 0 else float("nan"),
         **{f"voice_{k}": v for k, v in dataclasses.asdict(voice_params).items()},
         **{f"motion_{k}": v for k, v in motion.motion_truth_summary(
-            schedule, impairment=impairment, neutral_landmarks=identity.landmarks).items()},
+            displacements, neutral_landmarks=identity.landmarks, fps=params.fps).items()},
         "scores": scores.rate_video(truth, task, rng_score), "events": events,
     }
     cache.write_parquet(_truth_landmark_table(points, params.fps), truth_path, key=key,

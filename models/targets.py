@@ -1,0 +1,136 @@
+"""Prediction targets, and the rows of the subject table each one is learnt from.
+
+Target specifications (``--target``):
+
+- ``group:PS-vs-HC``, ``group:ALS-vs-HC`` (binary, 1 = the patient group), ``group:3class``
+  (HC = 0, PS = 1, ALS = 2): each subject's first visit;
+- ``score:<column>``: regression on a clinical score column of the manifest (e.g.
+  ``score:score_mean_tot``), averaged over the visit's recordings; each subject's first visit;
+- ``outcome:<column>``: a numeric ``outcome_*`` column (binary when it holds only 0 and 1,
+  otherwise regression), predicted from the first visit;
+- ``recovery``: whether a subject seen again later recovered: the relative fall of
+  ``score_mean_tot`` from the first to the last visit is at least ``RECOVERY_THRESHOLD``. Only
+  the first visit's features are used, so nothing from the follow-up leaks into the prediction.
+
+A target the table cannot support raises TargetError saying what is missing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import TargetError
+from pipeline.tasks import GROUPS
+
+BINARY_GROUPS = {"PS-vs-HC": ("HC", "PS"), "ALS-vs-HC": ("HC", "ALS")}
+RECOVERY_SCORE = "score_mean_tot"
+RECOVERY_THRESHOLD = 0.3
+KNOWN = ("group:PS-vs-HC", "group:ALS-vs-HC", "group:3class", "score:<column>", "outcome:<column>", "recovery")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target made concrete on one subject table.
+
+    Attributes
+    ----------
+    name : str
+        The specification it was built from.
+    task_type : str
+        'binary', 'multiclass' or 'regression'.
+    rows : DataFrame
+        The subject-table rows the target is learnt from (one per subject).
+    y : Series
+        The target value of each row.
+    class_labels : tuple of str
+        Label of each class code (empty for regression).
+    description : str
+        One sentence for reports.
+    """
+
+    name: str
+    task_type: str
+    rows: pd.DataFrame
+    y: pd.Series
+    class_labels: tuple
+    description: str
+
+
+def first_visits(table: pd.DataFrame) -> pd.DataFrame:
+    """Each subject's first visit (visits sort as text: '02' before '03')."""
+    return table.sort_values(["subject_id", "visit"]).groupby("subject_id", sort=False).head(1)
+
+
+def _need_column(table: pd.DataFrame, column: str, spec: str) -> None:
+    if column not in table.columns:
+        available = [c for c in table.columns if c.startswith(("score_", "outcome_"))]
+        raise TargetError(f"target {spec!r} needs column {column!r}, which the manifest does not have; "
+                          f"available: {', '.join(available) or 'none'}")
+
+
+def _group_target(table: pd.DataFrame, spec: str, which: str) -> Target:
+    rows = first_visits(table)
+    if which == "3class":
+        present = [g for g in GROUPS if (rows["group"] == g).any()]
+        if len(present) < 3:
+            raise TargetError(f"target {spec!r} needs subjects of all of {', '.join(GROUPS)}; "
+                              f"the table has {', '.join(present)}")
+        y = rows["group"].map({g: i for i, g in enumerate(GROUPS)})
+        return Target(spec, "multiclass", rows, y.astype(int), GROUPS,
+                      "3-class grouping: healthy control, post-stroke, ALS")
+    if which not in BINARY_GROUPS:
+        raise TargetError(f"unknown group target {spec!r}; known targets: {', '.join(KNOWN)}")
+    negative, positive = BINARY_GROUPS[which]
+    rows = rows[rows["group"].isin([negative, positive])]
+    for g in (negative, positive):
+        if not (rows["group"] == g).any():
+            raise TargetError(f"target {spec!r} needs subjects of group {g}; the table has none")
+    y = (rows["group"] == positive).astype(int)
+    return Target(spec, "binary", rows, y, (negative, positive), f"{positive} versus {negative}")
+
+
+def _numeric_target(table: pd.DataFrame, spec: str, column: str) -> Target:
+    _need_column(table, column, spec)
+    rows = first_visits(table)
+    rows = rows[rows[column].notna()]
+    if len(rows) == 0:
+        raise TargetError(f"target {spec!r}: column {column!r} is empty for every subject")
+    y = rows[column].astype(float)
+    if set(np.unique(y)) <= {0.0, 1.0}:
+        return Target(spec, "binary", rows, y.astype(int), ("0", "1"), f"{column} (0 or 1)")
+    return Target(spec, "regression", rows, y, (), f"{column} at the first visit")
+
+
+def recovery_target(table: pd.DataFrame, spec: str = "recovery") -> Target:
+    """Recovered (1) or not (0) by the last visit, from the first visit's features."""
+    _need_column(table, RECOVERY_SCORE, spec)
+    ordered = table.sort_values(["subject_id", "visit"])
+    seen = ordered.groupby("subject_id")["visit"].nunique()
+    followed = seen[seen > 1].index
+    if len(followed) == 0:
+        raise TargetError(f"target {spec!r} needs subjects with a follow-up visit; "
+                          "every subject in the manifest has one visit")
+    first = ordered.groupby("subject_id").head(1).set_index("subject_id").loc[followed]
+    last = ordered.groupby("subject_id").tail(1).set_index("subject_id").loc[followed]
+    change = (first[RECOVERY_SCORE] - last[RECOVERY_SCORE]) / first[RECOVERY_SCORE]
+    y = (change >= RECOVERY_THRESHOLD).astype(int)
+    rows = first.reset_index()
+    return Target(spec, "binary", rows, pd.Series(y.to_numpy(), index=rows.index), ("not recovered", "recovered"),
+                  f"recovery: {RECOVERY_SCORE} fell by at least {RECOVERY_THRESHOLD:.0%} from the first "
+                  "to the last visit, predicted from the first visit")
+
+
+def build_target(table: pd.DataFrame, spec: str) -> Target:
+    """Make a target specification concrete on a subject table (see module docstring)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "group":
+        return _group_target(table, spec, arg)
+    if kind in ("score", "outcome") and arg:
+        if not arg.startswith(f"{kind}_"):
+            raise TargetError(f"target {spec!r}: the column must start with '{kind}_'")
+        return _numeric_target(table, spec, arg)
+    if spec == "recovery":
+        return recovery_target(table, spec)
+    raise TargetError(f"unknown target {spec!r}; known targets: {', '.join(KNOWN)}")
