@@ -13,6 +13,8 @@ STAGES: list[tuple[str, str]] = [
     ("landmarks", "pipeline.landmarks"),
     ("face-features", "pipeline.face_features"),
     ("audio", "pipeline.audio"),
+    ("assemble", "pipeline.assemble"),
+    ("train", "pipeline.train"),
 ]
 
 LOG_DIR = "logs"

@@ -1,0 +1,272 @@
+"""All audio features of one recording of one task, and the non-speech recording-condition control.
+
+Families per task (never pooled across tasks; the caller keeps one row per recording):
+
+- ``audio__*``: eGeMAPSv02 functionals, every task;
+- ``voice__*``: Praat voice quality, every task's row; NaN with a reason for non-speech tasks,
+  whose voicing (if any) is not the participant's speech;
+- ``timing__*``: speech timing, speech tasks (BBP_NORMAL, DDK_PA, DDK_PATAKA);
+- ``ddk__*``: diadochokinesis, DDK_PA and DDK_PATAKA only;
+- ``nonspeech__*``: the recording-condition control, every task.
+
+The control describes the room, not the voice: level, spectral slopes, alpha ratio, MFCC 1-4 and
+harmonicity of the frames at least 0.1 s away from any speech (``segments.nonspeech_frames``),
+computed frame by frame on the original signal (never on spliced audio) and averaged. If these
+separate the groups, a classifier can read the recording conditions rather than the voice
+(Schu et al. 2022). They are computed here with numpy, in the same spirit as the eGeMAPS
+descriptors of the same names but not numerically identical to openSMILE's.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.fft import dct
+
+from features.audio import ddk, egemaps, segments, timing, voice_quality
+from features.audio.decode import TARGET_SR
+from features.registry import Feature, register
+from pipeline.errors import ConfigError, MediaError, check_option
+from pipeline.tasks import DDK_TASKS, SPEECH_TASKS, TASKS
+
+MIN_DURATION_S = 0.5
+NONSPEECH_MARGIN_S = 0.1
+MIN_NONSPEECH_S = 0.3
+SPECTRUM_WINDOW_S = 0.025
+N_FFT = 512
+N_MEL_BANDS = 26
+MEL_RANGE_HZ = (20.0, 8000.0)
+N_MFCC = 4
+HNR_WINDOW_S = 0.04  # three periods of the 75 Hz pitch floor, as Praat's ac method uses
+HNR_LAG_RANGE_HZ = (75.0, 500.0)
+SILENT_POWER = 1e-12  # -120 dB re full scale: digital silence, which has no spectral shape
+
+NONSPEECH = "nonspeech"
+_CONTROL_SOURCE = ("Recording-condition control: Schu G, Janbakhshi P, Kodrasi I (2022) On using "
+                   "the UA-Speech and TORGO databases to validate automatic dysarthric speech "
+                   "classification approaches (arXiv:2211.08833); descriptors after Eyben et al. "
+                   "(2016) and Boersma (1993)")
+_CONTROL_SPECS = (
+    ("level_dbfs", "dB re full scale", "mean sound level of the non-speech parts (room noise)"),
+    ("slope_0_500_db_per_khz", "dB per kHz", "spectral slope 0-500 Hz of the non-speech parts"),
+    ("slope_500_1500_db_per_khz", "dB per kHz",
+     "spectral slope 500-1500 Hz of the non-speech parts"),
+    ("alpha_ratio_db", "dB", "energy 1-5 kHz over 50-1000 Hz in the non-speech parts"),
+    *((f"mfcc{k}", "cepstral coefficient (natural log units)",
+       f"mel-frequency cepstral coefficient {k} of the non-speech parts (noise colour)")
+      for k in range(1, N_MFCC + 1)),
+    ("hnr_db", "dB", "periodicity (harmonics-to-noise ratio) of the non-speech parts: hum or "
+     "other periodic background"),
+    ("duration_s", "s", "length of non-speech sound these control values rest on"),
+)
+CONTROL_NAMES = tuple(spec[0] for spec in _CONTROL_SPECS)
+CONTROL_COLUMNS = tuple(f"{NONSPEECH}__{name}" for name in CONTROL_NAMES)
+
+for _name, _unit, _words in _CONTROL_SPECS:
+    register(Feature(name=_name, modality=NONSPEECH, unit=_unit,
+                     description=f"{_words[0].upper()}{_words[1:]}; a control for recording "
+                                 "conditions, not a clinical measure.",
+                     direction="neutral", source=_CONTROL_SOURCE))
+
+
+def audio_features(signal: np.ndarray, sr: int, *, task: str) -> tuple[dict, dict]:
+    """Every audio feature of one recording of one task.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        1-D samples at ``sr``, full scale 1.0 (``decode.load_audio`` gives this).
+    sr : int
+        Sample rate in Hz; must be 16000.
+    task : str
+        The recording's task code, one of ``pipeline.tasks.TASKS``.
+
+    Returns
+    -------
+    row : dict
+        Column name -> float, for the families the task has (see module docstring).
+    info : dict
+        ``task``, ``duration_s``, ``nan_reasons`` (column -> reason, all families), ``egemaps``
+        (feature set and openSMILE version), ``voice_settings``, ``segmentation`` (speech
+        intervals, pauses, floor and threshold in dB), ``ddk`` (syllable onset times), ``timing``
+        (nucleus times).
+
+    Raises
+    ------
+    ConfigError
+        Unknown task or a sample rate other than 16000 Hz.
+    MediaError
+        The signal is not 1-D, holds non-finite values, or is shorter than 0.5 s.
+    """
+    check_option("task", task, TASKS)
+    if sr != TARGET_SR:
+        raise ConfigError(f"sr must be {TARGET_SR} Hz (decode.load_audio resamples to it); "
+                          f"got {sr!r}")
+    sound = voice_quality.to_sound(signal, sr)
+    if sound.duration < MIN_DURATION_S:
+        raise MediaError(f"audio is {sound.duration:.3f} s long; at least {MIN_DURATION_S} s is "
+                         "needed")
+    signal = np.asarray(signal, dtype=np.float64)
+    track = voice_quality.analyse_pitch(sound)
+    segmentation = segments.segment_speech(signal, sr, voiced_times_s=track.times_s,
+                                           voiced=track.voiced)
+    row: dict = {}
+    reasons: dict = {}
+    info: dict = {"task": task, "duration_s": sound.duration}
+
+    values, egemaps_info = egemaps.egemaps_features(signal, sr)
+    _merge(row, reasons, values, egemaps_info)
+    info["egemaps"] = {k: egemaps_info[k]
+                       for k in ("feature_set", "feature_level", "opensmile_version")}
+
+    if task in SPEECH_TASKS:
+        values, voice_info = voice_quality.voice_quality(signal, sr, track=track)
+    else:
+        values, voice_info = voice_quality.unavailable(
+            f"{task} is a non-speech task: its voicing, if any, is not the participant's speech")
+    _merge(row, reasons, values, voice_info)
+    info["voice_settings"] = voice_info["settings"]
+
+    if task in SPEECH_TASKS:
+        values, timing_info = timing.timing_features(signal, sr, segmentation=segmentation)
+        _merge(row, reasons, values, timing_info)
+        info["timing"] = {"nucleus_times_s": timing_info["nucleus_times_s"]}
+    if task in DDK_TASKS:
+        values, ddk_info = ddk.ddk_features(signal, sr)
+        _merge(row, reasons, values, ddk_info)
+        info["ddk"] = {k: ddk_info[k] for k in ("onset_times_s", "peak_times_s", "threshold_db")}
+
+    values, control_info = nonspeech_control(signal, sr, segmentation=segmentation)
+    _merge(row, reasons, values, control_info)
+
+    info["segmentation"] = {"speech_intervals": segmentation.speech_intervals,
+                            "pauses": segmentation.pauses, "floor_db": segmentation.floor_db,
+                            "threshold_db": segmentation.threshold_db}
+    info["nan_reasons"] = reasons
+    return row, info
+
+
+def nonspeech_control(signal: np.ndarray, sr: int, *, segmentation: segments.Segmentation
+                      ) -> tuple[dict, dict]:
+    """Recording-condition descriptors of the non-speech frames of one recording.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        1-D samples, full scale 1.0.
+    sr : int
+        Sample rate in Hz.
+    segmentation : segments.Segmentation
+        Speech decision of the same signal.
+
+    Returns
+    -------
+    row : dict
+        ``nonspeech__*`` columns as floats.
+    info : dict
+        ``nan_reasons``.
+    """
+    keep = segments.nonspeech_frames(segmentation, margin_s=NONSPEECH_MARGIN_S)
+    centres = np.round(segmentation.frame_times_s[keep] * sr).astype(int)
+    values = {"duration_s": centres.size * segments.FRAME_STEP_S}
+    reasons = {}
+    if values["duration_s"] < MIN_NONSPEECH_S:
+        _explain(reasons, CONTROL_NAMES[:-1], f"{values['duration_s']:.2f} s of non-speech, less "
+                 f"than {MIN_NONSPEECH_S} s")
+    else:
+        frames = frame_matrix(signal, centres, n_samples=int(round(SPECTRUM_WINDOW_S * sr)))
+        power = power_spectra(frames)
+        frame_power = power.sum(axis=1)
+        values["level_dbfs"] = float(10.0 * np.log10(max(frame_power.mean(), SILENT_POWER)))
+        sounding = frame_power > SILENT_POWER
+        if np.any(sounding):
+            values.update(spectral_shape(power[sounding], sr))
+            hnr_frames = frame_matrix(signal, centres[sounding],
+                                      n_samples=int(round(HNR_WINDOW_S * sr)))
+            values["hnr_db"] = mean_hnr_db(hnr_frames, sr)
+        else:
+            _explain(reasons, CONTROL_NAMES[1:-1], "non-speech parts are digital silence (no "
+                     "spectral shape)")
+    row = {f"{NONSPEECH}__{name}": float(values.get(name, np.nan)) for name in CONTROL_NAMES}
+    return row, {"nan_reasons": {f"{NONSPEECH}__{k}": v for k, v in reasons.items()}}
+
+
+def frame_matrix(signal: np.ndarray, centres: np.ndarray, *, n_samples: int) -> np.ndarray:
+    """Hann-windowed frames of ``n_samples`` centred at sample indices ``centres`` (zero-padded)."""
+    half = n_samples // 2
+    padded = np.pad(np.asarray(signal, dtype=np.float64), (half, n_samples))
+    index = centres[:, None] + np.arange(n_samples)[None, :]
+    return padded[index] * np.hanning(n_samples)[None, :]
+
+
+def power_spectra(frames: np.ndarray) -> np.ndarray:
+    """Power spectra (``N_FFT`` points) scaled so that each row sums to the frame's mean power."""
+    window = np.hanning(frames.shape[1])
+    spectrum = np.abs(np.fft.rfft(frames, n=N_FFT, axis=1)) ** 2
+    return spectrum / (np.sum(window ** 2) * N_FFT / 2)
+
+
+def spectral_shape(power: np.ndarray, sr: int) -> dict:
+    """Mean over frames of the spectral slopes, alpha ratio and MFCC 1-4."""
+    freqs = np.fft.rfftfreq(N_FFT, d=1.0 / sr)
+    level = 10.0 * np.log10(power + SILENT_POWER)
+    out = {}
+    for name, (low, high) in (("slope_0_500_db_per_khz", (0.0, 500.0)),
+                              ("slope_500_1500_db_per_khz", (500.0, 1500.0))):
+        band = (freqs >= low) & (freqs <= high)
+        slopes = np.polyfit(freqs[band] / 1000.0, level[:, band].T, 1)[0]
+        out[name] = float(np.mean(slopes))
+    high_band = power[:, (freqs >= 1000.0) & (freqs <= 5000.0)].sum(axis=1)
+    low_band = power[:, (freqs >= 50.0) & (freqs < 1000.0)].sum(axis=1)
+    out["alpha_ratio_db"] = float(np.mean(10.0 * np.log10((high_band + SILENT_POWER)
+                                                          / (low_band + SILENT_POWER))))
+    mel_energy = power @ mel_filterbank(sr).T
+    cepstra = dct(np.log(mel_energy + SILENT_POWER), type=2, norm="ortho", axis=1)
+    for k in range(1, N_MFCC + 1):
+        out[f"mfcc{k}"] = float(np.mean(cepstra[:, k]))
+    return out
+
+
+def mel_filterbank(sr: int) -> np.ndarray:
+    """Triangular filters evenly spaced on the mel scale (HTK formula), ``N_MEL_BANDS`` x bins."""
+    def to_mel(hz):
+        return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+
+    def to_hz(mel):
+        return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
+
+    low, high = MEL_RANGE_HZ
+    edges = to_hz(np.linspace(to_mel(low), to_mel(min(high, sr / 2)), N_MEL_BANDS + 2))
+    freqs = np.fft.rfftfreq(N_FFT, d=1.0 / sr)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs[None, :] - left) / (centre - left)
+    falling = (right - freqs[None, :]) / (right - centre)
+    return np.clip(np.minimum(rising, falling), 0.0, None)
+
+
+def mean_hnr_db(frames: np.ndarray, sr: int) -> float:
+    """Mean over frames of 10*log10(r / (1 - r)), r the window-corrected autocorrelation peak.
+
+    ``r`` is the largest normalised autocorrelation at lags of ``HNR_LAG_RANGE_HZ``, divided by the
+    window's own autocorrelation (Boersma 1993), clipped to [1e-6, 1 - 1e-6].
+    """
+    n = frames.shape[1]
+    n_fft = 2 * n
+    window = np.hanning(n)
+    signal_ac = np.fft.irfft(np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2, axis=1)[:, :n]
+    window_ac = np.fft.irfft(np.abs(np.fft.rfft(window, n=n_fft)) ** 2)[:n]
+    lags = np.arange(int(np.ceil(sr / HNR_LAG_RANGE_HZ[1])),
+                     int(np.floor(sr / HNR_LAG_RANGE_HZ[0])) + 1)
+    normalised = (signal_ac[:, lags] / signal_ac[:, :1]) / (window_ac[lags] / window_ac[0])
+    r = np.clip(normalised.max(axis=1), 1e-6, 1 - 1e-6)
+    return float(np.mean(10.0 * np.log10(r / (1.0 - r))))
+
+
+def _merge(row: dict, reasons: dict, values: dict, family_info: dict) -> None:
+    """Add one family's values and NaN reasons."""
+    row.update(values)
+    reasons.update(family_info["nan_reasons"])
+
+
+def _explain(reasons: dict, names, reason: str) -> None:
+    """Record one reason for several NaN values."""
+    for name in names:
+        reasons[name] = reason

@@ -1,0 +1,161 @@
+"""``avstroke train``: XGBoost and the fusion network under subject-grouped nested CV.
+
+For each target (``--targets``) and model (``--models``): the ablation over modality sets on
+identical outer folds, metrics with subject-level bootstrap CIs, a label-permutation test,
+calibration, and the paired fusion-versus-best-unimodal difference; then a final model refit on
+all subjects with every modality, saved in formats that cannot run code on load, with a model card.
+
+Writes ``RUN/cv_predictions.parquet`` (out-of-fold predictions per subject), ``RUN/metrics.json``
+and ``RUN/models/<target>/<model>/``. Skipped when the table, the settings and the modelling code
+are unchanged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import sys
+from datetime import date
+
+import pandas as pd
+
+from models import artifacts
+from models.cv import make_outer_splits
+from models.evaluate import fit_final, nested_cv, results_summary
+from models.modalities import FINAL_SET, modality_sets
+from models.targets import build_target
+from pipeline import cache
+from pipeline.errors import ConfigError, TargetError
+from pipeline.stage import stage_main
+
+log = logging.getLogger("avstroke")
+DESCRIPTION = "Train and evaluate XGBoost and the fusion network with subject-grouped nested CV."
+CODE_MODULES = ["models.cv", "models.evaluate", "models.xgb", "models.fusion", "models.metrics",
+                "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "pipeline.train"]
+DEFAULT_TARGETS = "group:PS-vs-HC,group:ALS-vs-HC,group:3class,score:score_mean_tot,recovery"
+MODELS = ("xgb", "fusion")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Every setting that changes the training results."""
+
+    targets: tuple
+    models: tuple
+    folds: int
+    seed: int
+    permutations: int
+    bootstrap: int
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--targets", default=DEFAULT_TARGETS,
+                        help="comma-separated targets (default: %(default)s)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: xgb, fusion")
+    parser.add_argument("--folds", type=int, default=5, help="outer folds (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of folds and fits (default: %(default)s)")
+    parser.add_argument("--permutations", type=int, default=20,
+                        help="label permutations of the permutation test (default: %(default)s)")
+    parser.add_argument("--bootstrap", type=int, default=1000,
+                        help="subject-level bootstrap resamples of every CI (default: %(default)s)")
+
+
+def settings_from(args) -> TrainSettings:
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    for m in models:
+        if m not in MODELS:
+            raise ConfigError(f"--models: {m!r} is not a model; allowed: {', '.join(MODELS)}")
+    if args.folds < 2:
+        raise ConfigError(f"--folds must be at least 2, got {args.folds}")
+    return TrainSettings(targets=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
+                         models=models, folds=args.folds, seed=args.seed,
+                         permutations=args.permutations, bootstrap=args.bootstrap)
+
+
+def slug(target: str) -> str:
+    """A folder name for a target specification."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", target).strip("_")
+
+
+def n_folds_for(y: pd.Series, task_type: str, wanted: int) -> int:
+    """No more folds than subjects in the smallest class (classification) allow."""
+    if task_type == "regression":
+        return min(wanted, len(y))
+    return max(2, min(wanted, int(y.value_counts().min())))
+
+
+def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out) -> tuple[dict, list]:
+    """Evaluate and refit every model on one target; return its metrics and prediction tables."""
+    target = build_target(table, spec)
+    rows = target.rows.reset_index(drop=True)
+    y = target.y.reset_index(drop=True)
+    sets = modality_sets(rows.columns, usable=lambda c: rows[c].notna().any())
+    if not sets:
+        raise TargetError(f"target {spec!r}: the feature table has no usable feature columns")
+    folds = n_folds_for(y, target.task_type, settings.folds)
+    plan = make_outer_splits(y, rows["subject_id"], task_type=target.task_type, n_splits=folds, seed=settings.seed)
+    summary, predictions = {"task_type": target.task_type, "description": target.description,
+                            "n_subjects": int(rows["subject_id"].nunique()),
+                            "class_labels": list(target.class_labels), "models": {}}, []
+    for model in settings.models:
+        log.info("train: %s, %s: %d subjects, %d folds, sets %s", spec, model, len(rows), folds, ", ".join(sets))
+        results = nested_cv(rows, y, rows["subject_id"], model=model, modality_sets=sets,
+                            task_type=target.task_type, outer_splits=plan, seed=settings.seed,
+                            n_bootstrap=settings.bootstrap, n_permutations=settings.permutations,
+                            permutation_sets=[s for s in ("all", "nonspeech") if s in sets])
+        summary["models"][model] = results_summary(results)
+        subject_preds = results["subject_predictions"].copy()
+        subject_preds.insert(0, "model", model)
+        subject_preds.insert(0, "target", spec)
+        predictions.append(subject_preds)
+        final_set = FINAL_SET if FINAL_SET in sets else max(sets, key=lambda s: len(sets[s]))
+        final = fit_final(rows, y, rows["subject_id"], model=model, columns=sets[final_set],
+                          task_type=target.task_type, seed=settings.seed)
+        folder = out / "models" / slug(spec) / model
+        artifacts.save_bundle(folder, model=final, class_labels=list(target.class_labels),
+                              target=target.description, overwrite=True)
+        artifacts.write_model_card(folder, date=date.today().isoformat(), metadata={
+            "target": spec, "description": target.description, "estimator": model,
+            "modality_set": final_set, "n_subjects": int(rows["subject_id"].nunique()),
+            "protocol": summary["models"][model]["protocol"],
+            "metrics": [m for m in summary["models"][model]["metrics"] if m.get("modality_set") == final_set],
+        })
+    return summary, predictions
+
+
+def run(args) -> int:
+    settings = settings_from(args)
+    table_path = args.out / "features" / "table.parquet"
+    if not table_path.is_file():
+        raise TargetError(f"{table_path} not found: run `avstroke assemble` first")
+    key = cache.make_key(inputs={"table": cache.file_digest(table_path)}, params=dataclasses.asdict(settings),
+                         code=cache.code_digest(CODE_MODULES))
+    metrics_path = args.out / "metrics.json"
+    if cache.is_fresh(metrics_path, key):
+        log.info("train: up to date (%s)", metrics_path)
+        return 0
+    table = pd.read_parquet(table_path)
+    metrics, predictions, failed = {"settings": dataclasses.asdict(settings), "targets": {}}, [], {}
+    for spec in settings.targets:
+        try:
+            metrics["targets"][spec], preds = train_target(table, spec, settings, args.out)
+        except TargetError as exc:  # one unsupported target must not hide the others' results
+            log.warning("train: target %s skipped: %s", spec, exc)
+            failed[spec] = str(exc)
+            continue
+        predictions += preds
+    metrics["skipped_targets"] = failed
+    cv = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame()
+    cache.write_parquet(cv, args.out / "cv_predictions.parquet")
+    artifacts.write_json(metrics_path, metrics)
+    cache.write_key(metrics_path, key)
+    log.info("train: %d targets trained, %d skipped (%s)", len(metrics["targets"]), len(failed), metrics_path)
+    return 0 if metrics["targets"] else 1
+
+
+def main(argv=None) -> int:
+    return stage_main("avstroke train", DESCRIPTION, add_arguments, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
