@@ -19,7 +19,8 @@ MODALITIES = ("face", "quality", "audio", "voice", "ddk", "timing", "nonspeech",
 DIRECTIONS = ("higher_worse", "higher_better", "neutral")
 
 # Modules whose import registers features; extended as stages are added.
-FEATURE_MODULES: list[str] = ["features.video.face_features", "features.audio.audio_features"]
+FEATURE_MODULES: list[str] = ["features.video.face_features", "features.audio.audio_features",
+                              "features.metadata"]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ STAGES: list[tuple[str, str]] = [
     ("audio", "pipeline.audio"),
     ("assemble", "pipeline.assemble"),
     ("train", "pipeline.train"),
+    ("export", "pipeline.export"),
 ]
 
 LOG_DIR = "logs"

@@ -1,0 +1,89 @@
+"""``avstroke export``: feature tables clinicians can open in Excel.
+
+Reads ``RUN/features/recordings.parquet`` (written by ``avstroke assemble``) and writes
+``RUN/export/features.xlsx`` (sheets values, z_scores, control_norms, dictionary, about) and the
+same sheets as ``RUN/export/<sheet>.csv``. ``--columns`` keeps only the measures a clinic uses;
+z-scores are against the first visit of ``--control-group``. Only pseudonymous subject ids are
+exported: no recording ids, file names or paths.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+
+import pandas as pd
+
+from pipeline import __version__
+from pipeline.errors import ConfigError, check_option
+from pipeline.stage import stage_main
+from pipeline.tasks import GROUPS
+from reports.export import (KEY_COLUMNS, MIN_CONTROLS, about_sheet, control_norms, data_dictionary, feature_values,
+                            write_csvs, write_workbook, z_scores)
+
+log = logging.getLogger("avstroke")
+DESCRIPTION = "Export feature values, control norms, z-scores and a data dictionary as XLSX and CSV."
+WORKBOOK = "features.xlsx"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--columns", default=None,
+                        help="comma-separated feature names or column names to export "
+                             "(default: every feature), e.g. commissure_excursion_asym_pct,ddk__syllable_rate")
+    parser.add_argument("--control-group", default="HC",
+                        help=f"group the norms and z-scores refer to, one of {', '.join(GROUPS)} "
+                             "(default: %(default)s)")
+    parser.add_argument("--highlight-beyond", type=float, default=2.0,
+                        help="highlight z-score cells with |z| above this (default: %(default)s)")
+
+
+def selected_columns(text: str | None) -> list[str] | None:
+    """The ``--columns`` list, or None for every feature."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"--columns {text!r} names no feature; give comma-separated feature names")
+    return names
+
+
+def run(args) -> int:
+    check_option("--control-group", args.control_group, GROUPS)
+    if not args.highlight_beyond > 0:
+        raise ConfigError(f"--highlight-beyond must be a positive number of SDs; got {args.highlight_beyond}")
+    source = args.out / "features" / "recordings.parquet"
+    if not source.is_file():
+        raise ConfigError(f"{source} not found: run `avstroke assemble --out {args.out}` (or `avstroke run`) "
+                          "before exporting")
+    selected = selected_columns(args.columns)
+    values = feature_values(pd.read_parquet(source), columns=selected)
+    norms = control_norms(values, control_group=args.control_group)
+    z = z_scores(values, norms)
+    sheets = {
+        "values": values,
+        "z_scores": z,
+        "control_norms": norms,
+        "dictionary": data_dictionary(list(values.columns)),
+        "about": about_sheet(created=datetime.now().isoformat(timespec="seconds"), version=__version__,
+                             control_group=args.control_group, highlight_beyond=args.highlight_beyond,
+                             selected=selected, values=values),
+    }
+    folder = args.out / "export"
+    highlighted = write_workbook(folder / WORKBOOK, sheets, highlight_beyond=args.highlight_beyond)
+    write_csvs(folder, sheets)
+    usable = int((norms["note"] == "").sum())
+    if len(norms) and usable == 0:
+        log.warning("export: no feature has %d or more %s values with SD > 0 in any task: every z-score is "
+                    "empty", MIN_CONTROLS, args.control_group)
+    log.info("export: %d rows (%d subjects), %d features, %d of %d task norms usable, %d z-scores beyond "
+             "%g highlighted (%s)", len(values), values["subject_id"].nunique(), len(values.columns) - len(KEY_COLUMNS),
+             usable, len(norms), highlighted, args.highlight_beyond, folder / WORKBOOK)
+    return 0
+
+
+def main(argv=None) -> int:
+    return stage_main("avstroke export", DESCRIPTION, add_arguments, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""Clinician export: feature values, control norms, z-scores and a data dictionary, as CSV and XLSX.
+
+Everything here works on tables; only ``write_workbook`` and ``write_csvs`` touch files.
+
+- ``feature_values``: one row per subject, visit and task (pseudonymous ``subject_id``, ``group``,
+  ``visit``, ``task``), then recording-level feature columns ``<modality>__<feature>``. Recording
+  ids and media paths are never exported.
+- ``control_norms``: mean, SD and number of values of the control group's first visit, per task and
+  feature (a measure means different things in different tasks, so norms are never pooled).
+- ``z_scores``: raw z = (value - control mean) / control SD, same layout as the values. The sign is
+  not flipped by clinical direction; the dictionary's ``direction`` and ``positive_z_means``
+  columns say whether a high value is worse.
+- ``data_dictionary``: one row per exported column, in words, from the feature registry.
+
+Column headers keep the machine names (``face__commissure_excursion_asym_pct``), so a sheet reads
+back into pandas unchanged; the plain words live in the dictionary sheet.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+# Importing features.metadata also registers meta__age and meta__sex_female.
+from features.metadata import COVARIATE_PREFIX, register_covariate
+from features.registry import SEP, Feature, lookup, parse_column
+from pipeline.cache import atomic_write
+from pipeline.errors import ConfigError, ManifestError, check_option
+from pipeline.tasks import GROUP_NAMES, GROUPS
+
+KEY_COLUMNS = ["subject_id", "group", "visit", "task"]
+SHEETS = ("values", "z_scores", "control_norms", "dictionary", "about")
+NORM_COLUMNS = ["task", "column", "mean", "sd", "n", "note"]
+MIN_CONTROLS = 3
+# Person attributes (age, sex, covariates) are not measures of impairment: no norms, no z-scores.
+NOT_SCORED_MODALITIES = ("meta",)
+NOTE_FEW_CONTROLS = f"fewer than {MIN_CONTROLS} control values: no z-score"
+NOTE_ZERO_SD = "control SD is 0: no z-score"
+
+DIRECTION_WORDS = {"higher_worse": "higher is worse", "higher_better": "higher is better",
+                   "neutral": "no clinical direction"}
+POSITIVE_Z_WORDS = {"higher_worse": "worse than controls", "higher_better": "better than controls",
+                    "neutral": "higher than controls (no clinical direction)"}
+MODALITY_WORDS = {
+    "face": "face video (68 facial landmarks)",
+    "quality": "face video: landmark tracking quality",
+    "audio": "voice acoustics (eGeMAPS, openSMILE)",
+    "voice": "voice quality (Praat)",
+    "ddk": "syllable repetition (diadochokinesis)",
+    "timing": "speech timing",
+    "nonspeech": "recording-condition control (audio between speech)",
+    "meta": "participant information",
+}
+KEY_DESCRIPTIONS = {
+    "subject_id": "Pseudonymous participant id (no names, no file names).",
+    "group": "Participant group: " + ", ".join(f"{code} = {GROUP_NAMES[code]}" for code in GROUPS) + ".",
+    "visit": "Session (visit) code as given in the manifest, e.g. 02 = baseline, 03 = follow-up.",
+    "task": "Examination task the recording shows (Toronto NeuroFace task code).",
+}
+# A cell that looks like a path or a media/data file name would leak where recordings live.
+_FILE_LIKE = re.compile(r"[/\\]|\.(?:avi|mp4|mov|mkv|wav|flac|mp3|m4a|txt|csv|xlsx|parquet)$", re.IGNORECASE)
+HIGHLIGHT_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
+MAX_COLUMN_WIDTH = 60
+MIN_COLUMN_WIDTH = 8
+
+
+def _feature_columns(table: pd.DataFrame) -> list[str]:
+    """Recording-level feature columns (``<modality>__<feature>``) of a table, in table order."""
+    out = []
+    for column in table.columns:
+        if SEP not in column:
+            continue
+        if parse_column(column)[1] is not None:
+            raise ValueError(f"column {column!r} is a subject-level column; the export needs the "
+                             "recording-level table (features/recordings.parquet)")
+        out.append(column)
+    return out
+
+
+def _scored_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in _feature_columns(table) if parse_column(c)[0] not in NOT_SCORED_MODALITIES]
+
+
+def _check_keys(table: pd.DataFrame, *, what: str) -> None:
+    missing = [c for c in KEY_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what} lacks the key columns {missing}; it needs {KEY_COLUMNS}")
+
+
+def _visit_order(visit: str) -> tuple:
+    """Sort key of a visit code: numeric codes by value ('2' before '10'), others after, by text."""
+    text = str(visit)
+    return (0, int(text), text) if text.isdigit() else (1, 0, text)
+
+
+def resolve_columns(names: list[str], available: list[str]) -> list[str]:
+    """Turn feature names or column names into the table's recording-level column names.
+
+    Parameters
+    ----------
+    names : list of str
+        Each a column name (``voice__jitter_local``) or a bare feature name (``jitter_local``).
+    available : list of str
+        The feature columns the table has.
+
+    Returns
+    -------
+    list of str
+        Column names in the order given, each once.
+
+    Raises
+    ------
+    ConfigError
+        For a name the table does not have (listing close matches), a registered feature whose
+        stage produced no column, or a bare name that several modalities share.
+    """
+    by_name: dict[str, list[str]] = {}
+    for column in available:
+        by_name.setdefault(parse_column(column)[2], []).append(column)
+    resolved: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if name in available:
+            matches = [name]
+        elif name in by_name:
+            matches = by_name[name]
+        else:
+            raise ConfigError(_unknown_message(name, available, list(by_name)))
+        if len(matches) > 1:
+            raise ConfigError(f"feature name {name!r} is ambiguous: it exists as {', '.join(matches)}; "
+                              "give the full column name")
+        if matches[0] not in resolved:
+            resolved.append(matches[0])
+    return resolved
+
+
+def _unknown_message(name: str, available: list[str], bare: list[str]) -> str:
+    close = difflib.get_close_matches(name, available + bare, n=5, cutoff=0.6)
+    hint = f"; close matches: {', '.join(close)}" if close else "; no close match"
+    try:
+        modality, task, feature = parse_column(name)
+    except KeyError:
+        return f"unknown feature or column {name!r}{hint}"
+    recording_level = f"{modality}{SEP}{feature}"
+    if task is not None:
+        return (f"{name!r} is a subject-level column name; the export has one row per task, so give "
+                f"the recording-level name {recording_level!r}")
+    try:
+        lookup(recording_level)
+    except KeyError:
+        return f"unknown feature or column {name!r}{hint}"
+    return (f"feature {name!r} is registered but this table has no such column "
+            f"(did the stage computing {modality} features run on these recordings?)")
+
+
+def _check_no_files(table: pd.DataFrame, *, columns: list[str]) -> None:
+    for column in columns:
+        cells = table[column].astype(str)
+        bad = cells[cells.str.contains(_FILE_LIKE)]
+        if len(bad):
+            raise ManifestError(f"{column} {bad.iloc[0]!r} looks like a path or a file name; exports carry "
+                                "pseudonymous ids only: give ids without folders or file extensions "
+                                "in the manifest")
+
+
+def _check_one_per_key(table: pd.DataFrame) -> None:
+    repeated = table[table.duplicated(KEY_COLUMNS, keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        n = int((table[KEY_COLUMNS] == first[KEY_COLUMNS]).all(axis=1).sum())
+        raise ManifestError(f"{len(repeated)} recordings share a subject, visit and task, e.g. subject "
+                            f"{first['subject_id']} visit {first['visit']} task {first['task']} ({n} "
+                            "recordings); the export needs one recording per subject, visit and task")
+
+
+def feature_values(recordings: pd.DataFrame, *, columns: list[str] | None = None) -> pd.DataFrame:
+    """The values sheet: one row per subject, visit and task, with recording-level features.
+
+    Parameters
+    ----------
+    recordings : DataFrame
+        The recording-level table (``features/recordings.parquet``): ``subject_id``, ``group``,
+        ``visit``, ``task`` and ``<modality>__<feature>`` columns. Paths, ``recording_id`` and
+        clinical scores are not exported.
+    columns : list of str, optional
+        Only these features (bare names or column names), in this order. Default: every feature.
+
+    Returns
+    -------
+    DataFrame
+        ``subject_id, group, visit, task`` then float feature columns, sorted by subject, visit
+        (numerically) and task; NaN where a value is not computable.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown or ambiguous name in ``columns``.
+    ManifestError
+        If an id looks like a path or file name, or two recordings share subject, visit and task.
+    """
+    _check_keys(recordings, what="the recordings table")
+    available = _feature_columns(recordings)
+    if columns is not None:
+        if not columns:
+            raise ConfigError("the list of export columns is empty; give at least one feature")
+        chosen = resolve_columns(list(columns), available)
+    else:
+        chosen = available
+    keys = recordings[KEY_COLUMNS].astype(str)
+    _check_no_files(keys, columns=KEY_COLUMNS)
+    _check_one_per_key(keys)
+    non_numeric = [c for c in chosen if not (pd.api.types.is_numeric_dtype(recordings[c])
+                                             or pd.api.types.is_bool_dtype(recordings[c]))]
+    if non_numeric:
+        raise ValueError(f"feature columns {non_numeric[:5]} are not numeric")
+    values = pd.concat([keys, recordings[chosen].astype(float)], axis=1)
+    order = sorted(range(len(values)), key=lambda i: (values["subject_id"].iat[i],
+                                                     _visit_order(values["visit"].iat[i]),
+                                                     values["task"].iat[i]))
+    return values.iloc[order].reset_index(drop=True)
+
+
+def _first_visits(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each subject's earliest visit."""
+    first = table.groupby("subject_id")["visit"].agg(lambda v: min(v, key=_visit_order))
+    return table[table["visit"] == table["subject_id"].map(first)]
+
+
+def control_norms(recordings: pd.DataFrame, *, control_group: str = "HC") -> pd.DataFrame:
+    """Mean, SD and count of each feature in the control group's first visits, per task.
+
+    Parameters
+    ----------
+    recordings : DataFrame
+        The recording-level table or the output of ``feature_values``. Participant information
+        (``meta__*``) is not normed.
+    control_group : str
+        Group code of the controls, one of ``pipeline.tasks.GROUPS``.
+
+    Returns
+    -------
+    DataFrame
+        One row per task present and feature: ``task``, ``column``, ``mean``, ``sd`` (sample SD,
+        ddof = 1, in the feature's unit), ``n`` (controls with a value) and ``note``, which says
+        why no z-score is given (fewer than ``MIN_CONTROLS`` values, or SD 0); empty when usable.
+        A task with no controls has n = 0 and NaN mean and SD.
+    """
+    check_option("control group", control_group, GROUPS)
+    _check_keys(recordings, what="the recordings table")
+    columns = _scored_columns(recordings)
+    controls = _first_visits(recordings[recordings["group"].astype(str) == control_group])
+    tasks = sorted(recordings["task"].astype(str).unique())
+    rows = []
+    for task in tasks:
+        values = controls.loc[controls["task"].astype(str) == task, columns].astype(float)
+        n = values.notna().sum()
+        sd = values.std(ddof=1)
+        mean = values.mean()
+        for column in columns:
+            rows.append({"task": task, "column": column, "mean": float(mean[column]),
+                         "sd": float(sd[column]), "n": int(n[column])})
+    norms = pd.DataFrame(rows, columns=NORM_COLUMNS[:-1])
+    norms["note"] = np.where(norms["n"] < MIN_CONTROLS, NOTE_FEW_CONTROLS,
+                             np.where(norms["sd"] == 0, NOTE_ZERO_SD, ""))
+    return norms
+
+
+def z_scores(recordings: pd.DataFrame, norms: pd.DataFrame) -> pd.DataFrame:
+    """Raw z-scores against the control norms of the same task.
+
+    Parameters
+    ----------
+    recordings : DataFrame
+        Usually the output of ``feature_values`` (keys plus feature columns).
+    norms : DataFrame
+        Output of ``control_norms``; every normed column must be in ``recordings``.
+
+    Returns
+    -------
+    DataFrame
+        ``subject_id, group, visit, task`` and, for every normed column, z = (value - control mean)
+        / control SD (dimensionless). Not flipped by direction: a positive z is a value above the
+        controls' mean. NaN where the value is missing, the task has no norm, the controls have
+        SD 0, or fewer than ``MIN_CONTROLS`` controls have a value.
+    """
+    _check_keys(recordings, what="the recordings table")
+    missing = [c for c in NORM_COLUMNS[:-1] if c not in norms.columns]
+    if missing:
+        raise ValueError(f"norms lack the columns {missing}; expected the output of control_norms")
+    columns = list(dict.fromkeys(norms["column"]))
+    absent = [c for c in columns if c not in recordings.columns]
+    if absent:
+        raise ValueError(f"normed columns {absent[:5]} are not in the recordings table")
+    usable = norms[(norms["n"] >= MIN_CONTROLS) & (norms["sd"] > 0)]
+    mean = usable.pivot(index="task", columns="column", values="mean").reindex(columns=columns)
+    sd = usable.pivot(index="task", columns="column", values="sd").reindex(columns=columns)
+    tasks = recordings["task"].astype(str)
+    values = recordings[columns].astype(float).to_numpy()
+    z = (values - mean.reindex(tasks).to_numpy()) / sd.reindex(tasks).to_numpy()
+    out = recordings[KEY_COLUMNS].astype(str).reset_index(drop=True)
+    return pd.concat([out, pd.DataFrame(z, columns=columns)], axis=1)
+
+
+def _entry(column: str) -> Feature:
+    """Registry entry of a column; a manifest covariate is registered on first sight."""
+    try:
+        return lookup(column)
+    except KeyError:
+        modality, _, name = parse_column(column)
+        if modality != "meta":
+            raise
+        return register_covariate(COVARIATE_PREFIX + name)
+
+
+def data_dictionary(columns: list[str]) -> pd.DataFrame:
+    """One row per exported column, in plain words, from the feature registry.
+
+    Parameters
+    ----------
+    columns : list of str
+        Key columns (``subject_id``, ``group``, ``visit``, ``task``) and recording-level feature
+        columns, e.g. ``list(values.columns)``.
+
+    Returns
+    -------
+    DataFrame
+        ``column, description, unit, modality, measured_from, tasks, direction, positive_z_means,
+        source``. Key columns have only a description.
+
+    Raises
+    ------
+    KeyError
+        If a feature column has no registry entry (a broken contract, not a user error).
+    """
+    rows = []
+    for column in columns:
+        if column in KEY_DESCRIPTIONS:
+            rows.append({"column": column, "description": KEY_DESCRIPTIONS[column]})
+            continue
+        entry = _entry(column)
+        rows.append({
+            "column": column, "description": entry.description, "unit": entry.unit,
+            "modality": entry.modality, "measured_from": MODALITY_WORDS.get(entry.modality, entry.modality),
+            "tasks": ", ".join(entry.tasks) if entry.tasks else "all tasks",
+            "direction": DIRECTION_WORDS[entry.direction],
+            "positive_z_means": ("" if entry.modality in NOT_SCORED_MODALITIES
+                                 else POSITIVE_Z_WORDS[entry.direction]),
+            "source": entry.source,
+        })
+    return pd.DataFrame(rows, columns=["column", "description", "unit", "modality", "measured_from", "tasks",
+                                       "direction", "positive_z_means", "source"]).fillna("")
+
+
+def about_sheet(*, created: str, version: str, control_group: str, highlight_beyond: float,
+                selected: list[str] | None, values: pd.DataFrame) -> pd.DataFrame:
+    """The 'about' sheet: what the file is, when and how it was made, and the privacy note.
+
+    Parameters
+    ----------
+    created : str
+        Date and time of the export (ISO format).
+    version : str
+        avstroke version that made it.
+    control_group : str
+        Group code the norms come from.
+    highlight_beyond : float
+        |z| above which z-score cells are highlighted (dimensionless).
+    selected : list of str or None
+        The features asked for, or None for all.
+    values : DataFrame
+        The values sheet (for its counts).
+
+    Returns
+    -------
+    DataFrame
+        Two columns, ``item`` and ``value``.
+    """
+    n_features = len(_feature_columns(values))
+    items = [
+        ("what this file is", "Audio-visual biomarkers of orofacial function per participant, visit and "
+                              "examination task, computed by avstroke from face video and voice recordings."),
+        ("created", created),
+        ("avstroke version", version),
+        ("sheets", "values: feature values; z_scores: z-scores against the control group; control_norms: "
+                   "control mean, SD and n per task and feature; dictionary: what each column means; "
+                   "about: this sheet"),
+        ("rows", f"{len(values)} recordings of {values['subject_id'].nunique()} participants, "
+                 f"{values['task'].nunique()} tasks"),
+        ("features", f"{n_features} ({'selected: ' + ', '.join(selected) if selected else 'all features'})"),
+        ("control group", f"{control_group} ({GROUP_NAMES.get(control_group, control_group)}), first visit of "
+                          "each control participant"),
+        ("z-score", "z = (value - control mean) divided by the control SD, per task; not flipped by direction: see the "
+                    "dictionary's direction and positive_z_means columns"),
+        ("missing z-scores", f"empty where the value is missing, or the control norm has fewer than "
+                             f"{MIN_CONTROLS} values or SD 0 (see control_norms, column note); participant "
+                             "information (age, sex, covariates) gets no z-score"),
+        ("highlighted", f"z-score cells with |z| > {highlight_beyond:g} are filled in colour"),
+        ("missing values", "empty cells: the measure could not be computed for that recording (e.g. not "
+                           "meaningful for the task, too few cycles, no face found)"),
+        ("reading in pandas", "pd.read_excel(file, sheet_name='values', dtype={'subject_id': str, 'visit': "
+                              "str}) keeps ids such as visit 02 as text"),
+        ("privacy", "Pseudonymous participant ids only: no names, no file names, no paths. Faces and "
+                    "voices are identifying; keep the recordings themselves separate from this file."),
+    ]
+    return pd.DataFrame(items, columns=["item", "value"])
+
+
+def _display_width(series: pd.Series, header: str) -> int:
+    cells = series.map(lambda v: "" if isinstance(v, float) and math.isnan(v) else
+                       (f"{v:.6g}" if isinstance(v, float) else str(v)))
+    longest = max([len(header)] + [len(c) for c in cells])
+    return max(MIN_COLUMN_WIDTH, min(MAX_COLUMN_WIDTH, longest + 2))
+
+
+def _style_sheet(sheet, table: pd.DataFrame) -> None:
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    n_keys = len([c for c in table.columns if c in KEY_COLUMNS])
+    sheet.freeze_panes = sheet.cell(row=2, column=n_keys + 1).coordinate
+    for i, column in enumerate(table.columns, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = _display_width(table[column], str(column))
+
+
+def _highlight(sheet, z: pd.DataFrame, *, beyond: float) -> int:
+    """Fill the cells of |z| > beyond; return how many."""
+    columns = [c for c in z.columns if c not in KEY_COLUMNS]
+    count = 0
+    for j, column in enumerate(z.columns, start=1):
+        if column not in columns:
+            continue
+        hits = np.flatnonzero(np.abs(z[column].to_numpy(dtype=float)) > beyond)
+        for i in hits:
+            sheet.cell(row=int(i) + 2, column=j).fill = HIGHLIGHT_FILL
+        count += len(hits)
+    return count
+
+
+def _check_sheets(sheets: dict) -> None:
+    if list(sheets) != list(SHEETS):
+        raise ValueError(f"sheets must be, in order, {list(SHEETS)}; got {list(sheets)}")
+
+
+def write_workbook(path: str | Path, sheets: dict, *, highlight_beyond: float = 2.0) -> int:
+    """Write the export workbook atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.xlsx`` file.
+    sheets : dict
+        Sheet name -> DataFrame, exactly ``SHEETS`` in that order.
+    highlight_beyond : float
+        z-score cells with |z| above this (dimensionless, > 0) get a fill colour.
+
+    Returns
+    -------
+    int
+        Number of highlighted z-score cells.
+
+    Notes
+    -----
+    One header row of machine column names, bold and frozen (with the id columns), so
+    ``pd.read_excel(path, sheet_name="values")`` gives back the values table; missing values are
+    empty cells.
+    """
+    if not (isinstance(highlight_beyond, (int, float)) and math.isfinite(highlight_beyond)
+            and highlight_beyond > 0):
+        raise ConfigError(f"highlight threshold must be a positive number of SDs; got {highlight_beyond!r}")
+    _check_sheets(sheets)
+    highlighted = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal highlighted
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            for name, table in sheets.items():
+                table.to_excel(writer, sheet_name=name, index=False)
+                _style_sheet(writer.sheets[name], table)
+            highlighted = _highlight(writer.sheets["z_scores"], sheets["z_scores"], beyond=highlight_beyond)
+
+    atomic_write(path, write)
+    return highlighted
+
+
+def write_csvs(folder: str | Path, sheets: dict) -> list[Path]:
+    """Write each sheet as ``<folder>/<sheet>.csv`` (UTF-8, empty cell for missing), atomically."""
+    _check_sheets(sheets)
+    folder = Path(folder)
+    return [atomic_write(folder / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
+            for name, table in sheets.items()]

@@ -1,0 +1,260 @@
+"""Clinician export: values round trip, privacy, z-scores with known answers, dictionary, stage."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from features import registry
+from pipeline import export as export_stage
+from pipeline.errors import ConfigError, ManifestError
+from reports import export
+
+FACE = next(f for f in registry.entries("face") if f.direction == "higher_worse")
+VOICE = registry.entries("voice")[0]
+DDK = registry.entries("ddk")[0]
+BELOW_BAR = registry.lookup("quality__below_bar")
+AGE = registry.lookup("meta__age")
+FEATURES = [FACE, VOICE, DDK, BELOW_BAR, AGE]
+READ_IDS_AS_TEXT = {"subject_id": str, "visit": str}
+
+# Controls' first visits in NSM_SPREAD: FACE = 2, 4, 6 -> mean 4, SD 2 (ddof 1), n 3.
+# N001's second visit holds an outlier that must not enter the norms.
+# (subject, group, visit, task, FACE, VOICE, DDK, BELOW_BAR)
+ROWS = [
+    ("N001", "HC", "02", "NSM_SPREAD", 2.0, 10.0, np.nan, 0.0),
+    ("N002", "HC", "02", "NSM_SPREAD", 4.0, 11.0, np.nan, 0.0),
+    ("N003", "HC", "02", "NSM_SPREAD", 6.0, 12.0, np.nan, 0.0),
+    ("N001", "HC", "03", "NSM_SPREAD", 100.0, 50.0, np.nan, 0.0),
+    ("N001", "HC", "02", "DDK_PA", np.nan, 20.0, 5.0, 0.0),
+    ("N002", "HC", "02", "DDK_PA", np.nan, 22.0, 6.0, 0.0),
+    ("N003", "HC", "02", "DDK_PA", np.nan, 24.0, np.nan, 0.0),
+    ("S001", "PS", "02", "NSM_SPREAD", 9.0, np.nan, np.nan, 1.0),
+    ("S001", "PS", "03", "NSM_SPREAD", 5.0, 11.5, np.nan, 0.0),
+    ("S002", "PS", "02", "NSM_SPREAD", -1.0, 13.0, np.nan, 0.0),
+    ("S002", "PS", "02", "DDK_PA", np.nan, 18.0, 3.0, 0.0),
+]
+
+
+def recordings_table() -> pd.DataFrame:
+    """A recording-level table shaped like features/recordings.parquet, with paths and scores."""
+    rows = []
+    for subject, group, visit, task, face, voice, ddk, below in ROWS:
+        rid = f"{subject}_{visit}_{task}"
+        rows.append({"recording_id": rid, "subject_id": subject, "group": group, "task": task, "visit": visit,
+                     "video_path": f"videos/{rid}_color.avi", "audio_path": f"audio/{rid}.wav",
+                     "score_mean_tot": 7.0, "sex": "F", "age": 60.0, AGE.column: 60.0,
+                     FACE.column: face, VOICE.column: voice, DDK.column: ddk, BELOW_BAR.column: below})
+    return pd.DataFrame(rows)
+
+
+def all_sheets(recordings: pd.DataFrame, columns=None) -> dict:
+    values = export.feature_values(recordings, columns=columns)
+    norms = export.control_norms(values, control_group="HC")
+    return {"values": values, "z_scores": export.z_scores(values, norms), "control_norms": norms,
+            "dictionary": export.data_dictionary(list(values.columns)),
+            "about": export.about_sheet(created="2026-01-01T00:00:00", version="test", control_group="HC",
+                                        highlight_beyond=2.0, selected=columns, values=values)}
+
+
+def row_of(table: pd.DataFrame, subject: str, visit: str, task: str) -> pd.Series:
+    hit = table[(table["subject_id"] == subject) & (table["visit"] == visit) & (table["task"] == task)]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+def test_values_sheet_round_trips_through_the_workbook(tmp_path):
+    sheets = all_sheets(recordings_table())
+    path = tmp_path / "features.xlsx"
+    export.write_workbook(path, sheets)
+    back = pd.read_excel(path, sheet_name="values", dtype=READ_IDS_AS_TEXT)
+    values = sheets["values"]
+    assert list(back.columns) == list(values.columns)
+    pd.testing.assert_frame_equal(back, values, check_dtype=False, rtol=1e-12)
+    assert back[FACE.column].isna().sum() == values[FACE.column].isna().sum() > 0
+    sheet = openpyxl.load_workbook(path)["values"]
+    column = list(values.columns).index(FACE.column) + 1
+    first_nan = int(np.flatnonzero(values[FACE.column].isna())[0])
+    assert sheet.cell(row=first_nan + 2, column=column).value is None
+    assert sheet.freeze_panes == "E2"
+    assert all(cell.font.bold for cell in sheet[1])
+    assert not [p for p in tmp_path.iterdir() if p.name != "features.xlsx"], "temporary files left behind"
+
+
+def test_values_are_one_row_per_subject_visit_task_sorted_with_ids_only():
+    values = export.feature_values(recordings_table())
+    assert list(values.columns[:4]) == ["subject_id", "group", "visit", "task"]
+    assert set(values.columns[4:]) == {f.column for f in FEATURES}
+    assert len(values) == len(ROWS)
+    assert list(values[["subject_id", "visit", "task"]].itertuples(index=False, name=None))[:3] == [
+        ("N001", "02", "DDK_PA"), ("N001", "02", "NSM_SPREAD"), ("N001", "03", "NSM_SPREAD")]
+    assert row_of(values, "S001", "02", "NSM_SPREAD")[FACE.column] == 9.0
+
+
+FILE_LIKE = re.compile(r"[/\\]|\.(?:avi|wav|mp4|txt)\b", re.IGNORECASE)
+
+
+def test_no_paths_file_names_or_recording_ids_anywhere(tmp_path):
+    sheets = all_sheets(recordings_table())
+    export.write_workbook(tmp_path / "features.xlsx", sheets)
+    book = openpyxl.load_workbook(tmp_path / "features.xlsx")
+    for name in ("values", "z_scores", "control_norms", "about"):
+        header = [c.value for c in book[name][1]]
+        assert "recording_id" not in header and not any(str(h).endswith("_path") for h in header)
+        texts = [c.value for row in book[name].iter_rows() for c in row if isinstance(c.value, str)]
+        assert not [t for t in texts if FILE_LIKE.search(t)], name
+    # Descriptions may hold ratios like "SD / mean", but never media file names or the data folders.
+    dictionary_text = " ".join(map(str, sheets["dictionary"].to_numpy().ravel()))
+    assert not re.search(r"\.(avi|wav)\b|videos/|audio/", dictionary_text)
+
+
+def test_an_id_that_looks_like_a_file_name_is_refused():
+    recordings = recordings_table()
+    recordings.loc[0, "subject_id"] = "N001_02_NSM_SPREAD_color.avi"
+    with pytest.raises(ManifestError, match="looks like a path or a file name"):
+        export.feature_values(recordings)
+    recordings.loc[0, "subject_id"] = "site/N001"
+    with pytest.raises(ManifestError, match="site/N001"):
+        export.feature_values(recordings)
+
+
+def test_two_recordings_of_one_subject_visit_task_are_refused():
+    recordings = pd.concat([recordings_table(), recordings_table().iloc[[0]]], ignore_index=True)
+    with pytest.raises(ManifestError, match="N001 visit 02 task NSM_SPREAD"):
+        export.feature_values(recordings)
+
+
+def test_control_norms_use_first_visits_and_give_known_z_scores():
+    values = export.feature_values(recordings_table())
+    norms = export.control_norms(values, control_group="HC")
+    spread = norms[(norms["task"] == "NSM_SPREAD") & (norms["column"] == FACE.column)].iloc[0]
+    assert (spread["mean"], spread["sd"], spread["n"], spread["note"]) == (4.0, 2.0, 3, "")
+    z = export.z_scores(values, norms)
+    assert row_of(z, "S001", "02", "NSM_SPREAD")[FACE.column] == pytest.approx(2.5)   # (9 - 4) / 2
+    assert row_of(z, "S001", "03", "NSM_SPREAD")[FACE.column] == pytest.approx(0.5)   # (5 - 4) / 2
+    assert row_of(z, "S002", "02", "NSM_SPREAD")[FACE.column] == pytest.approx(-2.5)  # (-1 - 4) / 2
+    assert row_of(z, "N001", "03", "NSM_SPREAD")[FACE.column] == pytest.approx(48.0)  # (100 - 4) / 2
+    # VOICE in DDK_PA: controls 20, 22, 24 -> mean 22, SD 2; the patient's 18 -> -2.
+    assert row_of(z, "S002", "02", "DDK_PA")[VOICE.column] == pytest.approx(-2.0)
+    assert AGE.column not in z.columns and AGE.column not in set(norms["column"])
+
+
+def test_z_is_empty_with_fewer_than_three_controls_or_zero_sd():
+    values = export.feature_values(recordings_table())
+    norms = export.control_norms(values, control_group="HC")
+    ddk = norms[(norms["task"] == "DDK_PA") & (norms["column"] == DDK.column)].iloc[0]
+    assert ddk["n"] == 2 and ddk["note"] == export.NOTE_FEW_CONTROLS
+    flat = norms[(norms["task"] == "NSM_SPREAD") & (norms["column"] == BELOW_BAR.column)].iloc[0]
+    assert flat["sd"] == 0 and flat["note"] == export.NOTE_ZERO_SD
+    no_controls = norms[(norms["task"] == "DDK_PA") & (norms["column"] == FACE.column)].iloc[0]
+    assert no_controls["n"] == 0 and math.isnan(no_controls["mean"])
+    z = export.z_scores(values, norms)
+    assert row_of(z, "S002", "02", "DDK_PA")[[DDK.column, FACE.column]].isna().all()
+    assert z[BELOW_BAR.column].isna().all()
+
+
+def test_first_visit_is_chosen_by_number_not_text():
+    recordings = recordings_table()
+    recordings.loc[recordings["visit"] == "02", "visit"] = "9"
+    recordings.loc[recordings["visit"] == "03", "visit"] = "10"
+    norms = export.control_norms(export.feature_values(recordings), control_group="HC")
+    spread = norms[(norms["task"] == "NSM_SPREAD") & (norms["column"] == FACE.column)].iloc[0]
+    assert spread["mean"] == 4.0  # visit "10" (the outlier) would sort first as text
+
+
+def test_cells_beyond_the_threshold_are_highlighted(tmp_path):
+    sheets = all_sheets(recordings_table())
+    path = tmp_path / "features.xlsx"
+    n_highlighted = export.write_workbook(path, sheets, highlight_beyond=2.0)
+    z = sheets["z_scores"]
+    sheet = openpyxl.load_workbook(path)["z_scores"]
+    column = list(z.columns).index(FACE.column) + 1
+
+    def fill_of(subject, visit, task):
+        i = int(np.flatnonzero((z["subject_id"] == subject) & (z["visit"] == visit) & (z["task"] == task))[0])
+        return sheet.cell(row=i + 2, column=column).fill
+
+    highlighted = export.HIGHLIGHT_FILL.start_color.rgb
+    assert fill_of("S001", "02", "NSM_SPREAD").start_color.rgb == highlighted      # z = 2.5
+    assert fill_of("S002", "02", "NSM_SPREAD").start_color.rgb == highlighted      # z = -2.5
+    assert fill_of("S001", "03", "NSM_SPREAD").fill_type is None                   # z = 0.5
+    assert fill_of("N002", "02", "NSM_SPREAD").fill_type is None                   # z = 0
+    # |z| > 2: FACE 2.5, -2.5 and 48 (N001 visit 03); VOICE 39 (N001 visit 03). S002's VOICE z of
+    # exactly 2 and -2 is not beyond the threshold; DDK and BELOW_BAR have no z.
+    expected = int((np.abs(z.iloc[:, 4:].to_numpy(dtype=float)) > 2.0).sum())
+    assert n_highlighted == expected == 4
+
+
+def test_dictionary_covers_every_column_with_registry_words():
+    values = export.feature_values(recordings_table())
+    dictionary = export.data_dictionary(list(values.columns)).set_index("column")
+    assert list(dictionary.index) == list(values.columns)
+    for feature in FEATURES:
+        row = dictionary.loc[feature.column]
+        assert (row["unit"], row["description"], row["source"]) == (feature.unit, feature.description, feature.source)
+        assert row["direction"] == export.DIRECTION_WORDS[feature.direction]
+    assert dictionary.loc[FACE.column, "direction"] == "higher is worse"
+    assert dictionary.loc[FACE.column, "positive_z_means"] == "worse than controls"
+    assert dictionary.loc["subject_id", "description"].startswith("Pseudonymous")
+
+
+def test_a_manifest_covariate_gets_a_dictionary_entry():
+    dictionary = export.data_dictionary(["meta__smoker_test_only"])
+    assert dictionary.loc[0, "description"] == "Covariate 'smoker_test_only' declared in the manifest."
+
+
+def test_columns_subset_by_feature_or_column_name_in_the_order_given():
+    values = export.feature_values(recordings_table(), columns=[DDK.column, FACE.name])
+    assert list(values.columns) == ["subject_id", "group", "visit", "task", DDK.column, FACE.column]
+
+
+def test_unknown_column_raises_naming_it_and_close_matches():
+    misspelt = FACE.name[:-1] + "x"
+    with pytest.raises(ConfigError, match=rf"{re.escape(misspelt)}.*close matches: .*{re.escape(FACE.name)}"):
+        export.feature_values(recordings_table(), columns=[misspelt])
+    registered_but_absent = registry.entries("timing")[0].column
+    with pytest.raises(ConfigError, match="registered but this table has no such column"):
+        export.feature_values(recordings_table(), columns=[registered_but_absent])
+    with pytest.raises(ConfigError, match="subject-level"):
+        export.feature_values(recordings_table(), columns=[registry.subject_column(FACE.column, "NSM_SPREAD")])
+
+
+def test_a_name_shared_by_two_modalities_is_ambiguous():
+    shared = "hnr_db"
+    recordings = recordings_table().assign(**{f"voice__{shared}": 1.0, f"nonspeech__{shared}": 2.0})
+    with pytest.raises(ConfigError, match="ambiguous.*voice__hnr_db.*nonspeech__hnr_db"):
+        export.feature_values(recordings, columns=[shared])
+
+
+def test_stage_writes_workbook_and_csvs(tmp_path):
+    run = tmp_path / "run"
+    (run / "features").mkdir(parents=True)
+    recordings_table().to_parquet(run / "features" / "recordings.parquet")
+    code = export_stage.main(["--out", str(run), "--columns", f"{FACE.name},{VOICE.column}"])
+    assert code == 0
+    folder = run / "export"
+    assert {p.name for p in folder.iterdir()} == {"features.xlsx", "values.csv", "z_scores.csv",
+                                                  "control_norms.csv", "dictionary.csv", "about.csv"}
+    values = pd.read_csv(folder / "values.csv", dtype=READ_IDS_AS_TEXT)
+    assert list(values.columns) == ["subject_id", "group", "visit", "task", FACE.column, VOICE.column]
+    z = pd.read_excel(folder / "features.xlsx", sheet_name="z_scores", dtype=READ_IDS_AS_TEXT)
+    assert row_of(z, "S001", "02", "NSM_SPREAD")[FACE.column] == pytest.approx(2.5)
+    assert list(pd.read_excel(folder / "features.xlsx", sheet_name=None)) == list(export.SHEETS)
+
+
+def test_stage_fails_clearly_before_assemble(tmp_path):
+    assert export_stage.main(["--out", str(tmp_path / "empty_run")]) == 2
+    log_text = (tmp_path / "empty_run" / "logs" / "avstroke.log").read_text()
+    assert "recordings.parquet not found" in log_text and "avstroke assemble" in log_text
+
+
+def test_stage_refuses_an_unknown_control_group(tmp_path):
+    run = tmp_path / "run"
+    (run / "features").mkdir(parents=True)
+    recordings_table().to_parquet(run / "features" / "recordings.parquet")
+    assert export_stage.main(["--out", str(run), "--control-group", "CTRL"]) == 2
+    assert not (run / "export").exists()
