@@ -35,8 +35,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from features.video.decode import iter_frames, probe_video  # noqa: E402
+from features.video.decode import iter_frames  # noqa: E402
 from features.video.dlib_models import face_detector, shape_predictor  # noqa: E402
+from pipeline.media import probe  # noqa: E402
 from features.video.landmarks import (TrackerParams, detect_every_frame,  # noqa: E402
                                       landmark_array, track_landmarks)
 
@@ -57,7 +58,7 @@ def write_upscaled_clip(source: Path, destination: Path, *, size=SIZE,
     sequence = []
     for _ in range(passes):
         sequence += frames + frames[-2:0:-1]
-    fps = Fraction(probe_video(source).fps).limit_denominator(1000)
+    fps = Fraction(probe(source).fps).limit_denominator(1000)
     with av.open(str(destination), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps,
                                       options={"crf": "18", "preset": "fast", "threads": "1"})
@@ -141,10 +142,10 @@ def main(argv=None) -> None:
             if not DEFAULT_CLIP.is_file():
                 sys.exit(f"default clip {DEFAULT_CLIP} not found; pass --video PATH")
             video = write_upscaled_clip(DEFAULT_CLIP, tmp / "grid_640x480.mp4", passes=args.passes)
-        info = probe_video(video)
+        info = probe(video)
         name = args.video or f"{DEFAULT_CLIP.name} upscaled, ping-pong x{args.passes}"
         print(f"video: {name} ({info.width}x{info.height}, {info.n_frames} frames, "
-              f"{info.fps:.2f} fps, {info.codec})")
+              f"{info.fps:.2f} fps, {info.video_codec})")
         print(f"params: {params}")
         results = {mode: _child(video, mode, args.params, tmp / f"{mode}.npy") for mode in MODES}
         print(f"{'mode':<8} {'frames':>6} {'fps/core':>9} {'fps wall':>9} {'peak MB':>8} "

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from scipy.signal import find_peaks
 
-from features.video.decode import iter_frames, probe_video
+from features.video.decode import iter_frames
+from pipeline.media import probe
 from features.video.dlib_models import fit_still_image
 from features.video.landmark_error import (POINT_GROUPS, normalised_mean_error, read_ibug_pts,
                                            read_neuroface_landmarks)
@@ -64,10 +65,10 @@ def ramp(width: int, height: int, shift: int) -> np.ndarray:
 def test_probe_and_iter_frames_read_back_a_known_clip(tmp_path):
     images = [ramp(64, 48, 4 * k) for k in range(10)]
     path = write_gray_clip(tmp_path / "ramp.mp4", images, fps=25)
-    info = probe_video(path)
+    info = probe(path)
     assert (info.fps, info.n_frames, info.width, info.height) == (25.0, 10, 64, 48)
-    assert info.codec == "h264" and not info.has_audio
-    assert info.duration_s == pytest.approx(0.4, abs=0.05)
+    assert info.video_codec == "h264" and not info.has_audio
+    assert info.video_duration_s == pytest.approx(0.4, abs=0.05)
 
     decoded = list(iter_frames(path))
     assert [index for index, _, _ in decoded] == list(range(10))
@@ -96,17 +97,16 @@ def test_decode_errors_name_the_file(tmp_path):
     broken = tmp_path / "broken.avi"
     broken.write_bytes(b"RIFF\x00\x00not a video at all" * 10)
     with pytest.raises(MediaError, match="broken.avi"):
-        probe_video(broken)
+        probe(broken)
     with pytest.raises(MediaError, match="broken.avi"):
         list(iter_frames(broken))
-    with pytest.raises(MediaError, match="missing.mp4: video file not found"):
-        probe_video(tmp_path / "missing.mp4")
+    with pytest.raises(MediaError, match="missing.mp4: file not found"):
+        probe(tmp_path / "missing.mp4")
     sound = tmp_path / "sound.wav"
     with wave.open(str(sound), "wb") as handle:
         handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(8000)
         handle.writeframes(np.zeros(800, np.int16).tobytes())
-    with pytest.raises(MediaError, match="sound.wav: has no video stream"):
-        probe_video(sound)
+    assert not probe(sound).has_video
     with pytest.raises(MediaError, match="sound.wav: has no video stream"):
         next(iter_frames(sound))
 

@@ -15,7 +15,6 @@ unstretched luma moved its landmarks by 0.7-1.8 px on average on the test clips.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -36,35 +35,6 @@ _AVCOL_RANGE_JPEG = 2
 _LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255).astype(np.uint8)
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """Facts about the video stream of one file.
-
-    Attributes
-    ----------
-    fps : float
-        Average frame rate of the stream, in frames per second.
-    n_frames : int
-        Number of video frames (from the header, or counted by demuxing when the header lacks it).
-    width, height : int
-        Frame size in pixels.
-    duration_s : float
-        Duration of the video stream in seconds (``n_frames / fps`` when the file does not say).
-    codec : str
-        Decoder name, e.g. ``"h264"``.
-    has_audio : bool
-        Whether the file also holds an audio stream.
-    """
-
-    fps: float
-    n_frames: int
-    width: int
-    height: int
-    duration_s: float
-    codec: str
-    has_audio: bool
-
-
 def _open(path: Path) -> av.container.InputContainer:
     if not path.is_file():
         raise MediaError(f"{path}: video file not found")
@@ -76,61 +46,6 @@ def _open(path: Path) -> av.container.InputContainer:
         container.close()
         raise MediaError(f"{path}: has no video stream")
     return container
-
-
-def _count_video_packets(path: Path) -> int:
-    with av.open(str(path)) as container:
-        return sum(1 for packet in container.demux(video=0) if packet.size)
-
-
-def probe_video(path: str | Path) -> VideoInfo:
-    """Read the facts of a file's first video stream.
-
-    Parameters
-    ----------
-    path : str or Path
-        The video file.
-
-    Returns
-    -------
-    VideoInfo
-
-    Raises
-    ------
-    MediaError
-        If the file is missing, unreadable, has no video stream, or no frame rate can be found.
-    """
-    path = Path(path)
-    container = _open(path)
-    try:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        if not rate:
-            raise MediaError(f"{path}: the video stream declares no frame rate")
-        fps = float(rate)
-        n_frames = int(stream.frames or 0)
-        if stream.duration is not None and stream.time_base is not None:
-            duration_s = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration_s = container.duration / av.time_base
-        else:
-            duration_s = math.nan
-        info = dict(fps=fps, width=int(stream.codec_context.width),
-                    height=int(stream.codec_context.height), codec=stream.codec_context.name,
-                    has_audio=bool(container.streams.audio))
-    except av.FFmpegError as exc:
-        raise MediaError(f"{path}: cannot read the video stream's header ({exc})") from exc
-    finally:
-        container.close()
-    if n_frames == 0:
-        try:
-            n_frames = _count_video_packets(path)
-        except av.FFmpegError as exc:
-            raise MediaError(f"{path}: cannot demux the video stream to count frames "
-                             f"({exc})") from exc
-    if math.isnan(duration_s):
-        duration_s = n_frames / fps
-    return VideoInfo(n_frames=n_frames, duration_s=duration_s, **info)
 
 
 def _gray(frame: av.VideoFrame) -> np.ndarray:
