@@ -11,6 +11,7 @@ DEFAULT_PHANTOM_DIR = Path("data/phantom")
 STAGES: list[tuple[str, str]] = [
     ("validate", "pipeline.validate"),
     ("landmarks", "pipeline.landmarks"),
+    ("landmarks-eval", "pipeline.landmarks_eval"),
     ("face-features", "pipeline.face_features"),
     ("audio", "pipeline.audio"),
     ("assemble", "pipeline.assemble"),
