@@ -17,6 +17,7 @@ TOOLS: list[tuple[str, str, bool]] = [
     ("phantom", "pipeline.phantom.__main__", False),
     ("manifest", "pipeline.build_manifest", False),
     ("run", "pipeline.run", True),
+    ("predict", "pipeline.predict", True),
 ]
 
 

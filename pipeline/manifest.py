@@ -87,7 +87,7 @@ def resolve_media_path(value: str, data_root: Path) -> Path:
     return (candidate if candidate.is_absolute() else data_root / candidate).resolve()
 
 
-def _row_issues(table: pd.DataFrame, file: str, data_root: Path) -> list[Issue]:
+def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: bool) -> list[Issue]:
     issues = []
     root = data_root.resolve()
     numeric = _numeric_columns(table.columns)
@@ -112,7 +112,7 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path) -> list[Issue]:
             add("error", row, "subject_id", rid, "subject_id is empty")
         elif not ID_PATTERN.match(rec["subject_id"]):
             add("error", row, "subject_id", rid, "subject_id may hold only letters, digits, '_', '-' and '.'")
-        if rec["group"] not in GROUPS:
+        if rec["group"] not in GROUPS and (require_group or rec["group"]):
             add("error", row, "group", rid, f"{rec['group']!r} is not a known group; allowed: {', '.join(GROUPS)}")
         if rec["task"] not in TASKS:
             add("error", row, "task", rid, f"{rec['task']!r} is not a known task; allowed: {', '.join(TASKS)}")
@@ -142,7 +142,7 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path) -> list[Issue]:
                 add("error", row, col, rid, f"path {rec[col]!r} escapes the data root {root}")
             elif not resolved.is_file():
                 add("error", row, col, rid, f"file not found: {resolved}")
-    groups_per_subject = table.groupby("subject_id")["group"].unique()
+    groups_per_subject = table[table["group"] != ""].groupby("subject_id")["group"].unique()
     for subject, groups in groups_per_subject.items():
         if subject and len(groups) > 1:
             rows = [int(i) + 2 for i in table.index[table["subject_id"] == subject]]
@@ -196,7 +196,7 @@ def check_columns(table: pd.DataFrame, file: str) -> list[Issue]:
 
 
 def validate(path: str | Path, *, data_root: str | Path | None = None, probe_media: bool = True,
-             progress=None) -> tuple[pd.DataFrame, pd.DataFrame, list[Issue]]:
+             require_group: bool = True, progress=None) -> tuple[pd.DataFrame, pd.DataFrame, list[Issue]]:
     """Check a manifest and its media; return the validated table, media facts and all issues.
 
     Parameters
@@ -207,6 +207,8 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
         Folder the media paths are relative to; default the manifest's folder.
     probe_media : bool
         Open every media file and check its streams (False checks only the table).
+    require_group : bool
+        False for recordings to be predicted, whose group is not known (empty cells allowed).
     progress : callable, optional
         Wraps an iterable to show progress (e.g. tqdm).
 
@@ -231,7 +233,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     for col in PATH_COLUMNS:
         if col not in table.columns:
             table[col] = ""
-    issues += _row_issues(table, file, root)
+    issues += _row_issues(table, file, root, require_group)
     media_rows = []
     rows = list(table.iterrows())
     for i, rec in (progress(rows) if progress else rows):

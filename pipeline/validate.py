@@ -49,7 +49,8 @@ def execute(args) -> tuple[int, bool]:
     out.mkdir(parents=True, exist_ok=True)
     progress = (lambda it: tqdm(it, desc="validate", unit="rec")) if progress_enabled() else None
     table, media, issues = manifest.validate(args.manifest, data_root=args.data_root,
-                                             probe_media=not args.no_probe, progress=progress)
+                                             probe_media=not args.no_probe, progress=progress,
+                                             require_group=not getattr(args, "allow_unknown_group", False))
     issue_table = pd.DataFrame([asdict(i) for i in issues],
                                columns=["severity", "file", "row", "column", "recording_id", "message"])
     cache.atomic_write(out / "validation.csv", lambda tmp: issue_table.to_csv(tmp, index=False))
