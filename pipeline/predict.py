@@ -82,14 +82,14 @@ def reasons_text(bundle, X: pd.DataFrame, predictions: pd.DataFrame, top: int) -
     for i in range(len(X)):
         reasons = subject_reasons(contributions[i], result.data[i], result.columns, top=top)
         if bundle.task_type == "regression":
-            target = "towards a higher score"
+            outcome = "a higher score"
         elif bundle.task_type == "binary":
-            target = f"towards {bundle.class_labels[-1]}"
+            outcome = bundle.class_labels[-1]
         else:
-            target = f"towards {predictions['predicted_label'].iloc[i]}"
+            outcome = predictions["predicted_label"].iloc[i]
         texts.append("; ".join(
             f"{r.name} = {'missing' if pd.isna(r.value) else f'{r.value:.3g}'} "
-            f"({'pushes' if r.contribution > 0 else 'pulls away'} {target.removeprefix('towards ')})"
+            f"({'towards' if r.contribution > 0 else 'away from'} {outcome})"
             for r in reasons.itertuples()))
     return texts
 
