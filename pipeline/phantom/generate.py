@@ -27,6 +27,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from features.video.landmark_error import read_ibug_pts
 from pipeline import cache, neuroface
 from pipeline.phantom import design, face, motion, scores, voice, writer
 from pipeline.phantom.schedule import build_schedule
@@ -82,7 +83,7 @@ def _photo(source: FaceSource) -> tuple[np.ndarray, np.ndarray]:
     if source.name == ASTRONAUT:
         return face.astronaut_source()
     image = cv2.cvtColor(cv2.imread(source.image_path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return image, face.load_ibug_pts(source.pts_path)
+    return image, read_ibug_pts(source.pts_path)
 
 
 @functools.lru_cache(maxsize=64)
