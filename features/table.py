@@ -69,7 +69,9 @@ def subject_table(recordings: pd.DataFrame) -> pd.DataFrame:
         wide = recordings.pivot_table(index=SUBJECT_KEYS, columns="task", values=features,
                                       aggfunc="first", dropna=False)
         wide.columns = [f"{parse_column(f)[0]}{SEP}{task}{SEP}{parse_column(f)[2]}" for f, task in wide.columns]
-        wide = wide.dropna(axis=1, how="all")
+        # dropna=False keeps all-missing features per task but also crosses every subject with
+        # every visit; keep only the subject-visits that were recorded
+        wide = wide.reindex(base.index).dropna(axis=1, how="all")
         pieces.append(wide)
     table = pd.concat(pieces, axis=1).reset_index()
     groups_per_subject = table.groupby("subject_id")["group"].nunique()

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 KEY_FIELD = b"avstroke_cache_key"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _CHUNK = 1 << 20
 _digest_memo: dict[tuple, str] = {}
 
@@ -107,6 +109,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         write(tmp_path)
         os.replace(tmp_path, path)

@@ -16,6 +16,7 @@ STAGES: list[tuple[str, str]] = [
     ("audio", "pipeline.audio"),
     ("assemble", "pipeline.assemble"),
     ("train", "pipeline.train"),
+    ("report", "pipeline.report"),
     ("export", "pipeline.export"),
 ]
 

@@ -1,0 +1,158 @@
+"""``avstroke report``: the feature-importance report of a trained run.
+
+Reads ``RUN/features/table.parquet``, ``RUN/features/recordings.parquet``, ``RUN/metrics.json``,
+``RUN/cv_predictions.parquet``, the XGBoost bundles under ``RUN/models/<target>/xgb/``,
+``RUN/errors.csv``, ``RUN/validation.csv``, ``RUN/landmarks_quality.parquet`` and, when the run
+measured it, ``RUN/landmarks_error.parquet``. Writes ``RUN/report/report.html`` (one
+self-contained file), ``RUN/report/figures/*.png`` and ``RUN/report/subjects/<id>.html``, each
+atomically; pages and figures of an earlier report that the new one no longer has are removed.
+Skipped when the inputs, the settings and the report code are unchanged.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from models import artifacts
+from pipeline import __version__, cache
+from pipeline.errors import ConfigError
+from pipeline.stage import stage_main
+from pipeline.train import slug as target_folder
+from reports.figures import write_png
+from reports.html import SUBJECT_FOLDER, RunInputs, build_report
+
+log = logging.getLogger("avstroke")
+DESCRIPTION = ("Write the feature-importance report (one self-contained HTML file) and "
+               "participant pages.")
+CODE_MODULES = ["reports.importance", "reports.figures", "reports.methods", "reports.html",
+                "reports.export", "pipeline.report"]
+TEMPLATE_FILES = ("report.html", "subject.html")
+REPORT_FOLDER = "report"
+REPORT_FILE = "report.html"
+FIGURE_FOLDER = "figures"
+REQUIRED = ("features/table.parquet", "features/recordings.parquet", "metrics.json",
+            "cv_predictions.parquet")
+OPTIONAL = ("errors.csv", "validation.csv", "landmarks_quality.parquet", "landmarks_error.parquet")
+ERROR_COLUMNS = ["stage", "recording_id", "file", "error", "message"]
+VALIDATION_COLUMNS = ["severity", "file", "row", "column", "recording_id", "message"]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--top", type=int, default=15,
+                        help="features per importance table and chart (default: %(default)s)")
+    parser.add_argument("--permutation-repeats", type=int, default=5,
+                        help="shuffles per feature of the permutation importance "
+                             "(default: %(default)s)")
+
+
+def _csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def _optional_parquet(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def load_bundles(run_dir: Path, targets) -> tuple[dict, dict]:
+    """The XGBoost bundle of each target, and why any could not be loaded."""
+    bundles, problems = {}, {}
+    for target in targets:
+        folder = run_dir / "models" / target_folder(target) / "xgb"
+        if not folder.is_dir():
+            problems[(target, "xgb")] = "no XGBoost model was saved for this target"
+            continue
+        try:
+            bundles[(target, "xgb")] = artifacts.load_bundle(folder)
+        except artifacts.BundleError as exc:  # one damaged bundle must not hide the rest
+            log.warning("report: %s", exc)
+            problems[(target, "xgb")] = f"the saved XGBoost model could not be loaded: {exc}"
+    return bundles, problems
+
+
+def load_inputs(run_dir: Path) -> RunInputs:
+    """Read every report input of a run folder (see the module docstring)."""
+    missing = [name for name in REQUIRED if not (run_dir / name).is_file()]
+    if missing:
+        raise ConfigError(f"{run_dir}: missing {', '.join(missing)}; run `avstroke assemble` and "
+                          f"`avstroke train --out {run_dir}` first")
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    bundles, problems = load_bundles(run_dir, metrics.get("targets", {}))
+    return RunInputs(
+        table=pd.read_parquet(run_dir / "features" / "table.parquet"),
+        recordings=pd.read_parquet(run_dir / "features" / "recordings.parquet"),
+        metrics=metrics,
+        cv_predictions=pd.read_parquet(run_dir / "cv_predictions.parquet"),
+        bundles=bundles, bundle_problems=problems,
+        errors=_csv(run_dir / "errors.csv", ERROR_COLUMNS),
+        validation=_csv(run_dir / "validation.csv", VALIDATION_COLUMNS),
+        landmarks_quality=_optional_parquet(run_dir / "landmarks_quality.parquet"),
+        landmarks_error=_optional_parquet(run_dir / "landmarks_error.parquet"),
+    )
+
+
+def report_key(run_dir: Path, *, top: int, repeats: int) -> str:
+    """Cache key of the report: input contents, settings, report code and templates."""
+    names = list(REQUIRED) + [n for n in OPTIONAL if (run_dir / n).is_file()]
+    models = sorted((run_dir / "models").glob("*/xgb/*")) if (run_dir / "models").is_dir() else []
+    inputs = {name: cache.file_digest(run_dir / name) for name in names}
+    inputs.update({str(p.relative_to(run_dir)): cache.file_digest(p)
+                   for p in models if p.is_file()})
+    templates = Path(__file__).resolve().parents[1] / "reports" / "templates"
+    inputs.update({f"template:{t}": cache.file_digest(templates / t) for t in TEMPLATE_FILES})
+    return cache.make_key(inputs=inputs, params={"top": top, "permutation_repeats": repeats},
+                          code=cache.code_digest(CODE_MODULES))
+
+
+def _write_folder(folder: Path, files: dict, suffix: str, write) -> None:
+    """Write ``files`` (name -> content) into ``folder`` and remove older ``*suffix`` files of
+    an earlier report that this one does not have."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        write(folder / name, content)
+    for stale in folder.glob(f"*{suffix}"):
+        if stale.name not in files:
+            stale.unlink()
+
+
+def _write_text(path: Path, text: str) -> None:
+    cache.atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def run(args) -> int:
+    if args.top < 1 or args.permutation_repeats < 1:
+        raise ConfigError(f"--top and --permutation-repeats must be at least 1; got {args.top} and "
+                          f"{args.permutation_repeats}")
+    run_dir = args.out
+    key = report_key(run_dir, top=args.top, repeats=args.permutation_repeats) \
+        if all((run_dir / n).is_file() for n in REQUIRED) else None
+    target = run_dir / REPORT_FOLDER / REPORT_FILE
+    if key is not None and cache.is_fresh(target, key):
+        log.info("report: up to date (%s)", target)
+        return 0
+    inputs = load_inputs(run_dir)
+    report = build_report(inputs, created=datetime.now().isoformat(timespec="seconds"),
+                          version=__version__, top=args.top, n_repeats=args.permutation_repeats)
+    folder = run_dir / REPORT_FOLDER
+    _write_folder(folder / FIGURE_FOLDER, report.figures, ".png", write_png)
+    _write_folder(folder / SUBJECT_FOLDER, report.subjects, ".html", _write_text)
+    _write_text(target, report.html)
+    cache.write_key(target, key)
+    log.info("report: %d targets, %d figures, %d participant pages (%s)",
+             len(inputs.metrics.get("targets", {})), len(report.figures), len(report.subjects),
+             target)
+    return 0
+
+
+def main(argv=None) -> int:
+    return stage_main("avstroke report", DESCRIPTION, add_arguments, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,850 @@
+"""The feature-importance report: one self-contained HTML file plus one page per participant.
+
+``build_report`` turns a run's tables (``RunInputs``, loaded by ``pipeline.report``) into a
+``Report``: the main page, the PNG figures and the per-participant pages. Every figure is embedded
+as a base64 ``data:`` URI and all styling is inline, so each page opens offline and can be sent as
+one file. Only pseudonymous participant ids appear: no paths, file names, recording ids or
+images of faces; messages from the run's error tables are shown with paths replaced.
+
+Sections: cohort and data quality, methods, results with confidence intervals (per target,
+model and modality set), the fusion-versus-single-modality claim exactly as ``metrics.json``
+records it, permutation p-values, calibration, importances, landmark error (when the run
+measured it), limitations and links to the participant pages.
+"""
+from __future__ import annotations
+
+import base64
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from features.registry import SEP, lookup
+from features.video.face_features import QUALITY_BAR, QUALITY_MAX_GAP_S, QUALITY_MIN_FACE_SHARE
+from features.video.landmark_error import POINT_GROUPS
+from models.metrics import PRIMARY_METRIC
+from models.modalities import FINAL_SET
+from models.targets import build_target
+from pipeline.errors import ConfigError, TargetError
+from pipeline.tasks import GROUP_NAMES, GROUPS
+from reports import figures
+from reports.export import (DIRECTION_WORDS, POSITIVE_Z_WORDS, control_norms, feature_values,
+                            z_scores)
+from reports.importance import (ImportanceError, ablation_table, gain_importance,
+                                importance_table, mean_abs_shap, oof_explanations, plain_names,
+                                shap_contributions, signed_contributions, subject_reasons)
+from reports.methods import METRIC_WORDS, methods_paragraphs, reference_list
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SUBJECT_FOLDER = "subjects"
+TOP_FEATURES = 15
+TOP_REASONS = 8
+TOP_DEVIATIONS = 10
+PERMUTATION_REPEATS = 5
+# A landmark error this much above the controls' is worth a sentence in the limitations.
+LANDMARK_ERROR_EXCESS = 0.10
+# Female shares across groups further apart than this are called unbalanced.
+SEX_IMBALANCE = 0.20
+FEW_PERMUTATIONS = 100
+# Trailing punctuation stays: "/x/a.avi: no audio" -> "[file]: no audio".
+_PATH_TOKEN = re.compile(r"\S*[/\\]\S*?(?=[:;,.)]*(?:\s|$))")
+_FILE_TOKEN = re.compile(r"\S*\.(?:avi|mp4|mov|mkv|wav|flac|mp3|m4a|txt|csv|xlsx|parquet|pts)\b",
+                         re.IGNORECASE)
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass
+class RunInputs:
+    """What a run folder holds for the report (see ``pipeline.report`` for the files).
+
+    Attributes
+    ----------
+    table : DataFrame
+        Subject-level feature table (``features/table.parquet``).
+    recordings : DataFrame
+        Recording-level table (``features/recordings.parquet``).
+    metrics : dict
+        ``metrics.json``.
+    cv_predictions : DataFrame
+        Out-of-fold subject predictions (``cv_predictions.parquet``).
+    bundles : dict
+        ``(target, model)`` -> ``artifacts.Bundle`` of the final models that could be loaded.
+    errors : DataFrame
+        ``errors.csv`` (stage, recording_id, file, error, message); may be empty.
+    validation : DataFrame
+        ``validation.csv`` (severity, file, row, column, recording_id, message); may be empty.
+    landmarks_quality : DataFrame, optional
+        ``landmarks_quality.parquet``.
+    landmarks_error : DataFrame, optional
+        ``landmarks_error.parquet`` (NME per recording), when the run measured it.
+    bundle_problems : dict
+        ``(target, model)`` -> why its bundle could not be loaded.
+    """
+
+    table: pd.DataFrame
+    recordings: pd.DataFrame
+    metrics: dict
+    cv_predictions: pd.DataFrame
+    bundles: dict
+    errors: pd.DataFrame
+    validation: pd.DataFrame
+    landmarks_quality: pd.DataFrame | None = None
+    landmarks_error: pd.DataFrame | None = None
+    bundle_problems: dict = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """The rendered report: main page, figures by file name, participant pages by file stem."""
+
+    html: str
+    figures: dict
+    subjects: dict
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def fmt(value, digits: int = 2) -> str:
+    """A number for a table cell; an en dash when missing."""
+    if _missing(value):
+        return "\u2013"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{float(value):.{digits}f}"
+
+
+def fmt_ci(estimate, low, high, digits: int = 2) -> str:
+    """``0.81 (0.62 to 0.95)``; the interval is left out when missing."""
+    if _missing(low) or _missing(high):
+        return fmt(estimate, digits)
+    return f"{fmt(estimate, digits)} ({fmt(low, digits)} to {fmt(high, digits)})"
+
+
+def fmt_p(value) -> str:
+    """A p-value with three decimals, or an en dash."""
+    return "\u2013" if _missing(value) else f"{float(value):.3f}"
+
+
+def scrub(text) -> str:
+    """A message with every path-like or file-name token replaced by ``[file]``."""
+    text = "" if _missing(text) else str(text)
+    return _FILE_TOKEN.sub("[file]", _PATH_TOKEN.sub("[file]", text))
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a ``data:`` URI for an ``<img src>``."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a target, model or participant id."""
+    return _UNSAFE_NAME.sub("_", str(text)).strip("_") or "item"
+
+
+def group_words(code: str) -> str:
+    """``"PS (post-stroke)"`` for a group code."""
+    return f"{code} ({GROUP_NAMES[code]})" if code in GROUP_NAMES else str(code)
+
+
+def metric_words(name: str) -> str:
+    """Plain name of a metric."""
+    return METRIC_WORDS.get(name, name)
+
+
+class _Figures:
+    """Collects figures under unique file names and hands out their data URIs."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def add(self, name: str, png: bytes, *, alt: str, caption: str = "") -> dict:
+        filename = slug(name) + ".png"
+        if filename in self.files:
+            raise ConfigError(f"two report figures are named {filename}")
+        self.files[filename] = png
+        return {"uri": data_uri(png), "alt": alt, "caption": caption, "file": filename}
+
+
+# ---------------------------------------------------------------- cohort and data quality
+
+
+def _first_visit_rows(table: pd.DataFrame) -> pd.DataFrame:
+    return table.sort_values(["subject_id", "visit"]).groupby("subject_id", sort=False).head(1)
+
+
+def _ordered_groups(values) -> list[str]:
+    present = list(dict.fromkeys(str(v) for v in values))
+    return [g for g in GROUPS if g in present] + sorted(g for g in present if g not in GROUPS)
+
+
+def _age_text(age: pd.Series) -> str:
+    """``mean \u00b1 SD (min\u2013max)`` in years; the single value for one person."""
+    if len(age) == 0:
+        return fmt(None)
+    if len(age) == 1:
+        return fmt(float(age.iloc[0]), 0)
+    return (f"{age.mean():.1f} \u00b1 {age.std(ddof=1):.1f} ({age.min():.0f}\u2013"
+            f"{age.max():.0f})")
+
+
+def cohort_rows(table: pd.DataFrame, recordings: pd.DataFrame,
+                errors: pd.DataFrame) -> list[dict]:
+    """One row per participant group: participants, visits, sex, age, recordings, failures.
+
+    Sex and age come from ``meta__sex_female`` and ``meta__age`` of each participant's first
+    visit; failures count distinct recordings listed in ``errors.csv``.
+    """
+    first = _first_visit_rows(table)
+    group_of_recording = recordings.set_index("recording_id")["group"].astype(str)
+    failed = errors.get("recording_id", pd.Series(dtype=str)).dropna().astype(str)
+    failed_groups = group_of_recording.reindex(failed.unique()).fillna("unknown")
+    rows = []
+    for group in _ordered_groups(list(table["group"]) + list(failed_groups)):
+        people = first[first["group"].astype(str) == group]
+        sex = people.get("meta__sex_female", pd.Series(np.nan, index=people.index))
+        age = people.get("meta__age", pd.Series(np.nan, index=people.index)).dropna()
+        rows.append({
+            "group": group_words(group), "code": group, "subjects": len(people),
+            "visits": int((table["group"].astype(str) == group).sum()),
+            "female": int((sex == 1).sum()), "male": int((sex == 0).sum()),
+            "sex_unknown": int(sex.isna().sum()),
+            "female_share": float((sex == 1).sum() / sex.notna().sum()) if sex.notna().any()
+            else float("nan"),
+            "age": _age_text(age),
+            "recordings": int((recordings["group"].astype(str) == group).sum()),
+            "failed": int((failed_groups == group).sum()),
+        })
+    return rows
+
+
+def task_rows(recordings: pd.DataFrame) -> tuple[list[str], list[dict]]:
+    """Recordings per task (rows) and group (columns)."""
+    groups = _ordered_groups(recordings["group"])
+    counts = recordings.groupby(["task", "group"]).size().unstack(fill_value=0)
+    rows = [{"task": task, "counts": [int(counts.loc[task].get(g, 0)) for g in groups]}
+            for task in counts.index]
+    return groups, rows
+
+
+def failure_rows(errors: pd.DataFrame) -> list[dict]:
+    """Failed or skipped recordings by stage and error type, with a scrubbed example reason."""
+    if errors.empty:
+        return []
+    table = errors.fillna({"error": "unknown"})
+    rows = []
+    for (stage, error), part in table.groupby(["stage", "error"], sort=True):
+        rows.append({"stage": stage, "error": error,
+                     "recordings": int(part["recording_id"].nunique()),
+                     "example": scrub(part["message"].iloc[0])})
+    return rows
+
+
+def validation_rows(validation: pd.DataFrame) -> list[dict]:
+    """Manifest validation issues by severity and column, with a scrubbed example message."""
+    if validation.empty:
+        return []
+    table = validation.fillna({"column": "", "severity": "issue"})
+    rows = []
+    for (severity, column), part in table.groupby(["severity", "column"], sort=True):
+        rows.append({"severity": severity, "column": column or "(row)", "count": len(part),
+                     "example": scrub(part["message"].iloc[0])})
+    return rows
+
+
+def quality_rows(quality: pd.DataFrame | None, recordings: pd.DataFrame) -> list[dict]:
+    """Landmark tracking quality per group: recordings tracked, median face share, below bar."""
+    if quality is None or quality.empty:
+        return []
+    group_of = recordings.set_index("recording_id")["group"].astype(str)
+    group = group_of.reindex(quality["recording_id"]).fillna("unknown").to_numpy()
+    below = ((quality["face_share"] < QUALITY_MIN_FACE_SHARE)
+             | (quality["longest_gap_s"] > QUALITY_MAX_GAP_S))
+    table = quality.assign(group=group, below=below.to_numpy())
+    rows = []
+    for g in _ordered_groups(table["group"]):
+        part = table[table["group"] == g]
+        rows.append({"group": group_words(g), "tracked": len(part),
+                     "face_share": fmt(part["face_share"].median(), 3),
+                     "longest_gap": fmt(part["longest_gap_s"].max(), 2),
+                     "below_bar": int(part["below"].sum())})
+    return rows
+
+
+def landmark_error_summary(landmarks_error: pd.DataFrame) -> pd.DataFrame:
+    """Mean NME per participant group (overall and per point group) and faces compared."""
+    columns = [c for c in ["overall", *POINT_GROUPS] if c in landmarks_error.columns]
+    grouped = landmarks_error.groupby("group")
+    summary = grouped[columns].mean()
+    summary["n_recordings"] = grouped.size()
+    if "n_faces" in landmarks_error.columns:
+        summary["n_faces"] = grouped["n_faces"].sum()
+    summary = summary.reset_index()
+    order = {g: i for i, g in enumerate(_ordered_groups(summary["group"]))}
+    return summary.sort_values("group", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- per target
+
+
+def _final_set(protocol: dict) -> str:
+    sets = protocol.get("modality_sets", {})
+    if FINAL_SET in sets or not sets:
+        return FINAL_SET
+    return max(sets, key=lambda s: sets[s].get("n_features", 0))
+
+
+def _metric_rows(summary: dict) -> tuple[list[str], list[dict]]:
+    """Metrics table of one model: rows = modality sets, columns = metrics (estimate and CI)."""
+    protocol = summary.get("protocol", {})
+    records = pd.DataFrame(summary.get("metrics", []))
+    if records.empty:
+        return [], []
+    names = list(protocol.get("metrics") or dict.fromkeys(records["metric"]))
+    p_values = {r["modality_set"]: r.get("p_value") for r in summary.get("permutation", [])}
+    rows = []
+    for name in dict.fromkeys(records["modality_set"]):
+        part = records[records["modality_set"] == name].set_index("metric")
+        cells = []
+        for metric in names:
+            if metric not in part.index:
+                cells.append({"main": "\u2013", "sub": ""})
+                continue
+            r = part.loc[metric]
+            note = r.get("note") or ""
+            main = fmt(r.get("estimate"))
+            sub = "" if _missing(r.get("ci_low")) else \
+                f"{fmt(r.get('ci_low'))} to {fmt(r.get('ci_high'))}"
+            cells.append({"main": main, "sub": sub, "note": scrub(note)})
+        sets = protocol.get("modality_sets", {}).get(name, {})
+        rows.append({"set": name, "families": sets.get("families", ""),
+                     "n_features": sets.get("n_features", ""), "cells": cells,
+                     "p_value": fmt_p(p_values.get(name))})
+    return [metric_words(m) for m in names], rows
+
+
+def fusion_sentence(summary: dict) -> dict:
+    """The fusion-versus-best-single-modality result in words, as ``metrics.json`` says it.
+
+    Returns
+    -------
+    dict
+        ``claim`` (bool, ``fusion_beats_unimodal``) and ``text``.
+    """
+    record = summary.get("fusion_vs_unimodal") or {}
+    claim = bool(record.get("fusion_beats_unimodal", False))
+    if "difference" not in record:
+        reason = record.get("note") or "no comparison was recorded"
+        return {"claim": False, "text": f"No fusion claim: {scrub(reason)}."}
+    metric = metric_words(record.get("metric", ""))
+    difference = fmt_ci(record.get("difference"), record.get("ci_low"), record.get("ci_high"))
+    detail = (f"{record.get('fusion_set')} {fmt(record.get('fusion'))} versus "
+              f"{record.get('unimodal_set')} {fmt(record.get('unimodal'))}; paired difference in "
+              f"{metric} {difference}")
+    if claim:
+        return {"claim": True, "text": f"Fusion beats the best single modality ({detail}): the "
+                                       "interval of the difference excludes zero."}
+    note = f" ({scrub(record['note'])})" if record.get("note") else ""
+    return {"claim": False, "text": f"No claim that fusion beats the best single modality "
+                                    f"({detail}): the interval of the difference includes zero or "
+                                    f"is undefined{note}."}
+
+
+def _permutation_rows(summary: dict) -> list[dict]:
+    return [{"set": r.get("modality_set"), "metric": metric_words(r.get("metric", "")),
+             "observed": fmt(r.get("observed")), "p_value": fmt_p(r.get("p_value")),
+             "n": fmt(r.get("n_permutations")), "null": f"{fmt(r.get('null_mean'))} \u00b1 "
+                                                        f"{fmt(r.get('null_sd'))}"}
+            for r in summary.get("permutation", [])]
+
+
+def _predictions(cv: pd.DataFrame, target: str, model: str, modality_set: str) -> pd.DataFrame:
+    if cv.empty:
+        return cv
+    keep = (cv["target"] == target) & (cv["model"] == model) & (cv["modality_set"] == modality_set)
+    return cv[keep].reset_index(drop=True)
+
+
+def _record(summary: dict, modality_set: str, metric: str) -> dict:
+    for r in summary.get("metrics", []):
+        if r.get("modality_set") == modality_set and r.get("metric") == metric:
+            return r
+    return {}
+
+
+def _performance_figures(figs: _Figures, *, target: str, model: str, summary: dict,
+                         preds: pd.DataFrame, task_type: str, labels: list, modality_set: str,
+                         seed: int) -> list[dict]:
+    """ROC with band and calibration (binary) or predicted versus true (regression)."""
+    if preds.empty:
+        return []
+    out = []
+    name = f"{target}__{model}"
+    where = f"{model}, {modality_set} features, out-of-fold"
+    if task_type == "binary":
+        y, score = preds["y_true"].to_numpy(int), preds["prob_1"].to_numpy(float)
+        if len(np.unique(y)) == 2:
+            n_boot = int(summary.get("protocol", {}).get("n_bootstrap") or 200)
+            band = figures.roc_band(y, score, subjects=preds["subject_id"], seed=seed,
+                                    n_boot=n_boot)
+            auc = _record(summary, modality_set, "roc_auc")
+            legend = f"ROC AUC {fmt_ci(auc.get('estimate'), auc.get('ci_low'), auc.get('ci_high'))}"
+            out.append(figs.add(f"{name}__roc", figures.roc_figure(
+                band, title=f"ROC: {labels[1]} vs {labels[0]} ({where})", legend=legend),
+                alt=f"ROC curve, {where}", caption="Shaded: 95% subject-level bootstrap band of "
+                                                   "the sensitivity at each false-positive rate."))
+        slope = _record(summary, modality_set, "calibration_slope")
+        intercept = _record(summary, modality_set, "calibration_intercept")
+        brier = _record(summary, modality_set, "brier")
+        note = "\n".join(f"{label} {fmt_ci(r.get('estimate'), r.get('ci_low'), r.get('ci_high'))}"
+                         for label, r in (("slope", slope), ("intercept", intercept),
+                                          ("Brier", brier)))
+        bins = figures.calibration_bins(y, score, n_bins=min(5, max(1, len(y) // 4)))
+        out.append(figs.add(f"{name}__calibration", figures.calibration_figure(
+            bins, title=f"Calibration: P({labels[1]}) ({where})", note=note),
+            alt=f"Calibration curve, {where}",
+            caption="Ideal: points on the diagonal, slope 1, intercept 0 (Van Calster 2019). "
+                    "A slope below 1 means over-confident risks."))
+    elif task_type == "regression":
+        out.append(figs.add(f"{name}__predicted", figures.predicted_vs_true_figure(
+            preds["y_true"], preds["y_pred"], unit="score", title=f"Predicted vs true ({where})"),
+            alt=f"Predicted versus true score, {where}"))
+    return out
+
+
+@dataclass
+class Explanation:
+    """Importances of one target's XGBoost model and the per-participant reasons."""
+
+    table: pd.DataFrame
+    figures: list
+    permutation_metric: str
+    permutation_baseline: float
+    reasons: dict  # subject_id -> DataFrame (subject_reasons)
+    towards: dict  # subject_id -> outcome the reasons push towards
+
+
+def explain_target(figs: _Figures, *, target: str, bundle, rows: pd.DataFrame, y: pd.Series,
+                   protocol: dict, labels: list, task_type: str, top: int, n_repeats: int,
+                   reported: dict) -> Explanation:
+    """Gain, SHAP and out-of-fold permutation importance of one target's XGBoost model.
+
+    ``reported`` maps subject id to the class the evaluation predicted for it (multiclass
+    reasons are given towards that class).
+    """
+    model = bundle.model
+    columns = list(bundle.feature_columns)
+    gain = gain_importance(model)
+    if not (gain["gain"] > 0).any():
+        raise ImportanceError(f"the final XGBoost model makes no split on any feature (with "
+                              f"{len(rows)} participants its trees stay single leaves), so it "
+                              "predicts the same value for everyone and no feature has importance")
+    final_shap = shap_contributions(model, rows)
+    splits = protocol.get("outer_splits", {})
+    oof = oof_explanations(rows, y.to_numpy(), rows["subject_id"].astype(str), columns=columns,
+                           task_type=task_type, setting=model.setting,
+                           n_splits=int(splits.get("n_splits", 5)),
+                           seed=int(protocol.get("seed", 0)),
+                           strategy=splits.get("strategy", "kfold"), n_repeats=n_repeats)
+    table = importance_table(gain=gain, shap=mean_abs_shap(final_shap),
+                             permutation=oof["permutation"])
+    # Features no tree uses have zero importance of every kind: ranking them says nothing.
+    table = table[(table["gain_share"] > 0) | (table["mean_abs_shap"] > 0)
+                  | (table["permutation"] != 0)].reset_index(drop=True)
+    shown = table.head(top)
+    unit = "log-odds" if task_type != "regression" else "score units"
+    made = [figs.add(f"{target}__xgb__shap_bar", figures.importance_bars(
+        shown["name"], shown["mean_abs_shap"], title="Top features by mean |SHAP| (final model)",
+        xlabel=f"mean |SHAP value| ({unit})"), alt="Top features by mean absolute SHAP value")]
+    in_final = shown[shown["column"].isin(final_shap.columns)]
+    if task_type != "multiclass" and not in_final.empty:
+        index = [final_shap.columns.index(c) for c in in_final["column"]]
+        made.append(figs.add(f"{target}__xgb__shap_summary", figures.shap_beeswarm(
+            final_shap.values[:, index], final_shap.data[:, index], list(in_final["name"]),
+            title="SHAP summary (final model, every participant)",
+            xlabel=f"SHAP value ({unit}; positive = towards "
+                   f"{labels[1] if task_type == 'binary' else 'a higher score'})"),
+            alt="SHAP summary plot", caption="One dot per participant; colour = the feature's "
+                                            "value relative to the other participants."))
+    by_permutation = table.sort_values("permutation", ascending=False, kind="stable").head(top)
+    by_permutation = by_permutation[by_permutation["permutation"] != 0]
+    if not by_permutation.empty:
+        made.append(figs.add(f"{target}__xgb__permutation", figures.importance_bars(
+            by_permutation["name"], by_permutation["permutation"],
+            errors=by_permutation["permutation_sd"], title="Out-of-fold permutation importance",
+            xlabel=f"worsening of {metric_words(oof['metric'])} when shuffled (mean \u00b1 SD over "
+                   f"{n_repeats} shuffles)"), alt="Permutation importance"))
+    reasons, towards = _subject_reasons(oof, rows, labels=labels, task_type=task_type,
+                                        reported=reported)
+    return Explanation(table=table, figures=made, permutation_metric=oof["metric"],
+                       permutation_baseline=oof["baseline"], reasons=reasons, towards=towards)
+
+
+def _subject_reasons(oof: dict, rows: pd.DataFrame, *, labels: list, task_type: str,
+                     reported: dict) -> tuple[dict, dict]:
+    shap = oof["shap"]
+    classes = None
+    if task_type == "multiclass":
+        # Explain towards the class the evaluation predicted (the one the page shows); the
+        # fold model's own choice is the fallback for a subject without such a prediction.
+        own = np.argmax(oof["predictions"], axis=1)
+        classes = np.array([int(reported.get(s, own[i]))
+                            for i, s in enumerate(rows["subject_id"].astype(str))])
+    contributions = signed_contributions(shap, classes=classes)
+    reasons, towards = {}, {}
+    for i, subject in enumerate(rows["subject_id"].astype(str)):
+        reasons[subject] = subject_reasons(contributions[i], shap.data[i], shap.columns,
+                                           top=TOP_REASONS)
+        if task_type == "binary":
+            towards[subject] = labels[1]
+        elif task_type == "multiclass":
+            towards[subject] = labels[classes[i]]
+        else:
+            towards[subject] = "a higher score"
+    return reasons, towards
+
+
+def _importance_rows(table: pd.DataFrame, top: int) -> list[dict]:
+    return [{"rank": i + 1, "name": r.name, "task": r.task,
+             "direction": DIRECTION_WORDS[r.direction],
+             "gain": fmt(r.gain_share, 3), "shap": fmt(r.mean_abs_shap, 3),
+             "permutation": f"{fmt(r.permutation, 3)} \u00b1 {fmt(r.permutation_sd, 3)}"}
+            for i, r in enumerate(table.head(top).itertuples())]
+
+
+def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
+                   n_repeats: int) -> dict:
+    """Everything the report shows about one target; see ``build_report``."""
+    summary = inputs.metrics["targets"][target]
+    built = build_target(inputs.table, target)
+    rows, y = built.rows.reset_index(drop=True), built.y.reset_index(drop=True)
+    labels = list(summary.get("class_labels") or built.class_labels)
+    task_type = summary.get("task_type", built.task_type)
+    section = {"target": target, "description": summary.get("description", built.description),
+               "task_type": task_type, "n_subjects": summary.get("n_subjects", len(rows)),
+               "labels": labels, "models": [], "explanation": None, "explanation_note": "",
+               "figures": []}
+    ablations = {}
+    for model, model_summary in summary.get("models", {}).items():
+        protocol = model_summary.get("protocol", {})
+        final_set = _final_set(protocol)
+        headers, metric_rows = _metric_rows(model_summary)
+        ablations[model] = ablation_table(model_summary)
+        preds = _predictions(inputs.cv_predictions, target, model, final_set)
+        section["models"].append({
+            "model": model, "final_set": final_set, "headers": headers, "rows": metric_rows,
+            "fusion": fusion_sentence(model_summary),
+            "permutation": _permutation_rows(model_summary),
+            "permutation_note": scrub(protocol.get("permutation_note", "")),
+            "figures": _performance_figures(figs, target=target, model=model, summary=model_summary,
+                                            preds=preds, task_type=task_type, labels=labels,
+                                            modality_set=final_set,
+                                            seed=int(protocol.get("seed", 0))),
+            "predictions": preds,
+        })
+    primary = PRIMARY_METRIC.get(task_type, "")
+    if ablations:
+        chance = {"roc_auc": 0.5}.get(primary)
+        section["figures"].append(figs.add(f"{target}__ablation", figures.ablation_figure(
+            ablations, metric_label=f"{metric_words(primary)} (out of fold, 95% CI)",
+            title=f"Modality sets: {section['description']}", reference=chance),
+            alt="Metric per modality set with confidence intervals",
+            caption="Modality-level importance: each set scored on identical outer folds."))
+    section["ablations"] = ablations
+    bundle = inputs.bundles.get((target, "xgb"))
+    if bundle is None:
+        section["explanation_note"] = scrub(inputs.bundle_problems.get(
+            (target, "xgb"), "no XGBoost model was trained for this target"))
+        return section
+    xgb_predictions = next((m["predictions"] for m in section["models"] if m["model"] == "xgb"),
+                           pd.DataFrame(columns=["subject_id", "y_pred"]))
+    reported = dict(zip(xgb_predictions["subject_id"].astype(str), xgb_predictions["y_pred"]))
+    try:
+        section["explanation"] = explain_target(
+            figs, target=target, bundle=bundle, rows=rows, y=y,
+            protocol=summary.get("models", {}).get("xgb", {}).get("protocol", {}),
+            labels=labels, task_type=task_type, top=top, n_repeats=n_repeats, reported=reported)
+    except ImportanceError as reason:  # shown in the report instead of the importances
+        section["explanation_note"] = scrub(str(reason))
+        return section
+    section["importance_rows"] = _importance_rows(section["explanation"].table, top)
+    return section
+
+
+# ---------------------------------------------------------------- limitations
+
+
+def _beats_chance(record: dict, task_type: str) -> bool:
+    """Whether the metric's interval excludes chance (ROC AUC > 0.5; Spearman > 0)."""
+    return not _missing(record.get("ci_low")) and float(record["ci_low"]) > (
+        0.0 if task_type == "regression" else 0.5)
+
+
+def limitations(cohort: list[dict], sections: list[dict],
+                landmark_summary: pd.DataFrame | None, metrics: dict) -> list[str]:
+    """Plain statements of what limits trust in these results, from the run's own numbers."""
+    notes = []
+    n_subjects = sum(r["subjects"] for r in cohort)
+    notes.append(f"Cohort size: {n_subjects} participants in total; every target rests on at most "
+                 f"{max([s['n_subjects'] for s in sections], default=0)} of them, so intervals "
+                 "are wide and one or two participants can change a result. Results are "
+                 "internal (cross-validated) only: no external cohort was tested.")
+    shares = {r["code"]: r["female_share"] for r in cohort if not _missing(r["female_share"])}
+    if len(shares) > 1:
+        spread = max(shares.values()) - min(shares.values())
+        text = ", ".join(f"{g} {100 * s:.0f}% female" for g, s in shares.items())
+        balance = "unbalanced" if spread > SEX_IMBALANCE else "roughly balanced"
+        notes.append(f"Sex across groups is {balance} ({text}). Voice pitch differs by sex, so "
+                     "acoustic features can separate groups by sex rather than disease.")
+    for s in sections:
+        metric = "roc_auc" if s["task_type"] != "regression" else "spearman"
+        for m in s["models"]:
+            summary = metrics["targets"][s["target"]]["models"][m["model"]]
+            for name, meaning in (("metadata", "a model given only age and sex"),
+                                  ("nonspeech", "a model given only the non-speech "
+                                                "recording-condition control")):
+                record = _record(summary, name, metric)
+                if not record:
+                    continue
+                value = fmt_ci(record.get("estimate"), record.get("ci_low"), record.get("ci_high"))
+                if _beats_chance(record, s["task_type"]):
+                    consequence = ("the groups differ in age or sex, and biomarker results may "
+                                   "partly reflect that" if name == "metadata" else
+                                   "the classifier may be reading the room (recording "
+                                   "conditions), not the participant")
+                    notes.append(f"{s['description']}, {m['model']}: {meaning} predicts above "
+                                 f"chance ({metric_words(metric)} {value}): {consequence}.")
+                else:
+                    notes.append(f"{s['description']}, {m['model']}: {meaning} does not "
+                                 f"predict above chance ({metric_words(metric)} {value}).")
+    permutations = metrics.get("settings", {}).get("permutations")
+    if permutations == 0:
+        notes.append("No label permutation test was run, so no result has a p-value.")
+    elif isinstance(permutations, int) and permutations < FEW_PERMUTATIONS:
+        notes.append(f"Permutation p-values rest on {permutations} permutations; the smallest "
+                     f"p-value they can give is {fmt(1 / (permutations + 1), 3)}.")
+    if landmark_summary is not None and "HC" in set(landmark_summary["group"]):
+        controls = float(landmark_summary.loc[landmark_summary["group"] == "HC", "overall"].iloc[0])
+        for r in landmark_summary.itertuples():
+            worse = r.overall > controls * (1 + LANDMARK_ERROR_EXCESS)
+            if r.group != "HC" and controls > 0 and worse:
+                notes.append(f"Automatic landmarks err more on {group_words(r.group)} faces than "
+                             f"on controls (NME {r.overall:.3f} vs {controls:.3f} inter-ocular "
+                             "distances); face features of patients are less precise.")
+    notes.append("Global SHAP values and gain describe the final model on the participants it "
+                 "was trained on (in-sample); the permutation importance and the per-participant "
+                 "reasons come from models that did not see the participant, refit at the final "
+                 "model's hyper-parameters. Importance shows what the model uses, not what causes "
+                 "impairment; correlated features share or swap importance.")
+    if any(m["model"] == "fusion" for s in sections for m in s["models"]):
+        notes.append("Feature importances are computed for XGBoost only; the fusion network is "
+                     "reported through its metrics and the modality ablation.")
+    return notes
+
+
+# ---------------------------------------------------------------- participant pages
+
+
+NEGATIVE_Z_WORDS = {"higher_worse": "better than controls", "higher_better": "worse than controls",
+                    "neutral": "lower than controls (no clinical direction)"}
+# Recording conditions and tracking quality describe the session, not the participant.
+NOT_DEVIATIONS = ("nonspeech", "quality")
+
+
+def deviation_rows(z: pd.DataFrame, subject: str, *, top: int) -> list[dict]:
+    """A participant's largest deviations from the control norms per visit, in plain words.
+
+    Parameters
+    ----------
+    z : DataFrame
+        ``reports.export.z_scores`` output (one row per subject, visit and task).
+    subject : str
+        Participant id.
+    top : int
+        Rows per visit.
+
+    Returns
+    -------
+    list of dict
+        ``visit``, ``name``, ``z`` (text), ``meaning``; per visit, features with a clinical
+        direction first, each group by decreasing |z|. Recording-condition and tracking-quality
+        columns are left out.
+    """
+    part = z[z["subject_id"] == subject]
+    columns = [c for c in part.columns if SEP in c and c.split(SEP)[0] not in NOT_DEVIATIONS]
+    long = part.melt(id_vars=["visit", "task"], value_vars=columns, var_name="column",
+                     value_name="z").dropna(subset=["z"])
+    if long.empty:
+        return []
+    long["subject_column"] = [f"{c.split(SEP)[0]}{SEP}{t}{SEP}{c.split(SEP)[1]}"
+                              for c, t in zip(long["column"], long["task"])]
+    long["direction"] = [lookup(c).direction for c in long["column"]]
+    long = long.assign(size=long["z"].abs(), neutral=long["direction"] == "neutral")
+    long = long.sort_values(["visit", "neutral", "size"], ascending=[True, True, False])
+    chosen = long.groupby("visit", sort=True).head(top)
+    names = plain_names(chosen["subject_column"])
+    return [{"visit": r.visit, "name": names[r.subject_column], "z": fmt(r.z, 1),
+             "meaning": (POSITIVE_Z_WORDS if r.z > 0 else NEGATIVE_Z_WORDS)[r.direction]}
+            for r in chosen.itertuples()]
+
+
+def _subject_predictions(sections: list[dict], subject: str) -> list[dict]:
+    rows = []
+    for s in sections:
+        for m in s["models"]:
+            preds = m["predictions"]
+            if preds.empty or subject not in set(preds["subject_id"].astype(str)):
+                continue
+            r = preds[preds["subject_id"].astype(str) == subject].iloc[0]
+            if s["task_type"] == "regression":
+                predicted, truth = fmt(r["y_pred"]), fmt(r["y_true"])
+            else:
+                labels = s["labels"]
+                probs = ", ".join(f"{labels[k]} {float(r[f'prob_{k}']):.2f}"
+                                  for k in range(len(labels)) if f"prob_{k}" in r.index)
+                predicted = f"{labels[int(r['y_pred'])]} ({probs})"
+                truth = labels[int(r["y_true"])] if not _missing(r["y_true"]) else "\u2013"
+            rows.append({"target": s["description"], "model": m["model"], "set": m["final_set"],
+                         "predicted": predicted, "truth": truth})
+    return rows
+
+
+def contribution_bar(contribution: float, largest: float) -> dict:
+    """Left offset and width (percent of a cell) of a diverging bar centred in the cell: a
+    positive contribution grows right of the centre, a negative one left of it."""
+    half = 0.0 if largest <= 0 else 50.0 * min(abs(contribution) / largest, 1.0)
+    return {"left": 50.0 if contribution > 0 else 50.0 - half, "width": half,
+            "towards": contribution > 0}
+
+
+def _subject_reasons_block(sections: list[dict], subject: str) -> list[dict]:
+    blocks = []
+    for s in sections:
+        explanation = s.get("explanation")
+        if explanation is None or subject not in explanation.reasons:
+            continue
+        reasons = explanation.reasons[subject]
+        if reasons.empty:
+            continue
+        largest = float(reasons["contribution"].abs().max())
+        blocks.append({
+            "target": s["description"], "towards": explanation.towards[subject],
+            "unit": "log-odds" if s["task_type"] != "regression" else "score units",
+            "rows": [{"name": r.name, "value": fmt(r.value, 3), "unit": r.unit,
+                      "contribution": fmt(r.contribution, 3), "pushes": r.pushes,
+                      "bar": contribution_bar(r.contribution, largest)}
+                     for r in reasons.itertuples()]})
+    return blocks
+
+
+# ---------------------------------------------------------------- assembly
+
+
+def _environment() -> Environment:
+    environment = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                              autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+    environment.globals.update(fmt=fmt, metric_words=metric_words)
+    return environment
+
+
+def subject_file(subject: str) -> str:
+    """File name of a participant's page inside ``report/subjects``."""
+    return slug(subject) + ".html"
+
+
+def _landmark_block(figs: _Figures, landmarks_error: pd.DataFrame | None) -> dict:
+    """Landmark-error table rows and figure; ``summary`` None when the run did not measure it."""
+    if landmarks_error is None or landmarks_error.empty:
+        return {"summary": None, "figure": None, "columns": [], "rows": []}
+    summary = landmark_error_summary(landmarks_error)
+    columns = [c for c in ["overall", *POINT_GROUPS] if c in summary.columns]
+    figure = figs.add("landmark_error", figures.landmark_error_figure(
+        summary, point_groups=columns,
+        title="Landmark error against manual landmarks, by participant group"),
+        alt="Landmark error by point group and participant group")
+    rows = [{"group": group_words(r["group"]), "values": [fmt(r[c], 3) for c in columns],
+             "n_faces": fmt(r.get("n_faces"))} for r in summary.to_dict("records")]
+    return {"summary": summary, "figure": figure, "columns": columns, "rows": rows}
+
+
+def _control_z_scores(recordings: pd.DataFrame) -> pd.DataFrame | None:
+    """z-scores of every recording against the healthy controls (None without controls)."""
+    values = feature_values(recordings)
+    if "HC" not in set(values["group"]):
+        return None
+    return z_scores(values, control_norms(values, control_group="HC"))
+
+
+def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TOP_FEATURES,
+                 n_repeats: int = PERMUTATION_REPEATS) -> Report:
+    """Render the report and the participant pages of one run.
+
+    Parameters
+    ----------
+    inputs : RunInputs
+        The run's tables.
+    created : str
+        Date and time of the report (shown on every page).
+    version : str
+        avstroke version.
+    top : int
+        Features shown per importance table and chart (>= 1).
+    n_repeats : int
+        Shuffles per feature of the permutation importance (>= 1).
+
+    Returns
+    -------
+    Report
+    """
+    if top < 1 or n_repeats < 1:
+        raise ConfigError(f"top and n_repeats must be at least 1; got {top} and {n_repeats}")
+    if "targets" not in inputs.metrics:
+        raise ConfigError("metrics.json has no 'targets' record; rerun `avstroke train`")
+    figs = _Figures()
+    # Rows without a group are visits a participant never had (no recording behind them).
+    inputs = replace(inputs, table=inputs.table[inputs.table["group"].notna()])
+    cohort = cohort_rows(inputs.table, inputs.recordings, inputs.errors)
+    task_groups, tasks = task_rows(inputs.recordings)
+    sections, skipped = [], dict(inputs.metrics.get("skipped_targets", {}))
+    for target in inputs.metrics["targets"]:
+        try:
+            sections.append(analyse_target(figs, inputs, target, top=top, n_repeats=n_repeats))
+        except TargetError as reason:  # the table no longer supports a trained target
+            skipped[target] = str(reason)
+    landmarks = _landmark_block(figs, inputs.landmarks_error)
+    subjects = sorted(inputs.table["subject_id"].astype(str).unique())
+    files = [subject_file(s) for s in subjects]
+    if len(set(files)) != len(files):
+        raise ConfigError("two participant ids map to the same page name after removing "
+                          "characters unsafe in file names; make the ids distinct")
+    z = _control_z_scores(inputs.recordings)
+    environment = _environment()
+    html = environment.get_template("report.html").render(
+        created=created, version=version, cohort=cohort, task_groups=task_groups, tasks=tasks,
+        failures=failure_rows(inputs.errors), validation=validation_rows(inputs.validation),
+        quality=quality_rows(inputs.landmarks_quality, inputs.recordings),
+        quality_bar=QUALITY_BAR, methods=methods_paragraphs(inputs.metrics),
+        references=reference_list(), sections=sections,
+        skipped={target: scrub(reason) for target, reason in skipped.items()},
+        limitations=limitations(cohort, sections, landmarks["summary"], inputs.metrics),
+        landmarks=landmarks, z_available=z is not None,
+        subjects=[{"id": s, "file": f"{SUBJECT_FOLDER}/{f}"} for s, f in zip(subjects, files)])
+    template = environment.get_template("subject.html")
+    group_of = _first_visit_rows(inputs.table).set_index("subject_id")["group"].astype(str)
+    pages = {filename: template.render(
+        created=created, version=version, subject=subject,
+        group=group_words(group_of.get(subject, "")),
+        predictions=_subject_predictions(sections, subject),
+        reasons=_subject_reasons_block(sections, subject),
+        deviations=[] if z is None else deviation_rows(z, subject, top=TOP_DEVIATIONS),
+        z_available=z is not None) for subject, filename in zip(subjects, files)}
+    return Report(html=html, figures=figs.files, subjects=pages)

@@ -1,0 +1,342 @@
+"""The feature-importance report: importances with known answers, a self-contained HTML file that
+a real browser renders with every figure, plain feature names, privacy, and the stage command."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost
+
+from features.table import subject_table
+from models.xgb import fit_xgb
+from pipeline import cache, report as report_stage, train as train_stage
+from reports import figures
+from reports.html import (RunInputs, build_report, contribution_bar, deviation_rows,
+                          fusion_sentence, scrub)
+from reports.importance import (ablation_table, gain_importance, mean_abs_shap, oof_explanations,
+                                plain_name, shap_contributions, signed_contributions)
+from reports.methods import REFERENCES, methods_paragraphs
+
+CHROMIUM = "/usr/bin/chromium"
+SIGNAL = "face__NSM_SPREAD__commissure_excursion_asym_pct"
+SECRET_FOLDER = "/secret/clinic/recordings"
+TASK_FEATURES = {
+    "NSM_SPREAD": ["face__commissure_excursion_asym_pct", "face__lip_width_rom"],
+    "BBP_NORMAL": ["voice__f0_mean_hz", "timing__speaking_rate", "nonspeech__level_dbfs"],
+    "DDK_PA": ["ddk__syllable_rate", "voice__jitter_local_pct"],
+}
+
+
+def synthetic_recordings(n_per_group: int = 14, seed: int = 0) -> pd.DataFrame:
+    """Recording-level table: the patients' mouth-corner asymmetry is larger; all else is noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group, prefix in (("HC", "N"), ("PS", "S")):
+        for k in range(1, n_per_group + 1):
+            subject = f"{prefix}{k:03d}"
+            asym = rng.normal(28.0 if group == "PS" else 8.0, 4.0)
+            age, female = float(rng.integers(45, 80)), float(rng.integers(0, 2))
+            for task, columns in TASK_FEATURES.items():
+                row = {"recording_id": f"{subject}_02_{task}", "subject_id": subject,
+                       "group": group, "task": task, "visit": "02",
+                       "score_mean_tot": 5.0 + 0.4 * asym + rng.normal(0, 0.5),
+                       "meta__age": age, "meta__sex_female": female}
+                for column in columns:
+                    row[column] = asym if column.endswith("asym_pct") else rng.normal(10.0, 3.0)
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder with a subject table, a trained XGBoost (binary and regression target), the
+    side tables, and the report written by the stage command."""
+    run = tmp_path_factory.mktemp("report_run") / "RUN"
+    recordings = synthetic_recordings()
+    (run / "features").mkdir(parents=True)
+    cache.write_parquet(recordings, run / "features" / "recordings.parquet")
+    cache.write_parquet(subject_table(recordings), run / "features" / "table.parquet")
+    code = train_stage.main(["--out", str(run), "--targets", "group:PS-vs-HC,score:score_mean_tot",
+                             "--models", "xgb", "--folds", "3", "--permutations", "2",
+                             "--bootstrap", "50"])
+    assert code == 0
+    failed = recordings["recording_id"].iloc[4]
+    pd.DataFrame([{"stage": "audio", "recording_id": failed,
+                   "file": f"{SECRET_FOLDER}/{failed}_color.avi", "error": "MediaError",
+                   "message": f"{SECRET_FOLDER}/{failed}_color.avi: no audio stream and no "
+                              f"sidecar .wav"}]).to_csv(run / "errors.csv", index=False)
+    pd.DataFrame([{"severity": "warning", "file": f"{SECRET_FOLDER}/manifest.csv", "row": 3,
+                   "column": "age", "recording_id": failed,
+                   "message": f"age missing in {SECRET_FOLDER}/manifest.csv row 3"}]
+                 ).to_csv(run / "validation.csv", index=False)
+    quality = pd.DataFrame({"recording_id": recordings["recording_id"], "n_frames": 100,
+                            "face_share": 1.0, "longest_gap_frames": 0, "longest_gap_s": 0.0})
+    quality.loc[0, ["face_share", "longest_gap_s"]] = [0.5, 1.2]
+    cache.write_parquet(quality, run / "landmarks_quality.parquet")
+    error = recordings[["recording_id", "subject_id", "group", "task"]].copy()
+    base = np.where(error["group"] == "PS", 0.05, 0.03)
+    for column in ("overall", "jaw", "brows", "nose", "eyes", "lips"):
+        error[column] = base
+    error["n_faces"], error["n_missing"] = 6, 0
+    cache.write_parquet(error, run / "landmarks_error.parquet")
+    assert report_stage.main(["--out", str(run), "--top", "10", "--permutation-repeats", "3"]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def report_html(run_dir) -> str:
+    return (run_dir / "report" / "report.html").read_text(encoding="utf-8")
+
+
+def test_report_is_self_contained_with_every_section(report_html):
+    assert "http://" not in report_html and "https://" not in report_html
+    sources = re.findall(r"""src\s*=\s*["']([^"']*)["']""", report_html)
+    images = re.findall(r"<img\b", report_html)
+    assert len(images) >= 6 and len(sources) == len(images)
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<link" not in report_html and "<script" not in report_html
+    for section in ("cohort", "methods", "results", "importance", "landmarks", "limitations",
+                    "participants", "references"):
+        assert f'id="{section}"' in report_html, section
+
+
+def test_report_names_features_in_plain_words(run_dir, report_html):
+    assert plain_name(SIGNAL) in report_html
+    table = pd.read_parquet(run_dir / "features" / "table.parquet")
+    codes = [c for c in table.columns if "__" in c]
+    assert [c for c in codes if c in report_html] == []
+
+
+def test_report_states_results_claims_and_limitations(run_dir, report_html):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    headline = metrics["targets"]["group:PS-vs-HC"]["models"]["xgb"]["fusion_vs_unimodal"]
+    expected = fusion_sentence({"fusion_vs_unimodal": headline})["text"]
+    assert expected.replace("'", "&#39;") in report_html
+    assert "predicts above chance" in report_html or "does not predict above chance" in report_html
+    assert "Sex across groups" in report_html
+    # PS landmark error 0.05 against 0.03 for controls
+    assert "Automatic landmarks err more on PS (post-stroke) faces" in report_html
+    assert "[file]: no audio stream" in report_html
+
+
+def test_report_keeps_participants_pseudonymous(run_dir, report_html):
+    table = pd.read_parquet(run_dir / "features" / "table.parquet")
+    pages = {p.stem: p.read_text(encoding="utf-8")
+             for p in (run_dir / "report" / "subjects").glob("*.html")}
+    assert set(pages) == set(table["subject_id"])
+    recording_ids = pd.read_parquet(run_dir / "features" / "recordings.parquet")["recording_id"]
+    for text in [report_html, *pages.values()]:
+        assert str(run_dir) not in text and str(run_dir.parent) not in text
+        assert SECRET_FOLDER not in text
+        assert ".avi" not in text.lower() and ".wav" not in text.lower()
+        assert not any(r in text for r in recording_ids)
+    page = pages["S001"]
+    assert "Out-of-fold predictions" in page and "Largest deviations" in page
+    assert "towards PS" in page
+    assert "<img" not in page and "src=" not in page
+
+
+def test_stage_skips_an_up_to_date_report(run_dir):
+    path = run_dir / "report" / "report.html"
+    before = path.stat().st_mtime_ns
+    assert report_stage.main(["--out", str(run_dir), "--top", "10",
+                              "--permutation-repeats", "3"]) == 0
+    assert path.stat().st_mtime_ns == before
+    assert len(list((run_dir / "report" / "figures").glob("*.png"))) >= 6
+
+
+def _browser_image_count(page, tmp_path) -> tuple[int, int, str]:
+    """(loaded, total) images of a page copy opened in headless Chromium, and the DOM."""
+    probe = tmp_path / f"probe_{page.stem}.html"
+    script = ("<script>window.addEventListener('load', function () {"
+              "var all = Array.prototype.slice.call(document.images);"
+              "var ok = all.filter(function (i) { return i.complete && i.naturalWidth > 0; });"
+              "document.body.setAttribute('data-images', ok.length + '/' + all.length);"
+              "});</script>")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", script + "</body>"),
+                     encoding="utf-8")
+    profile = tmp_path / f"profile_{page.stem}"
+    profile.mkdir()
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
+         "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-images="(\d+)/(\d+)"', result.stdout)
+    assert found, f"no image count in Chromium's DOM dump; stderr: {result.stderr[-500:]}"
+    return int(found.group(1)), int(found.group(2)), result.stdout
+
+
+def test_a_real_browser_loads_every_figure(run_dir, tmp_path):
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
+    loaded, total, dom = _browser_image_count(run_dir / "report" / "report.html", tmp_path)
+    assert total >= 6 and loaded == total
+    assert "Limitations" in dom
+    loaded, total, dom = _browser_image_count(run_dir / "report" / "subjects" / "S001.html",
+                                              tmp_path)
+    assert (loaded, total) == (0, 0) and "Top reasons" in dom and "towards PS" in dom
+
+
+def _one_signal_table(n: int = 40, seed: int = 1):
+    """Subjects whose label is decided by one feature; the other columns are noise."""
+    rng = np.random.default_rng(seed)
+    signal = rng.uniform(0, 40, n)
+    table = pd.DataFrame({
+        "subject_id": [f"P{i:03d}" for i in range(n)],
+        SIGNAL: signal,
+        "voice__BBP_NORMAL__f0_mean_hz": rng.normal(150, 20, n),
+        "ddk__DDK_PA__syllable_rate": rng.normal(5, 1, n),
+        "timing__BBP_NORMAL__speaking_rate": rng.normal(4, 1, n),
+        "meta__age": rng.normal(60, 10, n),
+    })
+    return table, (signal > 20).astype(int)
+
+
+def test_the_deciding_feature_ranks_first_by_gain_shap_and_permutation():
+    table, y = _one_signal_table()
+    columns = [c for c in table.columns if "__" in c]
+    setting = {"max_depth": 2, "n_estimators": 50, "learning_rate": 0.1, "min_child_weight": 1}
+    model = fit_xgb(table[columns], y, table["subject_id"], task_type="binary", n_classes=2,
+                    seed=0, params={"grid": [setting]})
+    assert gain_importance(model)["column"].iloc[0] == SIGNAL
+    shap = shap_contributions(model, table)
+    assert mean_abs_shap(shap)["column"].iloc[0] == SIGNAL
+    # TreeSHAP is exact: the base value plus the contributions is the model's log-odds
+    margin = model.booster.predict(xgboost.DMatrix(shap.data, feature_names=shap.columns,
+                                                   missing=np.nan), output_margin=True)
+    np.testing.assert_allclose(shap.base + shap.values.sum(axis=1), margin, atol=1e-4)
+    oof = oof_explanations(table, y, table["subject_id"], columns=columns, task_type="binary",
+                           setting=setting, n_splits=4, seed=0, n_repeats=3)
+    assert oof["permutation"]["column"].iloc[0] == SIGNAL
+    assert oof["permutation"]["importance"].iloc[0] > 0.2
+    assert oof["baseline"] > 0.9
+    assert oof["shap"].values.shape == (len(table), len(columns))
+    loso = oof_explanations(table, y, table["subject_id"], columns=columns, task_type="binary",
+                            setting=setting, n_splits=2, seed=0, n_repeats=2,
+                            strategy="leave_one_subject_out")
+    assert loso["n_splits"] == len(table)
+    assert loso["permutation"]["column"].iloc[0] == SIGNAL
+    assert loso["permutation"]["importance"].iloc[0] > 0.2
+
+
+def test_plain_names_come_from_the_registry():
+    assert plain_name(SIGNAL) == ("Left-right difference in mouth corner movement, in percent of "
+                                  "the side that moves more (0 = symmetric) (%), tight-lip smile "
+                                  "task")
+    assert plain_name("face__NSM_SPREAD__lip_width_rom") == (
+        "Range of motion of the mouth width between the corners (inter-ocular distances), "
+        "tight-lip smile task")
+    assert plain_name("meta__age") == "Age at the recording (years)"
+
+
+def test_fusion_is_claimed_only_when_metrics_json_says_so():
+    record = {"fusion_set": "video+audio", "unimodal_set": "audio", "metric": "roc_auc",
+              "fusion": 0.9, "unimodal": 0.7, "difference": 0.2, "ci_low": 0.05, "ci_high": 0.3,
+              "note": ""}
+    yes = fusion_sentence({"fusion_vs_unimodal": {**record, "fusion_beats_unimodal": True}})
+    no = fusion_sentence({"fusion_vs_unimodal": {**record, "fusion_beats_unimodal": False}})
+    assert yes["claim"] and yes["text"].startswith("Fusion beats")
+    assert not no["claim"] and no["text"].startswith("No claim")
+    assert "0.20 (0.05 to 0.30)" in yes["text"]
+    assert not fusion_sentence({"fusion_vs_unimodal": {"fusion_beats_unimodal": False,
+                                                       "note": "no multimodal set"}})["claim"]
+
+
+def test_ablation_table_reads_metrics_json_records():
+    summary = {"protocol": {"primary_metric": "roc_auc",
+                            "modality_sets": {"video": {"families": "video", "n_features": 3}}},
+               "metrics": [{"modality_set": "video", "metric": "roc_auc", "estimate": 0.8,
+                            "ci_low": 0.6, "ci_high": None, "note": ""},
+                           {"modality_set": "video", "metric": "f1", "estimate": 0.5}],
+               "permutation": [{"modality_set": "video", "metric": "roc_auc", "p_value": 0.04}]}
+    table = ablation_table(summary)
+    row = table.iloc[0]
+    assert (row.modality_set, row.estimate, row.ci_low, row.p_value, row.n_features) == \
+        ("video", 0.8, 0.6, 0.04, 3)
+    assert np.isnan(row.ci_high) and len(table) == 1
+
+
+def test_methods_state_the_run_settings_with_valid_citations():
+    metrics = {"settings": {"targets": ["group:PS-vs-HC"], "models": ["xgb"], "folds": 5,
+                            "seed": 7, "permutations": 123, "bootstrap": 456},
+               "targets": {"group:PS-vs-HC": {"models": {"xgb": {"protocol": {
+                   "model": "xgb", "outer_splits": {"method": "stratified_group_kfold",
+                                                    "n_splits": 5},
+                   "n_inner_splits": 3, "model_params": {}, "unit": "subject", "ci_level": 0.95,
+                   "primary_metric": "roc_auc",
+                   "modality_sets": {"video": {}, "audio": {}, "all": {}}}}}}}}
+    text = " ".join(methods_paragraphs(metrics))
+    for fact in ("123 permutations", "456 bootstrap", "seed was 7", "stratified group k-fold",
+                 "5 folds", "eGeMAPSv02", "parselmouth", "68 facial landmarks",
+                 "video, audio and all"):
+        assert fact in text, fact
+    cited = {int(n) for group in re.findall(r"\[([\d, ]+)\]", text) for n in group.split(",")}
+    assert cited == set(range(1, len(REFERENCES) + 1))
+
+
+def test_scrub_removes_paths_and_media_names():
+    assert scrub("C:\\data\\A001.avi failed; see /tmp/x/y.csv and clip.wav or .wav") == \
+        "[file] failed; see [file] and [file] or [file]"
+
+
+def test_roc_band_of_a_perfect_score_is_the_top_left_corner():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    band = figures.roc_band(y, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), n_boot=50)
+    assert np.allclose(band["tpr"].iloc[1:], 1.0)
+    assert (band["tpr_low"] <= band["tpr"] + 1e-12).all()
+    assert figures.roc_figure(band, title="t", legend="l").startswith(b"\x89PNG")
+
+
+def test_contribution_bars_diverge_from_the_centre():
+    assert contribution_bar(2.0, 2.0) == {"left": 50.0, "width": 50.0, "towards": True}
+    assert contribution_bar(-1.0, 2.0) == {"left": 25.0, "width": 25.0, "towards": False}
+    assert contribution_bar(0.0, 0.0)["width"] == 0.0
+
+
+def test_deviations_put_clinical_measures_first_and_read_the_sign():
+    z = pd.DataFrame({"subject_id": ["S001", "S001", "N001"], "group": ["PS", "PS", "HC"],
+                      "visit": ["02", "02", "02"], "task": ["NSM_SPREAD", "DDK_PA", "NSM_SPREAD"],
+                      "face__commissure_excursion_asym_pct": [3.0, np.nan, 9.0],
+                      "ddk__syllable_rate": [np.nan, -2.0, np.nan],
+                      "voice__f0_mean_hz": [np.nan, 8.0, np.nan],
+                      "nonspeech__level_dbfs": [50.0, 50.0, np.nan]})
+    rows = deviation_rows(z, "S001", top=5)
+    assert [(r["z"], r["meaning"]) for r in rows] == [
+        ("3.0", "worse than controls"), ("-2.0", "worse than controls"),
+        ("8.0", "higher than controls (no clinical direction)")]
+    assert rows[0]["name"] == plain_name(SIGNAL)
+    assert deviation_rows(z, "S001", top=1)[0]["z"] == "3.0"
+
+
+def test_report_without_landmark_error_leaves_the_section_out(run_dir):
+    inputs = report_stage.load_inputs(run_dir)
+    metrics = dict(inputs.metrics, targets={"score:score_mean_tot":
+                                            inputs.metrics["targets"]["score:score_mean_tot"]})
+    inputs = RunInputs(**{**inputs.__dict__, "metrics": metrics, "landmarks_error": None})
+    report = build_report(inputs, created="2024-01-01T00:00:00", version="test", top=5,
+                          n_repeats=1)
+    assert 'id="landmarks"' not in report.html and "Automatic landmarks" not in report.html
+    assert 'id="importance"' in report.html and "Predicted versus true score" in report.html
+    assert set(report.figures) >= {"score_score_mean_tot__xgb__predicted.png",
+                                   "score_score_mean_tot__xgb__shap_summary.png"}
+
+
+def test_multiclass_shap_ranks_the_deciding_feature_first():
+    table, _ = _one_signal_table(n=45, seed=3)
+    y = np.digitize(table[SIGNAL], [40 / 3, 80 / 3])
+    columns = [c for c in table.columns if "__" in c]
+    setting = {"max_depth": 2, "n_estimators": 30, "learning_rate": 0.1, "min_child_weight": 1}
+    model = fit_xgb(table[columns], y, table["subject_id"], task_type="multiclass", n_classes=3,
+                    seed=0, params={"grid": [setting]})
+    shap = shap_contributions(model, table)
+    assert shap.values.shape == (len(table), 3, len(columns))
+    assert mean_abs_shap(shap)["column"].iloc[0] == SIGNAL
+    towards = signed_contributions(shap, classes=y)
+    assert towards.shape == (len(table), len(columns))
+    np.testing.assert_allclose(towards[0], shap.values[0, y[0]])
