@@ -20,7 +20,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/avstroke phantom --out $(PHANTOM)
 	$(BIN)/avstroke manifest --layout neuroface $(PHANTOM) --out data_manifest.csv
-	$(BIN)/avstroke run --manifest data_manifest.csv --out $(RUN)
+	$(BIN)/avstroke run --manifest data_manifest.csv --out $(RUN) --workers 2 \
+		--targets group:PS-vs-HC,group:3class,score:score_mean_tot,recovery
 
 ## Run the test suite.
 test: $(STAMP)

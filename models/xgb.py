@@ -87,10 +87,14 @@ def _train_booster(values: np.ndarray, y: np.ndarray, columns: list[str], *, tas
                    n_classes: int, setting: dict, seed: int) -> xgboost.Booster:
     # One thread for the matrix too: on a busy machine a multi-threaded DMatrix build of a
     # tiny table costs more than the training.
-    matrix = xgboost.DMatrix(values, label=y, feature_names=columns, missing=np.nan, nthread=1)
+    # The names are attached after training: XGBoost re-validates a named matrix's feature
+    # names on every boosting round, which dominated the whole nested CV (measured: 70 of 98 s).
+    matrix = xgboost.DMatrix(values, label=y, missing=np.nan, nthread=1)
     params = _booster_params(task_type=task_type, n_classes=n_classes, setting=setting,
                              seed=seed)
-    return xgboost.train(params, matrix, num_boost_round=int(setting["n_estimators"]))
+    booster = xgboost.train(params, matrix, num_boost_round=int(setting["n_estimators"]))
+    booster.feature_names = list(columns)
+    return booster
 
 
 def _predict_booster(booster: xgboost.Booster, values: np.ndarray, columns: list[str],

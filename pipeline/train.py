@@ -45,6 +45,7 @@ class TrainSettings:
     folds: int
     seed: int
     permutations: int
+    fusion_permutations: int
     bootstrap: int
 
 
@@ -54,8 +55,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: xgb, fusion")
     parser.add_argument("--folds", type=int, default=5, help="outer folds (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of folds and fits (default: %(default)s)")
-    parser.add_argument("--permutations", type=int, default=20,
-                        help="label permutations of the permutation test (default: %(default)s)")
+    parser.add_argument("--permutations", type=int, default=19,
+                        help="label permutations of XGBoost's permutation test; each reruns the whole "
+                             "nested CV (default: %(default)s, the fewest that can give p = 0.05)")
+    parser.add_argument("--fusion-permutations", type=int, default=0,
+                        help="label permutations for the fusion network, about 8 times costlier than "
+                             "XGBoost's (default: %(default)s)")
     parser.add_argument("--bootstrap", type=int, default=1000,
                         help="subject-level bootstrap resamples of every CI (default: %(default)s)")
 
@@ -69,7 +74,8 @@ def settings_from(args) -> TrainSettings:
         raise ConfigError(f"--folds must be at least 2, got {args.folds}")
     return TrainSettings(targets=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
                          models=models, folds=args.folds, seed=args.seed,
-                         permutations=args.permutations, bootstrap=args.bootstrap)
+                         permutations=args.permutations, fusion_permutations=args.fusion_permutations,
+                         bootstrap=args.bootstrap)
 
 
 def slug(target: str) -> str:
@@ -84,7 +90,8 @@ def n_folds_for(y: pd.Series, task_type: str, wanted: int) -> int:
     return max(2, min(wanted, int(y.value_counts().min())))
 
 
-def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out) -> tuple[dict, list]:
+def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out, *,
+                 workers: int = 1) -> tuple[dict, list]:
     """Evaluate and refit every model on one target; return its metrics and prediction tables."""
     target = build_target(table, spec)
     rows = target.rows.reset_index(drop=True)
@@ -100,8 +107,9 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out) -
     for model in settings.models:
         log.info("train: %s, %s: %d subjects, %d folds, sets %s", spec, model, len(rows), folds, ", ".join(sets))
         results = nested_cv(rows, y, rows["subject_id"], model=model, modality_sets=sets,
-                            task_type=target.task_type, outer_splits=plan, seed=settings.seed,
-                            n_bootstrap=settings.bootstrap, n_permutations=settings.permutations,
+                            task_type=target.task_type, outer_splits=plan, seed=settings.seed, n_jobs=workers,
+                            n_bootstrap=settings.bootstrap,
+                            n_permutations=settings.permutations if model == "xgb" else settings.fusion_permutations,
                             permutation_sets=[s for s in ("all", "nonspeech") if s in sets])
         summary["models"][model] = results_summary(results)
         subject_preds = results["subject_predictions"].copy()
@@ -138,7 +146,8 @@ def run(args) -> int:
     metrics, predictions, failed = {"settings": dataclasses.asdict(settings), "targets": {}}, [], {}
     for spec in settings.targets:
         try:
-            metrics["targets"][spec], preds = train_target(table, spec, settings, args.out)
+            metrics["targets"][spec], preds = train_target(table, spec, settings, args.out,
+                                                           workers=args.workers)
         except TargetError as exc:  # one unsupported target must not hide the others' results
             log.warning("train: target %s skipped: %s", spec, exc)
             failed[spec] = str(exc)

@@ -117,7 +117,7 @@ def recovery(baseline: SubjectTruth, *, seed: int) -> tuple[float, float]:
     not exactly.
     """
     rng = subject_rng(seed, baseline.index, stream=1)
-    improvement = (0.95 - 0.7 * baseline.facial_weakness - 0.45 * baseline.dysarthria
+    improvement = (1.1 - 0.7 * baseline.facial_weakness - 0.45 * baseline.dysarthria
                    - 0.004 * (baseline.age - 60) + rng.normal(0, 0.08))
     improvement = float(np.clip(improvement, 0.0, 0.95))
     return improvement, float(improvement >= RECOVERED_IMPROVEMENT)

@@ -47,7 +47,7 @@ class PhantomParams:
     """Settings of a phantom cohort (all of them change the output)."""
 
     subjects_per_group: int = 6
-    followup_share: float = 0.75
+    followup_share: float = 1.0
     seed: int = 0
     fps: float = 50.0
     clip_s: float = 3.0
