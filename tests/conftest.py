@@ -38,3 +38,17 @@ def media_dir(tmp_path: Path) -> Path:
     tiny_clip(tmp_path / "silent.avi", audio=False)
     (tmp_path / "broken.avi").write_bytes(b"RIFF\x00\x00not a video at all" * 10)
     return tmp_path
+
+
+SMALL_PHANTOM_TASKS = ("NSM_SPREAD", "DDK_PA")
+
+
+@pytest.fixture(scope="session")
+def small_phantom(tmp_path_factory) -> Path:
+    """A tiny phantom cohort (2 subjects per group, 2 tasks, 2 s clips), made once per session."""
+    from pipeline.phantom.generate import PhantomParams, generate
+
+    out = tmp_path_factory.mktemp("phantom")
+    generate(out, PhantomParams(subjects_per_group=2, followup_share=0.5, seed=3, clip_s=2.0),
+             workers=2, tasks=SMALL_PHANTOM_TASKS)
+    return out

@@ -16,15 +16,14 @@ from pipeline.phantom import design
 from pipeline.phantom.generate import PhantomParams, generate, subject_room
 from pipeline.phantom.schedule import LEAD_IN_S
 
-TASKS = ("NSM_SPREAD", "DDK_PA")
+from tests.conftest import SMALL_PHANTOM_TASKS as TASKS
+
 PARAMS = PhantomParams(subjects_per_group=2, followup_share=0.5, seed=3, clip_s=2.0)
 
 
-@pytest.fixture(scope="module")
-def phantom(tmp_path_factory):
-    out = tmp_path_factory.mktemp("phantom")
-    generate(out, PARAMS, workers=2, tasks=TASKS)
-    return out
+@pytest.fixture
+def phantom(small_phantom):
+    return small_phantom
 
 
 def test_layout_follows_the_neuroface_release(phantom):
