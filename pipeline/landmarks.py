@@ -9,21 +9,31 @@ settings and the tracking code are unchanged.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pandas as pd
 
 from features.video.decode import iter_frames
-from features.video.landmarks import TrackerParams, track_landmarks
+from features.video.landmarks import TrackerParams, landmark_array, track_landmarks
+from features.video.overlay import draw_landmarks, sample_frames
 from pipeline import cache
 from pipeline.errors import NoFaceError
 from pipeline.recordings import cache_path, finish, valid_recordings, write_table
 from pipeline.runner import ItemResult, run_items
+from pipeline.phantom.writer import write_clip
 from pipeline.stage import stage_main
+
+log = logging.getLogger("avstroke")
 
 DESCRIPTION = "Track 68 facial landmarks on every frame of every video."
 CODE_MODULES = ["features.video.landmarks", "features.video.decode", "features.video.dlib_models"]
 KIND = "landmarks"
+OVERLAY_FRAMES = 6
+OVERLAY_CLIP_FRAMES = 150
 
 
 def add_arguments(parser) -> None:
@@ -35,6 +45,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--smoothing-window", type=int, default=defaults.smoothing_window,
                         help="Savitzky-Golay window in frames for landmark smoothing "
                              "(default: none, which keeps speeds and asymmetry unsmoothed)")
+    parser.add_argument("--overlays", action="store_true",
+                        help="also draw the landmarks on sampled frames and a short clip per recording "
+                             "under RUN/overlays/ for checking by eye (identifiable images)")
     parser.add_argument("--interpolate-max-gap", type=int, default=defaults.interpolate_max_gap,
                         help="fill no-face gaps up to this many frames, flagged as interpolated "
                              "(default: %(default)s)")
@@ -61,6 +74,34 @@ def track_one(item: dict) -> ItemResult:
     return ItemResult(rid, "done", path)
 
 
+def write_overlays(video: str, landmarks_file: Path, folder: Path) -> None:
+    """Sampled frames (PNG) and the first seconds (AVI) of a video with its landmarks drawn."""
+    table = pd.read_parquet(landmarks_file)
+    points = landmark_array(table)
+    chosen = set(sample_frames(len(table), OVERLAY_FRAMES).tolist())
+    clip_frames, fps = [], 25.0
+    for index, time_s, rgb in iter_frames(video, gray=False):
+        if index >= len(table):
+            break
+        label = f"frame {index}  {time_s:.2f} s"
+        if index in chosen:
+            png = cv2.imencode(".png", cv2.cvtColor(draw_landmarks(rgb, points[index], label=label),
+                                                    cv2.COLOR_RGB2BGR))[1].tobytes()
+            cache.atomic_write(folder / f"frame_{index:05d}.png", lambda tmp, data=png: tmp.write_bytes(data))
+        if index < OVERLAY_CLIP_FRAMES:
+            even = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # H.264 needs even sizes
+            clip_frames.append(draw_landmarks(even, points[index], label=label))
+    if len(table) > 1:
+        fps = 1.0 / float(np.median(np.diff(table["time_s"].to_numpy())))
+    if clip_frames:
+        height, width = clip_frames[0].shape[:2]
+        write_clip(folder / "clip.avi", iter(clip_frames), fps=round(fps, 3), size=(width, height),
+                   audio=None, audio_rate=0)
+    cache.atomic_write(folder.parent / "IDENTIFIABLE.txt", lambda tmp: tmp.write_text(
+        "These images show participants' faces and identify them. Do not share them outside the "
+        "research team; they are never copied into exports or reports.\n"))
+
+
 def quality_table(run_dir, recording_ids: list[str]) -> pd.DataFrame:
     """Per-recording tracking summaries read back from the landmark files."""
     rows = []
@@ -80,6 +121,12 @@ def run(args) -> int:
     results = run_items("landmarks", items, track_one, workers=args.workers, dask_address=args.dask)
     ok = [r.recording_id for r in results if r.status in ("done", "cached")]
     write_table(quality_table(args.out, ok), args.out / "landmarks_quality.parquet")
+    if args.overlays:
+        for r in recordings.itertuples():
+            if r.recording_id in ok:
+                write_overlays(r.video_path, cache_path(args.out, KIND, r.recording_id),
+                               args.out / "overlays" / r.recording_id)
+        log.info("landmarks: overlays for %d recordings in %s (identifiable images)", len(ok), args.out / "overlays")
     return finish(args.out, "landmarks", results)
 
 

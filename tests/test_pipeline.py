@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -104,3 +105,20 @@ def test_train_predict_and_refuse_a_foreign_model(manifest, tmp_path):
     predictions = pd.read_csv(out / "predictions.csv")
     assert predictions["subject_id"].tolist() == ["NEW1"]
     assert predictions["predicted"].notna().all() and predictions["top_reasons"].str.len().gt(0).all()
+
+
+def test_overlays_only_on_request(manifest, tmp_path):
+    from features.video.overlay import draw_landmarks
+
+    run = tmp_path / "run"
+    assert cli(["run", "--manifest", str(manifest), "--out", str(run), "--to", "landmarks"]) == 0
+    assert not (run / "overlays").exists()
+    assert cli(["landmarks", "--manifest", str(manifest), "--out", str(run), "--overlays"]) == 0
+    folders = [p for p in (run / "overlays").iterdir() if p.is_dir()]
+    assert len(folders) == len(pd.read_csv(manifest))
+    assert (run / "overlays" / "IDENTIFIABLE.txt").is_file()
+    assert len(list(folders[0].glob("frame_*.png"))) == 6 and (folders[0] / "clip.avi").is_file()
+    frame = np.zeros((40, 40, 3), np.uint8)
+    points = np.full((68, 2), 20.0)
+    drawn = draw_landmarks(frame, points)
+    assert drawn[20, 20].any() and not frame.any()
