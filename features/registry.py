@@ -20,7 +20,7 @@ DIRECTIONS = ("higher_worse", "higher_better", "neutral")
 
 # Modules whose import registers features; extended as stages are added.
 FEATURE_MODULES: list[str] = ["features.video.face_features", "features.audio.audio_features",
-                              "features.metadata"]
+                              "features.metadata", "features.crosscheck"]
 
 
 @dataclass(frozen=True)

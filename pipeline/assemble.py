@@ -4,7 +4,8 @@ Joins ``RUN/features/face.parquet``, ``RUN/features/audio.parquet`` and the meta
 validated manifest into ``RUN/features/recordings.parquet`` (one row per recording) and
 ``RUN/features/table.parquet`` (one row per subject and visit, features spread per task as
 ``<modality>__<task>__<feature>``). Missing modalities stay missing (NaN) and quality flags stay in
-the table. A modality whose stage has not run is left out, with a warning.
+the table. A modality whose stage has not run is left out, with a warning. DDK clips get the
+disagreement between their audio syllable rate and their video movement rate as a column.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 
 import pandas as pd
 
+from features.crosscheck import DISAGREEMENT, ddk_video_disagreement
 from features.metadata import metadata_features
 from features.table import recording_table, subject_table
 from pipeline import cache
@@ -38,6 +40,7 @@ def run(args) -> int:
         else:
             log.warning("assemble: %s not found; %s features are left out", path, name)
     recordings = recording_table(manifest, *parts)
+    recordings[DISAGREEMENT.column] = ddk_video_disagreement(recordings)
     subjects = subject_table(recordings)
     cache.write_parquet(recordings, args.out / "features" / "recordings.parquet")
     cache.write_parquet(subjects, args.out / "features" / "table.parquet")

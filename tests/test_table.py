@@ -37,3 +37,15 @@ def test_overlapping_feature_tables_are_refused():
     part = pd.DataFrame({"recording_id": m["recording_id"], "face__x": 1.0})
     with pytest.raises(ValueError, match="overlap"):
         recording_table(m, part, part)
+
+
+def test_ddk_audio_video_disagreement():
+    from features.crosscheck import ddk_video_disagreement
+
+    table = pd.DataFrame({"task": ["DDK_PA", "DDK_PATAKA", "NSM_KISS", "DDK_PA"],
+                          "ddk__syllable_rate": [6.0, 4.5, np.nan, 5.0],
+                          "face__cycle_rate": [5.0, 4.5, 0.7, 0.0]})
+    value = ddk_video_disagreement(table)
+    assert value.name == "ddk__video_rate_disagreement_pct"
+    assert value.iloc[0] == pytest.approx(20.0) and value.iloc[1] == 0.0
+    assert np.isnan(value.iloc[2]) and np.isnan(value.iloc[3])

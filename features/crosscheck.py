@@ -1,0 +1,36 @@
+"""Audio-video cross-checks of the same clip.
+
+Automatic DDK syllable detection fails on severe speech (merged or inaudible syllables), so the
+acoustic syllable rate of a DDK clip is compared with the repetition rate of its lip or jaw
+movement (the face-features cycle rate). A large disagreement marks a recording whose DDK values
+deserve a look; it is kept as a column, not used to drop anything.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.registry import Feature, register
+from pipeline.tasks import DDK_TASKS
+
+AUDIO_RATE = "ddk__syllable_rate"
+VIDEO_RATE = "face__cycle_rate"
+DISAGREEMENT = register(Feature(
+    "video_rate_disagreement_pct", "ddk", "%",
+    "Difference between the syllable rate heard in the audio and the lip/jaw repetition rate seen "
+    "in the video of the same clip, in percent of the video rate; large values mean the automatic "
+    "syllable count (or the video cycle count) is unreliable for this recording.",
+    "neutral", "avstroke cross-check (automatic DDK fails on severe speech)", DDK_TASKS))
+
+
+def ddk_video_disagreement(recordings: pd.DataFrame) -> pd.Series:
+    """Per recording: 100 x (audio syllable rate - video cycle rate) / video cycle rate.
+
+    NaN for non-DDK tasks and where either rate is missing or the video rate is 0.
+    """
+    if AUDIO_RATE not in recordings or VIDEO_RATE not in recordings:
+        return pd.Series(np.nan, index=recordings.index, name=DISAGREEMENT.column)
+    audio = recordings[AUDIO_RATE].astype(float)
+    video = recordings[VIDEO_RATE].astype(float).where(lambda v: v > 0)
+    value = 100.0 * (audio - video) / video
+    return value.where(recordings["task"].isin(DDK_TASKS)).rename(DISAGREEMENT.column)
