@@ -6,8 +6,8 @@ tracked landmarks, the annotated frames are matched by frame number and the norm
 lips). Pre-trained landmark models err more on patients' faces (Bandini et al. 2021), so the
 summary is broken down by participant group and task.
 
-Writes ``RUN/landmarks_error.parquet`` (one row per recording) and
-``RUN/landmarks_error_summary.csv`` (by group and task). A recording without manual landmarks is
+Writes ``RUN/landmarks_error.parquet`` (one row per recording),
+``RUN/landmarks_error_summary.csv`` (by group and task) and ``RUN/landmarks_error.png``. A recording without manual landmarks is
 simply not evaluated.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pandas as pd
 from features.video.landmark_error import POINT_GROUPS, normalised_mean_error, read_neuroface_landmarks
 from features.video.landmarks import landmark_array
 from pipeline import cache
+from reports.figures import landmark_error_figure
 from pipeline.errors import MediaError
 from pipeline.recordings import cache_path, finish, valid_recordings
 from pipeline.runner import ItemResult
@@ -82,6 +83,9 @@ def run(args) -> int:
     cache.write_parquet(table, args.out / "landmarks_error.parquet")
     summary = pd.concat([summary_by(table, ["group"]).assign(task="all"), summary_by(table, ["group", "task"])])
     cache.atomic_write(args.out / "landmarks_error_summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+    png = landmark_error_figure(summary[summary["task"] == "all"], point_groups=ERROR_COLUMNS,
+                                title="Landmark error against manual landmarks, by participant group")
+    cache.atomic_write(args.out / "landmarks_error.png", lambda tmp: tmp.write_bytes(png))
     for g in summary[summary["task"] == "all"].itertuples():
         log.info("landmarks-eval: %s: NME %.3f of the inter-ocular distance (lips %.3f, jaw %.3f) "
                  "over %d faces", g.group, g.overall, g.lips, g.jaw, g.n_faces)

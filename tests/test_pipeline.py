@@ -87,6 +87,9 @@ def test_one_bad_recording_is_listed_and_the_rest_go_on(manifest, tmp_path):
     errors = pd.read_csv(run / "errors.csv")
     assert list(errors["recording_id"]) == ["N009_02_NSM_SPREAD"]
     assert "cannot decode" in errors.loc[0, "message"]
+    summary = pd.read_csv(run / "landmarks_error_summary.csv")
+    assert set(summary["group"]) == {"HC", "PS", "ALS"} and (summary["overall"] < 0.05).all()
+    assert (run / "landmarks_error.png").stat().st_size > 1000
     recordings = pd.read_parquet(run / "features" / "recordings.parquet")
     assert len(recordings) == len(table) and "N009_02_NSM_SPREAD" not in set(recordings["recording_id"])
 
