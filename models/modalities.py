@@ -24,14 +24,27 @@ SETS = {
     "nonspeech": ("nonspeech",),
 }
 FINAL_SET = "all"
+# The control must describe the room and the recording only. How much non-speech time a clip
+# has is speech timing (slow speakers leave less silence in a fixed-length DDK clip), and the
+# "silences" of the blowing task hold the task's own breath sound: both would let the control
+# predict impairment for reasons that are not the room.
+CONTROL_EXCLUDED_FEATURES = ("duration_s",)
+CONTROL_EXCLUDED_TASKS = ("NSM_BLOW",)
 
 
 def family_of(column: str) -> str | None:
-    """The family ('video', 'audio', 'metadata', 'nonspeech') of a feature column, or None."""
+    """The family ('video', 'audio', 'metadata', 'nonspeech') of a feature column, or None.
+
+    Non-speech columns that do not describe the recording conditions (see
+    ``CONTROL_EXCLUDED_FEATURES`` and ``CONTROL_EXCLUDED_TASKS``) belong to no family.
+    """
     if SEP not in column:
         return None
-    modality = parse_column(column)[0]
-    return next((fam for fam, mods in FAMILIES.items() if modality in mods), None)
+    modality, task, name = parse_column(column)
+    family = next((fam for fam, mods in FAMILIES.items() if modality in mods), None)
+    if family == "nonspeech" and (name in CONTROL_EXCLUDED_FEATURES or task in CONTROL_EXCLUDED_TASKS):
+        return None
+    return family
 
 
 def modality_sets(columns, *, usable) -> dict[str, list[str]]:
