@@ -3,7 +3,8 @@
 Each recording's sound (its sidecar audio file, else the video's audio stream) is decoded once to
 16 kHz mono and cached under ``RUN/cache/audio16k/``; its features are cached under
 ``RUN/cache/audio/`` and gathered into ``RUN/features/audio.parquet``. A recording without sound
-is listed in ``RUN/errors.csv`` and the others go on.
+is skipped and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go
+on.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from features.audio.audio_features import audio_features
 from features.audio.decode import TARGET_SR, load_audio
@@ -54,16 +56,29 @@ def features_one(item: dict) -> ItemResult:
     return ItemResult(rid, "done", source)
 
 
+def has_sound(media: pd.DataFrame) -> set:
+    """Recording ids whose sidecar file or video holds an audio stream (from validation)."""
+    flags = [media[c].fillna(False).astype(bool) for c in ("video_has_audio", "audio_has_audio") if c in media]
+    if not flags:
+        return set()
+    return set(media.loc[pd.concat(flags, axis=1).any(axis=1), "recording_id"])
+
+
 def run(args) -> int:
     recordings = valid_recordings(args.out)
+    sound = has_sound(pd.read_parquet(args.out / "media.parquet"))
     decode_code, code = cache.code_digest(DECODE_MODULES), cache.code_digest(FEATURE_MODULES)
-    items = []
+    items, skipped = [], []
     for _, r in recordings.iterrows():
         source = audio_source(r)
+        if r["recording_id"] not in sound:
+            skipped.append(ItemResult(r["recording_id"], "skipped", source, "NoAudioError",
+                                      f"{source}: no audio stream and no audio_path; no audio features"))
+            continue
         items.append({"recording_id": r["recording_id"], "file": source, "task": r["task"], "code": code,
                       "decode_code": decode_code, "out": str(cache_path(args.out, KIND, r["recording_id"])),
                       "pcm": str(Path(args.out) / "cache" / "audio16k" / f"{r['recording_id']}.npy")})
-    results = run_items("audio", items, features_one, workers=args.workers, dask_address=args.dask)
+    results = skipped + run_items("audio", items, features_one, workers=args.workers, dask_address=args.dask)
     write_table(gather(args.out, KIND, results), args.out / "features" / "audio.parquet")
     return finish(args.out, "audio", results)
 

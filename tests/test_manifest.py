@@ -109,3 +109,13 @@ def test_validate_command_writes_run_files_and_exit_status(media_dir, tmp_path):
 
 def test_missing_manifest_is_a_clear_error(tmp_path, caplog):
     assert cli(["validate", "--manifest", str(tmp_path / "none.csv"), "--out", str(tmp_path / "r")]) == 2
+
+
+def test_video_only_recording_is_skipped_by_the_audio_stage(media_dir, tmp_path):
+    path = write_manifest(media_dir, ["N001_02_NSM_OPEN,N001,HC,NSM_OPEN,02,silent.avi,,,,"])
+    run = tmp_path / "run"
+    assert cli(["validate", "--manifest", str(path), "--out", str(run)]) == 0
+    assert cli(["audio", "--manifest", str(path), "--out", str(run)]) == 0
+    errors = pd.read_csv(run / "errors.csv")
+    assert errors[["stage", "recording_id", "error"]].values.tolist() == [["audio", "N001_02_NSM_OPEN", "NoAudioError"]]
+    assert len(pd.read_parquet(run / "features" / "audio.parquet")) == 0
