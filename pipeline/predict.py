@@ -20,13 +20,14 @@ from models.scoring import align_to_model
 from models.targets import first_visits
 from pipeline import cache
 from pipeline.errors import ConfigError, ModelMismatchError
+from pipeline.run import run_stages, selected_stages
 from pipeline.stage import stage_main
 from pipeline.tasks import TASKS
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Predict impairment, severity and recovery for new recordings with trained models."
-EXTRACTION = ["pipeline.validate", "pipeline.landmarks", "pipeline.face_features", "pipeline.audio",
-              "pipeline.assemble"]
+# The run's stages up to the feature table; manual-landmark evaluation has nothing to do here.
+EXTRACTION = [stage for stage in selected_stages("validate", "assemble") if stage[0] != "landmarks-eval"]
 BUNDLE_FILE = "bundle.json"
 
 
@@ -38,7 +39,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--task", default=None, help=f"task of --video: one of {', '.join(TASKS)}")
     parser.add_argument("--visit", default="01", help="visit of --video (default: %(default)s)")
     parser.add_argument("--top", type=int, default=5, help="reasons listed per prediction (default: %(default)s)")
-    for module in EXTRACTION:
+    for _, module in EXTRACTION:
         importlib.import_module(module).add_arguments(parser)
 
 
@@ -115,15 +116,8 @@ def run(args) -> int:
     if args.video is not None:
         args.manifest = single_video_manifest(args)
     args.allow_unknown_group = True
-    for module_name in EXTRACTION:
-        module = importlib.import_module(module_name)
-        if module_name == "pipeline.validate":
-            _, fatal = module.execute(args)
-            if fatal:
-                return 1
-        elif module.run(args) != 0:
-            log.error("predict: extraction stage %s failed for every recording", module_name)
-            return 1
+    if run_stages(args, EXTRACTION) != 0:
+        return 1
     table = pd.read_parquet(args.out / "features" / "table.parquet")
     results, refused = [], []
     for folder in bundle_folders(args.model):

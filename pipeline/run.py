@@ -45,8 +45,9 @@ def selected_stages(from_stage: str, to_stage: str) -> list[tuple[str, str]]:
     return STAGES[first:last + 1]
 
 
-def run(args) -> int:
-    for name, module_name in selected_stages(args.from_stage, args.to_stage):
+def run_stages(args, stages: list[tuple[str, str]]) -> int:
+    """Run ``stages`` in order; 1 when validation finds the manifest unusable or a stage fails."""
+    for name, module_name in stages:
         module = importlib.import_module(module_name)
         log.info("== %s", name)
         if name == "validate":
@@ -57,6 +58,12 @@ def run(args) -> int:
         if module.run(args) != 0:
             log.error("run: stage %s failed; stopping", name)
             return 1
+    return 0
+
+
+def run(args) -> int:
+    if run_stages(args, selected_stages(args.from_stage, args.to_stage)) != 0:
+        return 1
     errors = args.out / "errors.csv"
     n_failed = len(pd.read_csv(errors)) if errors.exists() else 0
     log.info("run: finished in %s; %d recording-level failures listed in %s",
