@@ -24,6 +24,16 @@ X264_OPTIONS = {"crf": "18", "preset": "ultrafast", "bf": "0", "threads": "1"}
 AUDIO_CHUNK = 1024
 
 
+def _mux_audio(container, sound, pcm: np.ndarray, *, start: int, stop: int, rate: int) -> int:
+    """Encode samples ``start:stop`` of mono 16-bit ``pcm`` in chunks; return ``stop``."""
+    for first in range(start, stop, AUDIO_CHUNK):
+        last = min(first + AUDIO_CHUNK, stop)
+        chunk = av.AudioFrame.from_ndarray(pcm[None, first:last], format="s16", layout="mono")
+        chunk.sample_rate, chunk.pts = rate, first
+        container.mux(sound.encode(chunk))
+    return stop
+
+
 def _encode_clip(tmp: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int],
                  audio: np.ndarray | None, audio_rate: int) -> None:
     width, height = size
@@ -44,22 +54,10 @@ def _encode_clip(tmp: Path, frames: Iterable[np.ndarray], fps: float, size: tupl
             if sound is not None:
                 # keep audio interleaved with video, as a camera's file would be
                 upto = min(len(pcm), int(round((index + 1) / fps * audio_rate)))
-                while written < upto:
-                    n = min(AUDIO_CHUNK, upto - written)
-                    chunk = av.AudioFrame.from_ndarray(pcm[None, written:written + n],
-                                                       format="s16", layout="mono")
-                    chunk.sample_rate, chunk.pts = audio_rate, written
-                    container.mux(sound.encode(chunk))
-                    written += n
+                written = _mux_audio(container, sound, pcm, start=written, stop=upto, rate=audio_rate)
         container.mux(video.encode())
         if sound is not None:
-            while written < len(pcm):
-                n = min(AUDIO_CHUNK, len(pcm) - written)
-                chunk = av.AudioFrame.from_ndarray(pcm[None, written:written + n],
-                                                   format="s16", layout="mono")
-                chunk.sample_rate, chunk.pts = audio_rate, written
-                container.mux(sound.encode(chunk))
-                written += n
+            _mux_audio(container, sound, pcm, start=written, stop=len(pcm), rate=audio_rate)
             container.mux(sound.encode())
 
 
