@@ -17,7 +17,7 @@ import pandas as pd
 from features.audio.audio_features import audio_features
 from features.audio.decode import TARGET_SR, load_audio
 from pipeline import cache
-from pipeline.recordings import audio_source, cache_path, finish, gather, one_row, valid_recordings, write_table
+from pipeline.recordings import audio_source, cache_path, finish, gather, one_row, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
 
@@ -79,7 +79,7 @@ def run(args) -> int:
                       "decode_code": decode_code, "out": str(cache_path(args.out, KIND, r["recording_id"])),
                       "pcm": str(Path(args.out) / "cache" / "audio16k" / f"{r['recording_id']}.npy")})
     results = skipped + run_items("audio", items, features_one, workers=args.workers, dask_address=args.dask)
-    write_table(gather(args.out, KIND, results), args.out / "features" / "audio.parquet")
+    cache.write_parquet(gather(args.out, KIND, results), args.out / "features" / "audio.parquet")
     return finish(args.out, "audio", results)
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from features.video.face_features import face_features
 from features.video.landmarks import landmark_array
 from pipeline import cache
-from pipeline.recordings import cache_path, finish, gather, one_row, valid_recordings, write_table
+from pipeline.recordings import cache_path, finish, gather, one_row, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
 
@@ -56,7 +56,7 @@ def run(args) -> int:
         items.append({"recording_id": r.recording_id, "file": str(source), "task": r.task, "code": code,
                       "out": str(cache_path(args.out, KIND, r.recording_id))})
     results += run_items("face-features", items, features_one, workers=args.workers, dask_address=args.dask)
-    write_table(gather(args.out, KIND, results), args.out / "features" / "face.parquet")
+    cache.write_parquet(gather(args.out, KIND, results), args.out / "features" / "face.parquet")
     return finish(args.out, "face-features", results)
 
 

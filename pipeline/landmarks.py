@@ -22,7 +22,7 @@ from features.video.landmarks import TrackerParams, landmark_array, track_landma
 from features.video.overlay import draw_landmarks, sample_frames
 from pipeline import cache
 from pipeline.errors import NoFaceError
-from pipeline.recordings import cache_path, finish, valid_recordings, write_table
+from pipeline.recordings import cache_path, finish, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.phantom.writer import write_clip
 from pipeline.stage import stage_main
@@ -120,7 +120,7 @@ def run(args) -> int:
               "out": str(cache_path(args.out, KIND, r.recording_id))} for r in recordings.itertuples()]
     results = run_items("landmarks", items, track_one, workers=args.workers, dask_address=args.dask)
     ok = [r.recording_id for r in results if r.status in ("done", "cached")]
-    write_table(quality_table(args.out, ok), args.out / "landmarks_quality.parquet")
+    cache.write_parquet(quality_table(args.out, ok), args.out / "landmarks_quality.parquet")
     if args.overlays:
         for r in recordings.itertuples():
             if r.recording_id in ok:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import cache
 from pipeline.manifest import load_validated
 from pipeline.runner import ItemResult, exit_code, record_errors, summarise
 
@@ -57,8 +56,3 @@ def finish(run_dir: Path, stage: str, results: list[ItemResult]) -> int:
             log.warning("%s %s: %s: %s", stage, r.recording_id, r.error, r.message)
     record_errors(run_dir, stage, results)
     return exit_code(results)
-
-
-def write_table(table: pd.DataFrame, path: Path, *, metadata: dict | None = None) -> Path:
-    """Write a stage's gathered table (atomically)."""
-    return cache.write_parquet(table, path, metadata=metadata)
