@@ -23,12 +23,12 @@ from pipeline.errors import ModelMismatchError, TargetError
 
 # One quick XGBoost setting: no inner search, so nested CV stays fast in tests.
 FAST_XGB = {"grid": [{"max_depth": 1, "n_estimators": 40, "learning_rate": 0.3,
-                      "min_child_weight": 1}]}
+                      "min_child_rows": 1}]}
 # Two cheap settings, so the inner search runs but stays fast.
 SEARCH_XGB = {"grid": [{"max_depth": 1, "n_estimators": 20, "learning_rate": 0.3,
-                        "min_child_weight": 1},
+                        "min_child_rows": 1},
                        {"max_depth": 2, "n_estimators": 20, "learning_rate": 0.3,
-                        "min_child_weight": 2}]}
+                        "min_child_rows": 2}]}
 FAST_FUSION = {"max_epochs": 60, "patience": 10, "weight_decays": (0.03,)}
 VIDEO = [f"face__NSM_KISS__f{j}" for j in range(6)]
 AUDIO = [f"voice__BBP_NORMAL__f{j}" for j in range(6)]
@@ -351,7 +351,7 @@ def test_regression_known_answer_linear_in_one_column():
                         n_bootstrap=100, n_permutations=0,
                         model_params={"grid": [{"max_depth": 2, "n_estimators": 100,
                                                 "learning_rate": 0.2,
-                                                "min_child_weight": 1}]})
+                                                "min_child_rows": 1}]})
     table = results["metrics"].set_index("metric")
     assert table.loc["spearman", "estimate"] > 0.9
     assert table.loc["rmse", "estimate"] < 0.5 * score.std()
@@ -562,3 +562,19 @@ def test_fusion_chooses_the_penalty_with_the_lowest_inner_loss():
     best = min(model.search, key=lambda entry: entry["inner_loss"])
     assert model.weight_decay == best["weight_decay"] and model.n_epochs == best["n_epochs"]
     assert 1 <= model.n_epochs <= 30
+
+
+def test_xgb_leaf_size_is_counted_in_rows():
+    """XGBoost's min_child_weight is in hessian units (0.25 per logistic row at p = 0.5); a
+    setting in rows must still let a ten-subject training part split on a clear signal."""
+    from models.xgb import hessian_per_row
+
+    assert hessian_per_row(np.array([0, 1, 1, 0]), task_type="binary", n_classes=2) == 0.25
+    assert hessian_per_row(np.array([0, 1, 2]), task_type="multiclass", n_classes=3) == \
+        pytest.approx(4 / 9)
+    assert hessian_per_row(np.array([3.0, 7.0]), task_type="regression", n_classes=0) == 1.0
+    X, y, groups, _ = make_cohort(10, seed=17, effect=4.0)
+    grid = {"grid": [{"max_depth": 1, "n_estimators": 20, "learning_rate": 0.3,
+                      "min_child_rows": 3}]}
+    model = fit_xgb(X[VIDEO], y, groups, task_type="binary", n_classes=2, seed=0, params=grid)
+    assert roc_auc_score(y, model.predict(X[VIDEO])[:, 1]) == 1.0

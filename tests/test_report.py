@@ -201,7 +201,7 @@ def _one_signal_table(n: int = 40, seed: int = 1):
 def test_the_deciding_feature_ranks_first_by_gain_shap_and_permutation():
     table, y = _one_signal_table()
     columns = [c for c in table.columns if "__" in c]
-    setting = {"max_depth": 2, "n_estimators": 50, "learning_rate": 0.1, "min_child_weight": 1}
+    setting = {"max_depth": 2, "n_estimators": 50, "learning_rate": 0.1, "min_child_rows": 1}
     model = fit_xgb(table[columns], y, table["subject_id"], task_type="binary", n_classes=2,
                     seed=0, params={"grid": [setting]})
     assert gain_importance(model)["column"].iloc[0] == SIGNAL
@@ -331,7 +331,7 @@ def test_multiclass_shap_ranks_the_deciding_feature_first():
     table, _ = _one_signal_table(n=45, seed=3)
     y = np.digitize(table[SIGNAL], [40 / 3, 80 / 3])
     columns = [c for c in table.columns if "__" in c]
-    setting = {"max_depth": 2, "n_estimators": 30, "learning_rate": 0.1, "min_child_weight": 1}
+    setting = {"max_depth": 2, "n_estimators": 30, "learning_rate": 0.1, "min_child_rows": 1}
     model = fit_xgb(table[columns], y, table["subject_id"], task_type="multiclass", n_classes=3,
                     seed=0, params={"grid": [setting]})
     shap = shap_contributions(model, table)
