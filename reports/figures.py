@@ -192,13 +192,28 @@ def roc_band(y_true, score, *, subjects=None, n_boot: int = 200, level: float = 
                          "tpr_low": low, "tpr_high": high})
 
 
-def roc_figure(band: pd.DataFrame, *, title: str, legend: str) -> bytes:
-    """Plot a ``roc_band`` table: the curve, its band and the chance diagonal."""
+def roc_figure(bands: dict, *, title: str) -> bytes:
+    """Plot ``roc_band`` tables: one curve and band per entry, and the chance diagonal.
+
+    Parameters
+    ----------
+    bands : dict
+        Legend text -> ``roc_band`` table; several entries draw one-vs-rest curves of a
+        multiclass target on the same axes.
+    title : str
+    """
+    if not bands:
+        raise ConfigError("no ROC curve to draw")
     figure = Figure(figsize=(5.0, 4.6))
     axes = figure.add_subplot()
-    axes.fill_between(band["fpr"], band["tpr_low"], band["tpr_high"], color=BAND_COLOUR,
-                      label="95% bootstrap band")
-    axes.plot(band["fpr"], band["tpr"], color=SERIES_COLOURS[0], linewidth=2, label=legend)
+    several = len(bands) > 1
+    for i, (legend, band) in enumerate(bands.items()):
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        # One light band reads well alone; overlapping bands need the curve's own colour.
+        axes.fill_between(band["fpr"], band["tpr_low"], band["tpr_high"],
+                          color=colour if several else BAND_COLOUR, alpha=0.15 if several else 1.0,
+                          label=None if several else "95% bootstrap band")
+        axes.plot(band["fpr"], band["tpr"], color=colour, linewidth=2, label=legend)
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.01)
@@ -228,14 +243,28 @@ def calibration_bins(y_true, prob, *, n_bins: int = 5) -> pd.DataFrame:
                          "n": table.size()}).reset_index(drop=True)
 
 
-def calibration_figure(bins: pd.DataFrame, *, title: str, note: str = "") -> bytes:
-    """Reliability diagram of a ``calibration_bins`` table (dot area ~ subjects in the bin)."""
+def calibration_figure(bins: dict, *, title: str, note: str = "") -> bytes:
+    """Reliability diagram of ``calibration_bins`` tables (dot area ~ subjects in the bin).
+
+    Parameters
+    ----------
+    bins : dict
+        Legend text -> ``calibration_bins`` table; several entries draw one-vs-rest
+        reliability curves of a multiclass target.
+    title : str
+    note : str
+        Text in the upper-left corner (e.g. slope, intercept and Brier score).
+    """
+    if not bins:
+        raise ConfigError("no calibration curve to draw")
     figure = Figure(figsize=(5.0, 4.6))
     axes = figure.add_subplot()
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect")
-    axes.plot(bins["mean_predicted"], bins["observed"], color=SERIES_COLOURS[0], linewidth=1)
-    axes.scatter(bins["mean_predicted"], bins["observed"], s=20 + 12 * bins["n"],
-                 color=SERIES_COLOURS[0], label="quantile bins (area ~ subjects)", zorder=3)
+    for i, (legend, table) in enumerate(bins.items()):
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        axes.plot(table["mean_predicted"], table["observed"], color=colour, linewidth=1)
+        axes.scatter(table["mean_predicted"], table["observed"], s=20 + 12 * table["n"],
+                     color=colour, label=legend, zorder=3)
     axes.set_xlim(0, 1)
     axes.set_ylim(-0.02, 1.02)
     axes.set_xlabel("mean predicted probability")

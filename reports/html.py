@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from features.registry import SEP, lookup
 from features.video.face_features import QUALITY_BAR, QUALITY_MAX_GAP_S, QUALITY_MIN_FACE_SHARE
 from features.video.landmark_error import POINT_GROUPS
-from models.metrics import PRIMARY_METRIC
+from models.metrics import PRIMARY_METRIC, roc_auc
 from models.modalities import FINAL_SET
 from models.targets import build_target
 from pipeline.errors import ConfigError, TargetError
@@ -380,43 +380,69 @@ def _record(summary: dict, modality_set: str, metric: str) -> dict:
     return {}
 
 
+def _one_vs_rest(preds: pd.DataFrame, task_type: str, labels: list) -> dict:
+    """Legend label -> (0/1 outcome, predicted probability) per class curve to draw: class 1
+    for a binary target, every class against the rest for a multiclass one."""
+    y = preds["y_true"].to_numpy(int)
+    if task_type == "binary":
+        return {f"{labels[1]} vs {labels[0]}": (y, preds["prob_1"].to_numpy(float))}
+    return {f"{label} vs rest": ((y == k).astype(int), preds[f"prob_{k}"].to_numpy(float))
+            for k, label in enumerate(labels)}
+
+
+def _roc_legend(summary: dict, modality_set: str, task_type: str, y, score) -> str:
+    """The evaluation's AUC with its CI for a binary target; the class's own AUC otherwise."""
+    if task_type == "binary":
+        auc = _record(summary, modality_set, "roc_auc")
+        return fmt_ci(auc.get("estimate"), auc.get("ci_low"), auc.get("ci_high"))
+    return fmt(roc_auc(y, np.column_stack([1 - score, score])))
+
+
 def _performance_figures(figs: _Figures, *, target: str, model: str, summary: dict,
                          preds: pd.DataFrame, task_type: str, labels: list, modality_set: str,
                          seed: int) -> list[dict]:
-    """ROC with band and calibration (binary) or predicted versus true (regression)."""
+    """ROC with bands and calibration (binary; multiclass one class against the rest) or
+    predicted versus true (regression)."""
     if preds.empty:
         return []
     out = []
     name = f"{target}__{model}"
     where = f"{model}, {modality_set} features, out-of-fold"
-    if task_type == "binary":
-        y, score = preds["y_true"].to_numpy(int), preds["prob_1"].to_numpy(float)
-        if len(np.unique(y)) == 2:
-            n_boot = int(summary.get("protocol", {}).get("n_bootstrap") or 200)
-            band = figures.roc_band(y, score, subjects=preds["subject_id"], seed=seed,
-                                    n_boot=n_boot)
-            auc = _record(summary, modality_set, "roc_auc")
-            legend = f"ROC AUC {fmt_ci(auc.get('estimate'), auc.get('ci_low'), auc.get('ci_high'))}"
-            out.append(figs.add(f"{name}__roc", figures.roc_figure(
-                band, title=f"ROC: {labels[1]} vs {labels[0]} ({where})", legend=legend),
-                alt=f"ROC curve, {where}", caption="Shaded: 95% subject-level bootstrap band of "
-                                                   "the sensitivity at each false-positive rate."))
-        slope = _record(summary, modality_set, "calibration_slope")
-        intercept = _record(summary, modality_set, "calibration_intercept")
-        brier = _record(summary, modality_set, "brier")
-        note = "\n".join(f"{label} {fmt_ci(r.get('estimate'), r.get('ci_low'), r.get('ci_high'))}"
-                         for label, r in (("slope", slope), ("intercept", intercept),
-                                          ("Brier", brier)))
-        bins = figures.calibration_bins(y, score, n_bins=min(5, max(1, len(y) // 4)))
-        out.append(figs.add(f"{name}__calibration", figures.calibration_figure(
-            bins, title=f"Calibration: P({labels[1]}) ({where})", note=note),
-            alt=f"Calibration curve, {where}",
-            caption="Ideal: points on the diagonal, slope 1, intercept 0 (Van Calster 2019). "
-                    "A slope below 1 means over-confident risks."))
-    elif task_type == "regression":
+    if task_type == "regression":
         out.append(figs.add(f"{name}__predicted", figures.predicted_vs_true_figure(
             preds["y_true"], preds["y_pred"], unit="score", title=f"Predicted vs true ({where})"),
             alt=f"Predicted versus true score, {where}"))
+        return out
+    curves = _one_vs_rest(preds, task_type, labels)
+    n_boot = int(summary.get("protocol", {}).get("n_bootstrap") or 200)
+    bands = {f"{legend}: AUC {_roc_legend(summary, modality_set, task_type, y, score)}":
+             figures.roc_band(y, score, subjects=preds["subject_id"], seed=seed, n_boot=n_boot)
+             for legend, (y, score) in curves.items() if len(np.unique(y)) == 2}
+    if bands:
+        overall = ""
+        if task_type == "multiclass":
+            auc = _record(summary, modality_set, "roc_auc")
+            overall = (f" The mean of the one-vs-rest AUCs, as evaluated: "
+                       f"{fmt_ci(auc.get('estimate'), auc.get('ci_low'), auc.get('ci_high'))}.")
+        out.append(figs.add(f"{name}__roc", figures.roc_figure(bands, title=f"ROC ({where})"),
+                            alt=f"ROC curve, {where}",
+                            caption="Shaded: 95% subject-level bootstrap band of the sensitivity "
+                                    "at each false-positive rate." + overall))
+    notes = [("Brier", _record(summary, modality_set, "brier"))]
+    if task_type == "binary":
+        notes = [("slope", _record(summary, modality_set, "calibration_slope")),
+                 ("intercept", _record(summary, modality_set, "calibration_intercept"))] + notes
+    note = "\n".join(f"{label} {fmt_ci(r.get('estimate'), r.get('ci_low'), r.get('ci_high'))}"
+                     for label, r in notes)
+    bins = {legend: figures.calibration_bins(y, score, n_bins=min(5, max(1, len(y) // 4)))
+            for legend, (y, score) in curves.items()}
+    out.append(figs.add(f"{name}__calibration", figures.calibration_figure(
+        bins, title=f"Calibration ({where})", note=note),
+        alt=f"Calibration curve, {where}",
+        caption="Ideal: points on the diagonal, slope 1, intercept 0 (Van Calster 2019). "
+                "A slope below 1 means over-confident risks."
+                + (" One curve per class: its predicted probability against how often it was "
+                   "the true class." if task_type == "multiclass" else "")))
     return out
 
 

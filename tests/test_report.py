@@ -290,7 +290,7 @@ def test_roc_band_of_a_perfect_score_is_the_top_left_corner():
     band = figures.roc_band(y, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), n_boot=50)
     assert np.allclose(band["tpr"].iloc[1:], 1.0)
     assert (band["tpr_low"] <= band["tpr"] + 1e-12).all()
-    assert figures.roc_figure(band, title="t", legend="l").startswith(b"\x89PNG")
+    assert figures.roc_figure({"l": band}, title="t").startswith(b"\x89PNG")
 
 
 def test_contribution_bars_diverge_from_the_centre():
@@ -340,3 +340,28 @@ def test_multiclass_shap_ranks_the_deciding_feature_first():
     towards = signed_contributions(shap, classes=y)
     assert towards.shape == (len(table), len(columns))
     np.testing.assert_allclose(towards[0], shap.values[0, y[0]])
+
+
+def test_a_multiclass_target_gets_one_vs_rest_roc_and_calibration_curves():
+    from reports.html import _Figures, _performance_figures
+
+    rng = np.random.default_rng(4)
+    y = np.repeat([0, 1, 2], 8)
+    prob = rng.dirichlet(np.ones(3), size=len(y))
+    prob[np.arange(len(y)), y] += 1.0  # every class ranks first for its own subjects
+    prob /= prob.sum(axis=1, keepdims=True)
+    preds = pd.DataFrame({"subject_id": [f"S{i:02d}" for i in range(len(y))], "y_true": y,
+                          **{f"prob_{k}": prob[:, k] for k in range(3)}})
+    summary = {"protocol": {"n_bootstrap": 30},
+               "metrics": [{"modality_set": "all", "metric": "roc_auc", "estimate": 1.0,
+                            "ci_low": 1.0, "ci_high": 1.0},
+                           {"modality_set": "all", "metric": "brier", "estimate": 0.2,
+                            "ci_low": 0.1, "ci_high": 0.3}]}
+    figs = _Figures()
+    made = _performance_figures(figs, target="group_3class", model="xgb", summary=summary,
+                                preds=preds, task_type="multiclass", labels=["HC", "PS", "ALS"],
+                                modality_set="all", seed=0)
+    assert [m["file"] for m in made] == ["group_3class__xgb__roc.png",
+                                         "group_3class__xgb__calibration.png"]
+    assert all(figs.files[m["file"]].startswith(b"\x89PNG") for m in made)
+    assert "one-vs-rest AUCs" in made[0]["caption"] and "1.00 (1.00 to 1.00)" in made[0]["caption"]
