@@ -244,6 +244,24 @@ def test_ddk_rate_of_syllable_bursts(rate_hz):
     assert abs(row["ddk__intensity_decay_db_per_s"]) < 0.5
 
 
+def test_a_release_burst_before_its_vowel_is_one_syllable(monkeypatch):
+    """Stop releases 70 ms before voicing (a long voice-onset time): each burst makes its own
+    envelope peak, 18 dB below the vowel. A syllable is counted once, from the release."""
+    vowel = harmonic_complex(150.0, 0.1) * np.hanning(int(0.1 * SR))
+    release = harmonic_complex(700.0, 0.015) * np.hanning(int(0.015 * SR)) * 10 ** (-18 / 20)
+    x = background_noise(int(3.5 * SR), level_db=-60)
+    for k in range(8):
+        start = int(round((0.5 + k / 4.0) * SR))
+        x[start:start + release.size] += release
+        x[start + int(0.07 * SR):start + int(0.07 * SR) + vowel.size] += vowel
+    row, info = ddk.ddk_features(x, SR)
+    assert row["ddk__syllable_count"] == 8
+    assert row["ddk__syllable_rate"] == pytest.approx(4.0, rel=0.01)
+    assert info["onset_times_s"][0] == pytest.approx(0.5, abs=0.02)
+    monkeypatch.setattr(ddk, "BURST_DROP_DB", np.inf)
+    assert ddk.ddk_features(x, SR)[0]["ddk__syllable_count"] == 16
+
+
 def test_ddk_intensity_decay_of_fading_bursts():
     # 1 dB quieter per syllable at 5 syllables per s: 5 dB per s.
     row, _ = ddk.ddk_features(syllable_train(rate_hz=5.0, n_syllables=20,
