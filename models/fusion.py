@@ -10,16 +10,23 @@ score (regression).
 Missing modalities: a family is present in a row when any of its kept columns is observed.
 Absent families are left out of the fusion, so a subject with no video still gets a prediction
 from audio and metadata (a row with nothing observed gets the head's bias: the training base
-rate). During training whole present families are hidden at random (modality dropout, never
+rate). During training whole present families can be hidden at random (modality dropout, never
 all of a row's families at once), so the network learns to predict from any subset.
 
 Training: full-batch Adam with an L2 penalty (coupled weight decay; AdamW's decoupled decay
 barely constrains weights over the few hundred steps used here), preprocessing fitted on
-training rows (median imputation, standardisation, clipping to +/- 5 SD). The penalty and the
-number of epochs are chosen on grouped inner folds: for each candidate penalty, one network per
-inner fold is trained in lock step and stopped when their mean validation loss has not improved
-for ``patience`` epochs; the penalty and epoch count with the lowest mean validation loss are
-then used to refit on all training rows.
+training rows (median imputation, standardisation, clipping to +/- 5 SD). The penalty, the
+modality dropout rate and the number of epochs are chosen on grouped inner folds: for each
+candidate pair, one network per inner fold is trained in lock step and stopped when their mean
+validation loss has not improved for ``patience`` epochs; the pair and epoch count with the
+lowest mean validation loss are then used to refit on all training rows.
+
+Why the dropout rate is searched rather than fixed: hiding families makes each encoder predict
+the target on its own, so a mean of embeddings cannot add up complementary parts. On a 25-per-group
+phantom with a target made of facial weakness (seen only on video) plus voice jitter (heard only),
+a fixed rate of 0.3 left video+audio below video alone (Spearman 0.83 against 0.87); with no
+dropout it reached 0.90 and beat video by a paired-CI margin. Dropout pays only when subjects lack
+a family, and the inner folds see such subjects when the cohort has them.
 
 Determinism: fits and predictions run in one thread with deterministic algorithms and a forked,
 seeded RNG, so a seed fixes the result and the global torch state is left as found. These
@@ -66,8 +73,9 @@ class FusionSettings:
         Size of each family's embedding and of the fused embedding.
     dropout : float
         Unit dropout inside encoders.
-    modality_dropout : float
-        Probability of hiding each present family of a training row at each epoch.
+    modality_dropouts : tuple of float
+        Candidate probabilities of hiding each present family of a training row at each epoch;
+        the inner folds choose one with the penalty and the epoch count.
     learning_rate : float
         Adam step size.
     weight_decays : tuple of float
@@ -87,7 +95,7 @@ class FusionSettings:
     hidden_units: int = 32
     embedding_units: int = 8
     dropout: float = 0.1
-    modality_dropout: float = 0.3
+    modality_dropouts: tuple = (0.0, 0.3)
     learning_rate: float = 0.01
     weight_decays: tuple = (0.01, 0.03, 0.1)
     max_epochs: int = 200
@@ -100,10 +108,13 @@ class FusionSettings:
         for name in ("hidden_units", "embedding_units", "max_epochs", "patience"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"fusion setting {name} must be >= 1; got {getattr(self, name)}")
-        for name in ("dropout", "modality_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"fusion setting {name} must be in [0, 1); "
-                                  f"got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"fusion setting dropout must be in [0, 1); got {self.dropout}")
+        object.__setattr__(self, "modality_dropouts",
+                           tuple(float(r) for r in self.modality_dropouts))
+        if not self.modality_dropouts or not all(0 <= r < 1 for r in self.modality_dropouts):
+            raise ConfigError(f"fusion setting modality_dropouts must be one or more values in "
+                              f"[0, 1); got {self.modality_dropouts}")
         for name in ("learning_rate", "clip"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"fusion setting {name} must be > 0; got {getattr(self, name)}")
@@ -282,7 +293,8 @@ def _validation_loss(run: _Run, loss_of) -> float:
                              run.validation_target))
 
 
-def _choose_epochs(runs: list, loss_of, settings: FusionSettings) -> tuple[int, float]:
+def _choose_epochs(runs: list, loss_of, settings: FusionSettings,
+                   modality_dropout: float) -> tuple[int, float]:
     """Train the inner-fold networks in lock step and early-stop on their mean validation loss.
 
     Returns
@@ -293,7 +305,7 @@ def _choose_epochs(runs: list, loss_of, settings: FusionSettings) -> tuple[int, 
     best_loss, best_epoch = float("inf"), 1
     for epoch in range(1, settings.max_epochs + 1):
         for run in runs:
-            _step(run, loss_of, settings.modality_dropout)
+            _step(run, loss_of, modality_dropout)
         mean_loss = float(np.mean([_validation_loss(run, loss_of) for run in runs]))
         if mean_loss < best_loss - 1e-7:
             best_loss, best_epoch = mean_loss, epoch
@@ -324,10 +336,12 @@ class FusionModel:
         Hyper-parameters.
     weight_decay : float
         L2 penalty of the final fit (chosen on the inner folds).
+    modality_dropout : float
+        Modality dropout rate of the final fit (chosen on the inner folds).
     n_epochs : int
         Epochs of the final fit (chosen by inner early stopping).
     search : list of dict
-        Per candidate penalty: its best epoch count and mean inner validation loss
+        Per candidate penalty and dropout rate: its best epoch count and mean inner validation loss
         (cross-entropy, or squared error of the standardised score).
     target_mean, target_scale : float
         Regression targets are standardised with these (0 and 1 for classification).
@@ -343,6 +357,7 @@ class FusionModel:
     families: dict
     settings: FusionSettings
     weight_decay: float
+    modality_dropout: float
     n_epochs: int
     search: list
     target_mean: float
@@ -379,15 +394,16 @@ class FusionModel:
     def summary(self) -> dict:
         """Plain-JSON description of what was fitted."""
         return {"kind": KIND, "settings": asdict(self.settings),
-                "weight_decay": self.weight_decay, "n_epochs": self.n_epochs,
-                "search": [dict(entry) for entry in self.search], "seed": self.seed,
+                "weight_decay": self.weight_decay, "modality_dropout": self.modality_dropout,
+                "n_epochs": self.n_epochs, "search": [dict(entry) for entry in self.search], "seed": self.seed,
                 "families": {f: len(c) for f, c in self.families.items()},
                 "n_features_dropped": len(self.preprocessor.dropped)}
 
 
 def fit_fusion(X: pd.DataFrame, y, groups, *, task_type: str, n_classes: int, seed: int,
                n_inner_splits: int = 3, params: dict | None = None) -> FusionModel:
-    """Choose the number of epochs on grouped inner folds, then fit on all rows given.
+    """Choose the penalty, the modality dropout rate and the number of epochs on grouped inner
+    folds, then fit on all rows given.
 
     Parameters
     ----------
@@ -426,26 +442,27 @@ def fit_fusion(X: pd.DataFrame, y, groups, *, task_type: str, n_classes: int, se
     loss_of = _loss_function(task_type)
     with _deterministic_torch(seed):
         search = []
-        for weight_decay in settings.weight_decays:
-            inner = [_start_run(X.iloc[fold.train], target[fold.train], task_type=task_type,
-                                n_classes=n_classes, settings=settings,
-                                weight_decay=weight_decay,
-                                validation=(X.iloc[fold.test], target[fold.test]))
-                     for fold in folds]
-            n_epochs, inner_loss = _choose_epochs(inner, loss_of, settings)
-            search.append({"weight_decay": weight_decay, "n_epochs": n_epochs,
-                           "inner_loss": inner_loss})
-        # Ties go to the first (smallest) penalty listed.
+        for modality_dropout in settings.modality_dropouts:
+            for weight_decay in settings.weight_decays:
+                inner = [_start_run(X.iloc[fold.train], target[fold.train], task_type=task_type,
+                                    n_classes=n_classes, settings=settings,
+                                    weight_decay=weight_decay,
+                                    validation=(X.iloc[fold.test], target[fold.test]))
+                         for fold in folds]
+                n_epochs, inner_loss = _choose_epochs(inner, loss_of, settings, modality_dropout)
+                search.append({"weight_decay": weight_decay, "modality_dropout": modality_dropout,
+                               "n_epochs": n_epochs, "inner_loss": inner_loss})
+        # Ties go to the first pair listed (the first dropout rate, the smallest penalty).
         best = min(search, key=lambda entry: entry["inner_loss"])
         final = _start_run(X, target, task_type=task_type, n_classes=n_classes,
                            settings=settings, weight_decay=best["weight_decay"])
         for _ in range(best["n_epochs"]):
-            _step(final, loss_of, settings.modality_dropout)
+            _step(final, loss_of, best["modality_dropout"])
     final.net.eval()
     return FusionModel(task_type=task_type, n_classes=n_classes,
                        preprocessor=final.preprocessor, families=final.families,
                        settings=settings, weight_decay=best["weight_decay"],
-                       n_epochs=best["n_epochs"], search=search,
+                       modality_dropout=best["modality_dropout"], n_epochs=best["n_epochs"], search=search,
                        target_mean=target_mean, target_scale=target_scale, seed=int(seed),
                        net=final.net)
 
@@ -466,8 +483,8 @@ def save_fusion(model: FusionModel, folder) -> list[str]:
     write_json(folder / CONFIG_FILE, {
         "kind": KIND, "task_type": model.task_type, "n_classes": model.n_classes,
         "families": model.families, "settings": asdict(model.settings),
-        "weight_decay": model.weight_decay, "n_epochs": model.n_epochs,
-        "search": model.search,
+        "weight_decay": model.weight_decay, "modality_dropout": model.modality_dropout,
+        "n_epochs": model.n_epochs, "search": model.search,
         "target_mean": model.target_mean, "target_scale": model.target_scale,
         "seed": model.seed})
     write_json(folder / PREPROCESS_FILE, model.preprocessor.to_dict())
@@ -506,6 +523,7 @@ def load_fusion(folder) -> FusionModel:
                        preprocessor=preprocessor, families=families, settings=settings,
                        n_epochs=int(config["n_epochs"]),
                        weight_decay=float(config["weight_decay"]),
+                       modality_dropout=float(config["modality_dropout"]),
                        search=list(config["search"]),
                        target_mean=float(config["target_mean"]),
                        target_scale=float(config["target_scale"]), seed=int(config["seed"]),

@@ -158,8 +158,9 @@ def _model_paragraph(models: list, protocols: list[dict]) -> str:
                           lambda p: p["model_params"].get("fusion", "mean"))
         combine = _join([FUSION_WORDS.get(m, str(m)) for m in modes] or [FUSION_WORDS["mean"]])
         parts.append("a small multimodal fusion neural network (one encoder per modality family, "
-                     f"{combine}, modality dropout in training), with its weight penalty and "
-                     "training length chosen on grouped inner folds")
+                     f"{combine}), with its weight penalty, its modality dropout rate (hiding "
+                     "whole modalities in training, so that a participant missing one can be "
+                     "scored) and its training length chosen on grouped inner folds")
     if not parts:
         return ""
     return "Models: " + "; ".join(parts) + "."

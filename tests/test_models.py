@@ -554,13 +554,16 @@ def test_xgb_search_prefers_a_setting_by_inner_loss():
     assert {k: chosen[k] for k in model.setting} == model.setting
 
 
-def test_fusion_chooses_the_penalty_with_the_lowest_inner_loss():
+def test_fusion_chooses_penalty_and_modality_dropout_with_the_lowest_inner_loss():
     X, y, groups, _ = make_cohort(24, seed=16)
-    model = fit_fusion(X[VIDEO], y, groups, task_type="binary", n_classes=2, seed=0,
-                       params={"max_epochs": 30, "patience": 5, "weight_decays": (0.01, 1.0)})
-    assert [entry["weight_decay"] for entry in model.search] == [0.01, 1.0]
+    model = fit_fusion(X[VIDEO + AUDIO], y, groups, task_type="binary", n_classes=2, seed=0,
+                       params={"max_epochs": 30, "patience": 5, "weight_decays": (0.01, 1.0),
+                               "modality_dropouts": (0.0, 0.3)})
+    assert [(entry["modality_dropout"], entry["weight_decay"]) for entry in model.search] == \
+        [(0.0, 0.01), (0.0, 1.0), (0.3, 0.01), (0.3, 1.0)]
     best = min(model.search, key=lambda entry: entry["inner_loss"])
-    assert model.weight_decay == best["weight_decay"] and model.n_epochs == best["n_epochs"]
+    assert (model.weight_decay, model.modality_dropout, model.n_epochs) == \
+        (best["weight_decay"], best["modality_dropout"], best["n_epochs"])
     assert 1 <= model.n_epochs <= 30
 
 
