@@ -141,6 +141,14 @@ def _kfold_splitter(y, groups, *, task_type: str, n_splits: int, seed: int):
     return "group_kfold", GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
 
 
+def n_folds_for(y, task_type: str, wanted: int) -> int:
+    """Outer folds to use: ``wanted``, but no more than there are subjects (one row each) or,
+    for classes, subjects in the smallest class; at least 2."""
+    if task_type == "regression":
+        return min(wanted, len(y))
+    return max(2, min(wanted, int(pd.Series(np.asarray(y)).value_counts().min())))
+
+
 def make_outer_splits(y, groups, *, task_type: str, n_splits: int = 5,
                       strategy: str = "kfold", seed: int = 0) -> SplitPlan:
     """Outer subject-grouped folds, computed once and shared by every model and modality set.

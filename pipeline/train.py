@@ -20,7 +20,7 @@ from datetime import date
 import pandas as pd
 
 from models import artifacts
-from models.cv import make_outer_splits
+from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import fit_final, nested_cv, results_summary
 from models.modalities import FINAL_SET, modality_sets
 from models.targets import build_target
@@ -81,13 +81,6 @@ def settings_from(args) -> TrainSettings:
 def slug(target: str) -> str:
     """A folder name for a target specification."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", target).strip("_")
-
-
-def n_folds_for(y: pd.Series, task_type: str, wanted: int) -> int:
-    """No more folds than subjects in the smallest class (classification) allow."""
-    if task_type == "regression":
-        return min(wanted, len(y))
-    return max(2, min(wanted, int(y.value_counts().min())))
 
 
 def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out, *,

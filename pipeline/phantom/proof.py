@@ -1,0 +1,200 @@
+"""Model proofs on the phantom: the gap to an oracle that sees the true latent parameters, and
+a label-permutation run.
+
+The phantom writes the truth behind every subject and visit (``truth/subjects.csv``). An oracle
+model is the same estimator fitted, under the same outer folds, on those latent severities
+instead of measured features: what a perfect measurement would allow on this cohort, given the
+rater noise in the scores and the random part of recovery. A measured model close to the oracle
+has lost little to landmark and acoustic measurement; one far below it has.
+
+Fusion can only beat the best single modality where each modality holds information the other
+lacks. In the phantom, dysarthria is both heard and seen (slow, irregular lip movement), so
+video alone already carries the group and the SLP scores. ``FACE_PLUS_VOICE`` is an outcome
+built from two truths that only one modality can see each: facial weakness (video; the voice is
+unaffected by it) plus the speaker's own jitter (audio; drawn independently of every movement
+parameter).
+
+The permutation run refits the whole nested CV on subject-wise shuffled labels; with no leak
+from test subjects into training, its AUC centres on 0.5.
+
+The latents enter the model as metadata columns (``meta__true_<name>``), because they are known
+per subject and visit and belong to no task.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.cv import make_outer_splits, n_folds_for
+from models.evaluate import nested_cv
+from models.modalities import modality_sets
+from models.targets import build_target
+from pipeline.errors import TargetError
+
+# The severities the phantom's media, scores and recovery are generated from; age and sex are
+# measured metadata and already in the table.
+LATENTS = ("facial_weakness", "bilateral", "dysarthria", "natural_asymmetry", "rate_cv", "fatigue",
+           "movement_s")
+ORACLE_SET = "oracle"
+TRUTH_PREFIX = "meta__true_"
+FACE_PLUS_VOICE = "outcome_face_plus_voice"
+# Ranking quality of every target type: AUC for classes, Spearman for scores (the issue's terms).
+HEADLINE_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc", "regression": "spearman"}
+
+
+def _truth_table(phantom: Path, name: str) -> pd.DataFrame:
+    """One CSV of the phantom's ``truth/`` folder, ids and visits as text."""
+    path = Path(phantom) / "truth" / name
+    if not path.is_file():
+        raise TargetError(f"{path} not found: the model proofs need a phantom cohort's truth "
+                          f"(written by `avstroke phantom`)")
+    return pd.read_csv(path, dtype={"visit": str, "subject_id": str})
+
+
+def read_truth(phantom: Path) -> pd.DataFrame:
+    """The latent truth per subject and visit, as ``meta__true_<latent>`` columns.
+
+    Parameters
+    ----------
+    phantom : Path
+        Folder written by ``avstroke phantom``.
+
+    Returns
+    -------
+    DataFrame
+        ``subject_id``, ``visit`` (text, e.g. ``"02"``) and one column per entry of ``LATENTS``.
+    """
+    truth = _truth_table(phantom, "subjects.csv")
+    missing = [c for c in LATENTS if c not in truth.columns]
+    if missing:
+        raise TargetError(f"{Path(phantom) / 'truth' / 'subjects.csv'}: latent column(s) "
+                          f"{', '.join(missing)} missing")
+    return truth[["subject_id", "visit", *LATENTS]].rename(
+        columns={name: TRUTH_PREFIX + name for name in LATENTS})
+
+
+def _standardised(values: pd.Series) -> pd.Series:
+    return (values - values.mean()) / values.std()
+
+
+def face_plus_voice_outcome(phantom: Path) -> pd.DataFrame:
+    """Facial weakness plus log voice jitter, each standardised over the cohort's visits.
+
+    Parameters
+    ----------
+    phantom : Path
+        Folder written by ``avstroke phantom``.
+
+    Returns
+    -------
+    DataFrame
+        ``subject_id``, ``visit`` and ``FACE_PLUS_VOICE`` (dimensionless, mean 0).
+    """
+    subjects = _truth_table(phantom, "subjects.csv")
+    clips = _truth_table(phantom, "recordings.csv")
+    # The voice is drawn once per subject and visit, so every clip of a visit has one jitter.
+    jitter = clips.groupby(["subject_id", "visit"], as_index=False)["voice_jitter_pct"].first()
+    merged = subjects.merge(jitter, on=["subject_id", "visit"], validate="one_to_one")
+    merged[FACE_PLUS_VOICE] = (_standardised(merged["facial_weakness"])
+                               + _standardised(np.log(merged["voice_jitter_pct"])))
+    return merged[["subject_id", "visit", FACE_PLUS_VOICE]]
+
+
+def with_truth(table: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """The subject table with the truth columns joined on subject and visit.
+
+    Raises
+    ------
+    TargetError
+        If a row of the table has no truth (the table is not from this phantom).
+    """
+    merged = table.merge(truth, on=["subject_id", "visit"], how="left", validate="one_to_one")
+    lost = merged[TRUTH_PREFIX + LATENTS[0]].isna()
+    if lost.any():
+        shown = ", ".join(f"{s}/{v}" for s, v in merged.loc[lost, ["subject_id", "visit"]]
+                          .head(5).itertuples(index=False))
+        raise TargetError(f"{int(lost.sum())} subject visit(s) of the feature table have no "
+                          f"phantom truth, e.g. {shown}: is the table from this phantom?")
+    return merged
+
+
+def oracle_columns(columns) -> list[str]:
+    """Truth columns plus the measured age and sex columns."""
+    return [c for c in columns if c.startswith(TRUTH_PREFIX)] + \
+        [c for c in columns if c.startswith("meta__") and not c.startswith(TRUTH_PREFIX)]
+
+
+def compare_with_oracle(table: pd.DataFrame, truth: pd.DataFrame, spec: str, *, model: str,
+                        sets: tuple | None = None, seed: int = 0, n_splits: int = 5,
+                        n_bootstrap: int = 1000, n_permutations: int = 0,
+                        model_params: dict | None = None, n_jobs: int = 1) -> dict:
+    """Evaluate ``model`` on the modality sets and on the oracle set, on identical outer folds.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Subject table from ``avstroke assemble`` (``features/table.parquet``).
+    truth : DataFrame
+        From ``read_truth``.
+    spec : str
+        Target specification, e.g. ``"group:PS-vs-HC"``.
+    model : {"xgb", "fusion"}
+    sets : tuple of str, optional
+        Modality sets to evaluate besides the oracle (default: every set with data).
+    seed : int
+        Seed of the folds and the fits.
+    n_splits : int
+        Outer folds (lowered to the scarcest class's subject count).
+    n_bootstrap : int
+        Bootstrap resamples of each CI.
+    n_permutations : int
+        Label permutations of the ``"all"`` set (0: none).
+    model_params : dict, optional
+        As in ``models.evaluate.nested_cv``.
+    n_jobs : int
+        joblib workers.
+
+    Returns
+    -------
+    dict
+        ``metric`` (name), ``scores`` (DataFrame: ``modality_set``, ``estimate``, ``ci_low``,
+        ``ci_high``; the oracle is the row ``ORACLE_SET``), ``results`` (``nested_cv``'s output,
+        whose ``permutation`` table holds the permuted runs' mean AUC), ``task_type``,
+        ``n_subjects`` and ``class_counts`` (subjects per class code; empty for regression).
+    """
+    target = build_target(with_truth(table, truth), spec)
+    rows, y = target.rows.reset_index(drop=True), target.y.reset_index(drop=True)
+    measured = [c for c in rows.columns if not c.startswith(TRUTH_PREFIX)]
+    available = modality_sets(measured, usable=lambda c: rows[c].notna().any())
+    if sets is not None:
+        missing = [name for name in sets if name not in available]
+        if missing:
+            raise TargetError(f"target {spec!r}: modality set(s) {', '.join(missing)} have no "
+                              f"data; available: {', '.join(available)}")
+        available = {name: available[name] for name in sets}
+    available[ORACLE_SET] = oracle_columns(rows.columns)
+    plan = make_outer_splits(y, rows["subject_id"], task_type=target.task_type,
+                             n_splits=n_folds_for(y, target.task_type, n_splits), seed=seed)
+    results = nested_cv(rows, y, rows["subject_id"], model=model, modality_sets=available,
+                        task_type=target.task_type, outer_splits=plan, seed=seed,
+                        n_jobs=n_jobs, n_bootstrap=n_bootstrap,
+                        n_permutations=n_permutations,
+                        permutation_sets=["all"] if "all" in available else [],
+                        model_params=model_params)
+    metric = HEADLINE_METRIC[target.task_type]
+    metrics = results["metrics"]
+    scores = metrics[metrics.metric == metric][["modality_set", "estimate", "ci_low", "ci_high"]]
+    return {"metric": metric, "scores": scores.reset_index(drop=True), "results": results,
+            "n_subjects": int(rows["subject_id"].nunique()),
+            "class_counts": {int(k): int(v) for k, v in y.value_counts().sort_index().items()}
+            if target.task_type != "regression" else {},
+            "task_type": target.task_type}
+
+
+def gap_to_oracle(scores: pd.DataFrame, modality_set: str) -> float:
+    """Oracle minus measured estimate for one set (positive: the oracle does better)."""
+    by_set = scores.set_index("modality_set")["estimate"]
+    return float(by_set[ORACLE_SET] - by_set[modality_set]) if np.isfinite(by_set[modality_set]) \
+        else float("nan")

@@ -1,0 +1,85 @@
+"""Models on features measured from the phantom's media, against what its truth allows (issue
+proofs for the models).
+
+The oracle is the same estimator fitted on the true latent severities under the same outer folds
+(pipeline/phantom/proof.py). Uses the shared ``phantom_run`` cohort (25 subjects per group).
+Slow: the cohort takes about seven minutes, the models a few more.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.phantom.proof import (FACE_PLUS_VOICE, compare_with_oracle, face_plus_voice_outcome,
+                                    gap_to_oracle, read_truth)
+
+pytestmark = pytest.mark.slow
+MODELS = ("xgb", "fusion")
+
+
+@pytest.fixture(scope="module")
+def cohort(phantom_run):
+    """The subject table (with the face-plus-voice outcome joined) and the latent truth."""
+    table = pd.read_parquet(phantom_run["run"] / "features" / "table.parquet").merge(
+        face_plus_voice_outcome(phantom_run["data"]), on=["subject_id", "visit"], how="left")
+    return table, read_truth(phantom_run["data"])
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("spec", ["group:PS-vs-HC", "group:3class"])
+def test_group_auc_is_within_005_of_the_oracle(cohort, spec, model):
+    table, truth = cohort
+    outcome = compare_with_oracle(table, truth, spec, model=model, sets=("all",), n_jobs=2,
+                                  n_bootstrap=200)
+    scores = outcome["scores"].set_index("modality_set")
+    assert scores.loc["oracle", "estimate"] >= 0.9, "the latents separate the groups"
+    assert gap_to_oracle(outcome["scores"], "all") <= 0.05, scores
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_severity_regression_ranks_subjects(cohort, model):
+    table, truth = cohort
+    outcome = compare_with_oracle(table, truth, "score:score_mean_tot", model=model,
+                                  sets=("all",), n_jobs=2, n_bootstrap=200)
+    scores = outcome["scores"].set_index("modality_set")
+    assert scores.loc["all", "estimate"] >= 0.8, scores
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_fusion_beats_the_best_single_modality_where_each_holds_part_of_the_signal(cohort, model):
+    """Facial weakness (seen only) plus voice jitter (heard only): video+audio must beat the
+    better of video and audio by a paired bootstrap interval that excludes zero."""
+    table, truth = cohort
+    outcome = compare_with_oracle(table, truth, f"outcome:{FACE_PLUS_VOICE}", model=model,
+                                  sets=("video", "audio", "video+audio"), n_jobs=2)
+    headline = outcome["results"]["fusion_vs_unimodal"]
+    assert headline["fusion_set"] == "video+audio" and headline["metric"] == "rmse"
+    assert headline["fusion_beats_unimodal"] is True, headline
+    scores = outcome["scores"].set_index("modality_set")["estimate"]
+    assert scores["video+audio"] > max(scores["video"], scores["audio"]), scores
+
+
+def test_recovery_auc_is_reported_with_its_ci(cohort, phantom_run):
+    table, truth = cohort
+    outcome = compare_with_oracle(table, truth, "recovery", model="xgb", sets=("all",),
+                                  n_jobs=2, n_bootstrap=200)
+    assert outcome["n_subjects"] == phantom_run["subjects_per_group"]
+    assert min(outcome["class_counts"].values()) >= 2, outcome["class_counts"]
+    for row in outcome["scores"].itertuples():
+        assert 0 <= row.ci_low <= row.estimate <= row.ci_high <= 1, row
+
+
+def test_shuffled_labels_give_chance_auc(cohort):
+    """Nested CV rerun on subject-wise shuffled labels: with no test subject leaking into
+    training, the AUC centres on 0.5, while the real labels are recognised (p = 0.05, the
+    smallest 19 permutations allow)."""
+    table, truth = cohort
+    outcome = compare_with_oracle(table, truth, "group:PS-vs-HC", model="xgb", sets=("all",),
+                                  n_permutations=19, n_jobs=2, n_bootstrap=200)
+    null = outcome["results"]["permutation_null"]["value"].dropna().to_numpy()
+    assert len(null) == 19
+    low, high = np.percentile(null, [2.5, 97.5])
+    assert low < 0.5 < high
+    assert abs(null.mean() - 0.5) <= 0.1, null
+    assert outcome["results"]["permutation"]["p_value"].iloc[0] == pytest.approx(0.05)
