@@ -581,3 +581,20 @@ def test_xgb_leaf_size_is_counted_in_rows():
                       "min_child_rows": 3}]}
     model = fit_xgb(X[VIDEO], y, groups, task_type="binary", n_classes=2, seed=0, params=grid)
     assert roc_auc_score(y, model.predict(X[VIDEO])[:, 1]) == 1.0
+
+
+def test_recovery_is_the_share_of_the_first_visits_impairment_that_is_gone():
+    """SLP total 5 is normal: 15 -> 9 recovers 6 of 10 points (yes), 7 -> 6 one of 2 (yes,
+    though the total fell only 14%), 15 -> 12 three of 10 (no); a subject seen once or rated
+    normal at the first visit is left out."""
+    from models.targets import build_target
+
+    visits = [("A", "02", 15.0), ("A", "03", 9.0), ("B", "02", 7.0), ("B", "03", 6.0),
+              ("C", "02", 15.0), ("C", "03", 12.0), ("D", "02", 14.0), ("E", "02", 5.0),
+              ("E", "03", 5.0)]
+    table = pd.DataFrame(visits, columns=["subject_id", "visit", "score_mean_tot"])
+    table["group"], table["face__NSM_SPREAD__f0"] = "PS", 1.0
+    target = build_target(table, "recovery")
+    assert target.rows["subject_id"].tolist() == ["A", "B", "C"]
+    assert target.y.tolist() == [1, 1, 0]
+    assert (target.rows["visit"] == "02").all()
