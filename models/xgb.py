@@ -13,10 +13,12 @@ trees. The smallest leaf is set in rows (``min_child_rows``) and turned into XGB
 ``min_child_weight``, which is in units of the loss's second derivative: a logistic-loss row
 weighs only p(1 - p) (0.25 at p = 0.5), so ``min_child_weight=2`` asks for about eight rows per
 leaf and, on a training part of nine or ten subjects, forbids every split (measured on the
-phantom: stroke-vs-control AUC 0.56 with no tree splitting, 0.92 with leaves in rows). The search compares a handful of shallow settings by the pooled out-of-fold log loss
+phantom: stroke-vs-control AUC 0.56 with no tree splitting, 0.92 with leaves in rows).
+
+The search compares a handful of shallow settings by the pooled out-of-fold log loss
 (classification) or squared error (regression) of grouped inner folds, then refits the best on
-the whole training part; ties go to the earlier, simpler setting. Cohorts under ``DEEP_TREES_MIN_SUBJECTS``
-subjects get stumps and depth-2 trees only.
+the whole training part; ties go to the earlier, simpler setting. Cohorts under
+``DEEP_TREES_MIN_SUBJECTS`` subjects get stumps and depth-2 trees only.
 """
 from __future__ import annotations
 
