@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,10 @@ MODELS = {"xgb": ("models.xgb", "fit_xgb"), "fusion": ("models.fusion", "fit_fus
 DEFAULT_FUSION_SET = "video+audio"
 # Keeps permutation seeds apart from fold seeds derived from the same run seed.
 PERMUTATION_STREAM = 7_919
+# loky replaces a worker whose memory grew past 300 MB (torch alone takes that) between two
+# tasks and reports it with this generic warning (joblib issue 869), which reads like a failure
+# but loses no task; a worker that really dies raises TerminatedWorkerError instead.
+LOKY_RECYCLING_WARNING = "A worker stopped while some jobs were given to the executor"
 
 
 def _fit_function(model: str):
@@ -141,7 +146,9 @@ def _run_folds(X, y, groups, jobs, *, model, task_type, n_classes, seed, n_inner
         X.iloc[fold.test][jobs[j][0]], model=model, task_type=task_type, n_classes=n_classes,
         seed=fold_seed(seed, fold.index), n_inner_splits=n_inner_splits,
         model_params=model_params) for j, fold in tasks)
-    outputs = Parallel(n_jobs=n_jobs)(calls)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LOKY_RECYCLING_WARNING, category=UserWarning)
+        outputs = Parallel(n_jobs=n_jobs)(calls)
     shape = (len(X),) if task_type == "regression" else (len(X), n_classes)
     results = [(np.full(shape, np.nan), []) for _ in jobs]
     for (j, fold), (pred, summary) in zip(tasks, outputs):
