@@ -598,3 +598,12 @@ def test_recovery_is_the_share_of_the_first_visits_impairment_that_is_gone():
     assert target.rows["subject_id"].tolist() == ["A", "B", "C"]
     assert target.y.tolist() == [1, 1, 0]
     assert (target.rows["visit"] == "02").all()
+
+
+def test_outer_folds_are_capped_by_the_scarcest_class():
+    from models.cv import n_folds_for
+
+    assert n_folds_for(pd.Series([0, 0, 0, 0, 1, 1, 1]), "binary", 5) == 3
+    assert n_folds_for(np.array([0, 0, 0, 1]), "binary", 5) == 2  # never fewer than two
+    assert n_folds_for(np.arange(4.0), "regression", 5) == 4
+    assert n_folds_for(np.arange(40.0), "regression", 5) == 5
