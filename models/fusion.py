@@ -260,9 +260,6 @@ def _start_run(X: pd.DataFrame, target: np.ndarray, *, task_type: str, n_classes
     """Fit the preprocessing on ``X`` and build a fresh network (under the caller's seed)."""
     preprocessor = fit_preprocessor(X, impute=True, scale=True, clip=settings.clip)
     families = columns_by_family(preprocessor.kept_columns)
-    if not families:
-        raise ConfigError("every feature column is missing or constant on these training "
-                          "rows; nothing to fit")
     net = _new_net(families, _n_outputs(task_type, n_classes), settings)
     optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate,
                                  weight_decay=weight_decay)

@@ -213,6 +213,8 @@ def fit_preprocessor(X: pd.DataFrame, *, impute: bool = True, scale: bool = True
     ------
     FeatureTableError
         If ``X`` has no rows, or holds non-numeric or infinite values.
+    ConfigError
+        If every column is dropped: no model can be fitted on these rows.
     """
     if clip is not None and (not scale or clip <= 0):
         raise ConfigError(f"clip={clip!r} needs scale=True and a positive value")
@@ -233,8 +235,11 @@ def fit_preprocessor(X: pd.DataFrame, *, impute: bool = True, scale: bool = True
         elif np.nanmax(values[:, j]) == np.nanmin(values[:, j]):
             dropped[column] = "constant on training rows"
             keep[j] = False
+    if not keep.any():
+        raise ConfigError("every feature column is missing or constant on these training "
+                          "rows; nothing to fit")
     kept = values[:, keep]
-    medians = np.nanmedian(kept, axis=0) if impute and kept.shape[1] else np.empty(0)
+    medians = np.nanmedian(kept, axis=0) if impute else np.empty(0)
     if impute:
         kept = np.where(np.isnan(kept), medians, kept)
     means = scales = np.empty(0)

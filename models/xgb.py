@@ -151,9 +151,6 @@ def _inner_loss(y: np.ndarray, pred: np.ndarray, task_type: str) -> float:
 def _fit_on(X: pd.DataFrame, y: np.ndarray, *, task_type: str, n_classes: int,
             setting: dict, seed: int) -> tuple[Preprocessor, xgboost.Booster]:
     preprocessor = fit_preprocessor(X, impute=False, scale=False)
-    if not preprocessor.kept_columns:
-        raise ConfigError("every feature column is missing or constant on these training "
-                          "rows; nothing to fit")
     values = preprocessor.transform(X, what="training table")
     booster = _train_booster(values, y, preprocessor.kept_columns, task_type=task_type,
                              n_classes=n_classes, setting=setting, seed=seed)
