@@ -321,23 +321,17 @@ def _markdown_value(value, depth: int = 0) -> list[str]:
     indent = "  " * depth
     if _is_record_list(value):
         return [""] + _markdown_table(value, indent) + [""]
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
+        # A dict's items are bullets led by their bold key; a list's are bare bullets.
+        entries = ([(f" **{key}**:", item) for key, item in value.items()]
+                   if isinstance(value, dict) else [("", item) for item in value])
         lines = []
-        for key, item in value.items():
+        for label, item in entries:
             if isinstance(item, (dict, list)):
-                lines.append(f"{indent}- **{key}**:")
+                lines.append(f"{indent}-{label}")
                 lines.extend(_markdown_value(item, depth + 1))
             else:
-                lines.append(f"{indent}- **{key}**: {item}")
-        return lines
-    if isinstance(value, list):
-        lines = []
-        for item in value:
-            if isinstance(item, (dict, list)):
-                lines.append(f"{indent}-")
-                lines.extend(_markdown_value(item, depth + 1))
-            else:
-                lines.append(f"{indent}- {item}")
+                lines.append(f"{indent}-{label} {item}")
         return lines
     return [f"{indent}{value}"]
 
