@@ -24,14 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from features.video.landmarks import landmark_array  # noqa: E402
-
-
-def merged(phantom: Path, run: Path) -> pd.DataFrame:
-    recordings = pd.read_parquet(run / "features" / "recordings.parquet")
-    subjects = pd.read_csv(phantom / "truth" / "subjects.csv", dtype={"visit": str})
-    clips = pd.read_csv(phantom / "truth" / "recordings.csv")
-    return recordings.merge(subjects.drop(columns="group"), on=["subject_id", "visit"]).merge(
-        clips[["recording_id", "event_rate_hz", "voice_jitter_pct"]], on="recording_id")
+from pipeline.phantom.proof import recordings_with_truth  # noqa: E402
 
 
 def truth_nme(phantom: Path, run: Path, recording_ids) -> float:
@@ -49,7 +42,7 @@ def main() -> None:
     parser.add_argument("--phantom", type=Path, default=REPO / "data" / "phantom")
     parser.add_argument("--run", type=Path, default=REPO / "runs" / "demo")
     args = parser.parse_args()
-    table = merged(args.phantom, args.run)
+    table = recordings_with_truth(args.phantom, args.run)
     spread = table[table["task"] == "NSM_SPREAD"]
     stroke = spread[spread["group"] == "PS"]
     rho = spearmanr(stroke["face__commissure_excursion_asym_pct"], stroke["facial_weakness"]).statistic

@@ -7,9 +7,10 @@ compared with the truth the phantom was built from. Slow: the cohort takes about
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+
+from pipeline.phantom.proof import recordings_with_truth
 
 pytestmark = pytest.mark.slow
 
@@ -17,12 +18,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def cohort(phantom_run):
     """One row per recording: measured features beside the subject's and the clip's truth."""
-    data, run = phantom_run["data"], phantom_run["run"]
-    recordings = pd.read_parquet(run / "features" / "recordings.parquet")
-    subjects = pd.read_csv(data / "truth" / "subjects.csv", dtype={"visit": str})
-    clips = pd.read_csv(data / "truth" / "recordings.csv")
-    return recordings.merge(subjects.drop(columns="group"), on=["subject_id", "visit"]).merge(
-        clips[["recording_id", "event_rate_hz", "voice_jitter_pct"]], on="recording_id")
+    return recordings_with_truth(phantom_run["data"], phantom_run["run"])
 
 
 def test_smile_asymmetry_ranks_stroke_subjects_by_true_weakness(cohort, phantom_run):

@@ -1,5 +1,5 @@
-"""Model proofs on the phantom: the gap to an oracle that sees the true latent parameters, and
-a label-permutation run.
+"""Proofs on the phantom: measured features beside the truth behind them, the models' gap to an
+oracle that sees the true latent parameters, and a label-permutation run.
 
 The phantom writes the truth behind every subject and visit (``truth/subjects.csv``). An oracle
 model is the same estimator fitted, under the same outer folds, on those latent severities
@@ -51,6 +51,24 @@ def _truth_table(phantom: Path, name: str) -> pd.DataFrame:
         raise TargetError(f"{path} not found: the model proofs need a phantom cohort's truth "
                           f"(written by `avstroke phantom`)")
     return pd.read_csv(path, dtype={"visit": str, "subject_id": str})
+
+
+def recordings_with_truth(phantom: Path, run: Path) -> pd.DataFrame:
+    """One row per recording: the run's measured features beside the subject's latent truth
+    (``truth/subjects.csv``) and the clip's event rate and injected jitter.
+
+    Parameters
+    ----------
+    phantom : Path
+        Folder written by ``avstroke phantom``.
+    run : Path
+        Run folder that reached ``assemble`` on that phantom's manifest.
+    """
+    recordings = pd.read_parquet(Path(run) / "features" / "recordings.parquet")
+    subjects = _truth_table(phantom, "subjects.csv").drop(columns="group")
+    clips = _truth_table(phantom, "recordings.csv")
+    return recordings.merge(subjects, on=["subject_id", "visit"]).merge(
+        clips[["recording_id", "event_rate_hz", "voice_jitter_pct"]], on="recording_id")
 
 
 def read_truth(phantom: Path) -> pd.DataFrame:
