@@ -294,6 +294,39 @@ def test_stroke_jerk_of_repeated_minimum_jerk_movements_matches_the_trimmed_valu
     assert expected == pytest.approx(10.63, abs=0.01)
 
 
+def lip_attempts(rates_hz, *, pause_s: float, n_cycles: int = 8, amplitude: float = 0.1):
+    """Lip aperture of several /pa/ attempts: raised-cosine openings at each attempt's rate,
+    separated by ``pause_s`` s of closed lips. Returns (times, aperture, true cycle times)."""
+    pieces, peaks, start = [np.zeros(int(0.5 * FPS))], [], 0.5
+    for rate in rates_hz:
+        frames = int(round(FPS / rate))  # whole frames per cycle, so the true rate is exact
+        tau = np.arange(frames * n_cycles) / frames
+        pieces.append(amplitude * (0.5 - 0.5 * np.cos(2 * np.pi * tau)))
+        peaks += list(start + (np.arange(n_cycles) + 0.5) * frames / FPS)
+        start += frames * n_cycles / FPS + pause_s
+        pieces.append(np.zeros(int(round(pause_s * FPS))))
+    aperture = np.concatenate(pieces)
+    return np.arange(aperture.size) / FPS, aperture, np.asarray(peaks)
+
+
+def test_lip_cycles_of_several_attempts_give_the_rate_within_attempts():
+    times, aperture, peaks = lip_attempts([5.0, 5.0, 5.0], pause_s=1.0)
+    row, _ = run(open_lips(still(times), aperture), times, "DDK_PA")
+    assert row["face__cycle_count"] == peaks.size
+    assert row["face__cycle_rate"] == pytest.approx(5.0, rel=0.01)
+    assert row["face__cycle_duration_cv"] == pytest.approx(0.0, abs=0.01)
+    # over the whole clip, the two pauses would have read as two long cycles: 20% slow
+    whole, _ = kinematics.cycle_measures(aperture, times_s=times)
+    assert whole["rate"] < 0.85 * 5.0
+
+
+def test_cycle_rate_within_attempts_is_the_median_over_attempts():
+    times, aperture, _ = lip_attempts([5.0, 50 / 12, 50 / 8], pause_s=0.8)
+    values, info = kinematics.cycle_measures(aperture, times_s=times, within_trains=True)
+    assert info["n_trains"] == 3
+    assert values["rate"] == pytest.approx(5.0, rel=0.01)
+
+
 def cycles_signal(shapes: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(shapes + [shapes[0][:1]])
 

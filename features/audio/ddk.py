@@ -24,6 +24,13 @@ two count as one syllable, with the louder peak and the burst's onset. On a 10-p
 one severe ALS /pa/ clip had such a burst, 19 dB below its vowel and 0.12 s before it, counted
 as a syllable of its own (rate 12% too high); no peak of the 7 real DDK recordings is merged.
 
+Rate, rhythm and loudness are measured within repetition trains (``features.rhythm``): a clip
+holds several attempts separated by pauses, and a pause is never an interval. A train needs
+``MIN_TRAIN_SYLLABLES`` syllables; the loudness decay is the regression slope of syllable peak
+level on time within trains (each train's own mean level and time removed, so a quieter second
+attempt is not read as decay inside the first), and the first-to-last-train declines compare
+whole attempts (fatigue over the examination).
+
 Automatic DDK fails on severe speech (merged or inaudible syllables): cross-check the syllable
 count with the video cycle count of the same clip.
 """
@@ -36,6 +43,7 @@ from scipy.signal import find_peaks
 
 from features.audio.segments import ABOVE_FLOOR_DB, BELOW_PEAK_DB, band_energy_db
 from features.registry import Feature, register
+from features.rhythm import within_train_rhythm
 from pipeline.errors import ConfigError
 from pipeline.tasks import DDK_TASKS
 
@@ -47,20 +55,32 @@ DDK_MIN_PROMINENCE_DB = 6.0
 MIN_SYLLABLE_DISTANCE_S = 0.08
 BURST_GAP_S = 0.15
 BURST_DROP_DB = 12.0
-MIN_SYLLABLES = 4  # three intervals: the fewest that give a rate, a spread and a slope
+# Three syllables give two intervals: a rate, and one degree of freedom towards the pooled
+# interval CV and loudness slope. Real /pa-ta-ka/ attempts are often only a few triplets long.
+MIN_TRAIN_SYLLABLES = 3
 
 _SOURCE = ("Kent RD, Kent JF, Rosenbek JC (1987) Maximum performance tests of speech production. "
            "J Speech Hear Disord 52:367-387; Rusz J et al. (2011) J Acoust Soc Am 129(1):350-367")
 _SPECS = (
-    ("syllable_count", "syllables", "number of syllables detected in the repetition task",
-     "neutral"),
-    ("syllable_rate", "syllables per s", "syllable repetition rate from the first to the last "
-     "syllable onset; slow rates mean slowed articulation", "higher_better"),
+    ("syllable_count", "syllables", "number of syllables detected in the clip, every train and "
+     "fragment included", "neutral"),
+    ("train_count", "trains", f"number of repetition trains (attempts separated by pauses) with "
+     f"at least {MIN_TRAIN_SYLLABLES} syllables", "neutral"),
+    ("syllable_rate", "syllables per s", "syllable repetition rate within trains: the median over "
+     "trains of (syllables - 1) / (last - first onset); pauses between trains are left out; slow "
+     "rates mean slowed articulation", "higher_better"),
+    ("syllable_rate_pooled", "syllables per s", "syllable repetition rate of all within-train "
+     "intervals together: (syllables - trains) / summed train durations", "higher_better"),
     ("interval_cv", "ratio (SD / mean)", "coefficient of variation of the intervals between "
-     "syllable onsets: irregular rhythm", "higher_worse"),
-    ("intensity_decay_db_per_s", "dB per s", "fall of syllable loudness over the task (minus the "
-     "regression slope of syllable peak level on time); positive values mean fading effort",
-     "higher_worse"),
+     "syllable onsets within trains (each interval relative to its train's mean): irregular "
+     "rhythm", "higher_worse"),
+    ("intensity_decay_db_per_s", "dB per s", "fall of syllable loudness within trains (minus the "
+     "regression slope of syllable peak level on time, each train's own mean removed); positive "
+     "values mean fading effort", "higher_worse"),
+    ("rate_decline_pct", "%", "slowing from the first to the last train: first train's rate minus "
+     "the last's, in percent of the first", "higher_worse"),
+    ("intensity_decline_db", "dB", "loudness lost from the first to the last train: mean syllable "
+     "peak level of the first train minus that of the last", "higher_worse"),
 )
 NAMES = tuple(spec[0] for spec in _SPECS)
 COLUMNS = tuple(f"{MODALITY}__{name}" for name in NAMES)
@@ -166,21 +186,63 @@ def _merge_release_bursts(envelope: np.ndarray, peaks: np.ndarray,
     return peaks[~burst], merged_onsets[~burst]
 
 
-def rhythm(onset_times_s: np.ndarray, peak_times_s: np.ndarray, peak_db: np.ndarray) -> dict:
-    """Rate, interval CV and intensity decay of a syllable sequence (at least 4 syllables).
+def within_train_slope(times_s: list[np.ndarray], levels: list[np.ndarray]) -> float:
+    """Least-squares slope of level on time with each train's own mean time and level removed.
+
+    Parameters
+    ----------
+    times_s, levels : list of numpy.ndarray
+        Per train: peak times (s) and peak levels (dB).
 
     Returns
     -------
-    dict
-        ``syllable_rate`` ((n - 1) / (last onset - first onset), per s), ``interval_cv`` (sample SD
-        / mean of onset intervals), ``intensity_decay_db_per_s`` (minus the least-squares slope of
-        peak level on peak time, dB per s).
+    float
+        Pooled within-train slope in level units per s; NaN when no train spans any time.
     """
-    intervals = np.diff(onset_times_s)
-    slope = np.polyfit(peak_times_s, peak_db, 1)[0]
-    return {"syllable_rate": float(intervals.size / (onset_times_s[-1] - onset_times_s[0])),
-            "interval_cv": float(np.std(intervals, ddof=1) / np.mean(intervals)),
-            "intensity_decay_db_per_s": float(-slope)}
+    x = np.concatenate([t - t.mean() for t in times_s])
+    y = np.concatenate([v - v.mean() for v in levels])
+    spread = float(np.sum(x ** 2))
+    return float(np.sum(x * y) / spread) if spread > 0 else float("nan")
+
+
+def train_measures(syllables: Syllables) -> tuple[dict, dict]:
+    """Within-train rate, rhythm and loudness, and first-to-last-train declines.
+
+    Parameters
+    ----------
+    syllables : Syllables
+        Detected syllables of one clip.
+
+    Returns
+    -------
+    values : dict
+        Feature name (without modality) -> float, for every name after ``syllable_count``.
+    reasons : dict
+        Feature name -> why it is NaN.
+    """
+    rhythm = within_train_rhythm(syllables.onset_times_s, min_events=MIN_TRAIN_SYLLABLES)
+    values = dict.fromkeys(NAMES[1:], float("nan"))
+    values["train_count"] = float(len(rhythm.trains))
+    reasons = {}
+    if not rhythm.trains:
+        for name in NAMES[2:]:
+            reasons[name] = (f"no train of at least {MIN_TRAIN_SYLLABLES} syllables "
+                             f"({syllables.onset_times_s.size} syllables detected)")
+        return values, reasons
+    peak_times = [syllables.peak_times_s[train] for train in rhythm.trains]
+    peak_db = [syllables.peak_db[train] for train in rhythm.trains]
+    values.update(syllable_rate=rhythm.median_rate, syllable_rate_pooled=rhythm.pooled_rate,
+                  interval_cv=rhythm.interval_cv,
+                  intensity_decay_db_per_s=-within_train_slope(peak_times, peak_db),
+                  rate_decline_pct=rhythm.rate_decline_pct,
+                  intensity_decline_db=float(peak_db[0].mean() - peak_db[-1].mean())
+                  if len(peak_db) >= 2 else float("nan"))
+    if np.isnan(values["interval_cv"]):
+        reasons["interval_cv"] = "too few within-train intervals for a spread (trains too short)"
+    if len(rhythm.trains) < 2:
+        for name in ("rate_decline_pct", "intensity_decline_db"):
+            reasons[name] = "one train only: nothing to compare the first attempt with"
+    return values, reasons
 
 
 def ddk_features(signal: np.ndarray, sr: int) -> tuple[dict, dict]:
@@ -196,23 +258,18 @@ def ddk_features(signal: np.ndarray, sr: int) -> tuple[dict, dict]:
     Returns
     -------
     row : dict
-        ``ddk__*`` columns as floats; NaN with a reason when fewer than ``MIN_SYLLABLES``.
+        ``ddk__*`` columns as floats; NaN with a reason where not computable (no train of
+        ``MIN_TRAIN_SYLLABLES`` syllables, one train only for the declines).
     info : dict
         ``nan_reasons``, ``onset_times_s`` and ``peak_times_s`` (lists, for cross-checking with the
         video cycles), ``threshold_db``.
     """
     syllables = detect_syllables(signal, sr)
-    n = int(syllables.peak_times_s.size)
-    row = {f"{MODALITY}__syllable_count": float(n)}
-    reasons = {}
-    if n >= MIN_SYLLABLES:
-        measured = rhythm(syllables.onset_times_s, syllables.peak_times_s, syllables.peak_db)
-        row.update({f"{MODALITY}__{name}": value for name, value in measured.items()})
-    else:
-        for column in COLUMNS[1:]:
-            row[column] = float("nan")
-            reasons[column] = f"{n} syllables detected, fewer than {MIN_SYLLABLES}"
-    info = {"nan_reasons": reasons, "onset_times_s": syllables.onset_times_s.tolist(),
+    values, reasons = train_measures(syllables)
+    row = {f"{MODALITY}__syllable_count": float(syllables.peak_times_s.size),
+           **{f"{MODALITY}__{name}": value for name, value in values.items()}}
+    info = {"nan_reasons": {f"{MODALITY}__{name}": why for name, why in reasons.items()},
+            "onset_times_s": syllables.onset_times_s.tolist(),
             "peak_times_s": syllables.peak_times_s.tolist(),
             "threshold_db": syllables.threshold_db}
     return {column: row[column] for column in COLUMNS}, info

@@ -84,6 +84,9 @@ class TaskProfile:
         Left/right analyses: ``"commissure"`` (mouth corners), ``"brow"``.
     smile : bool
         True for smiles, where the smile angle is meaningful.
+    trains : bool
+        True for syllable repetition, whose clips hold several attempts separated by pauses:
+        cycle rate and rhythm are measured within attempts (``kinematics.cycle_measures``).
     """
 
     region: tuple
@@ -92,6 +95,7 @@ class TaskProfile:
     kinematic_signals: tuple
     sides: tuple
     smile: bool = False
+    trains: bool = False
 
 
 _SPEECH_SIGNALS = ("lip_aperture", "jaw_opening", "lower_lip_position")
@@ -103,8 +107,8 @@ PROFILES = {
     "NSM_BLOW": TaskProfile(MOUTH, "lip_width", -1, ("lip_width",), ("commissure",)),
     "NSM_OPEN": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, ("commissure",)),
     "NSM_BROW": TaskProfile(BROWS, "brow_height", 1, ("brow_height",), ("brow",)),
-    "DDK_PA": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),
-    "DDK_PATAKA": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, ()),
+    "DDK_PA": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, (), trains=True),
+    "DDK_PATAKA": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, (), trains=True),
     "BBP_NORMAL": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),
 }
 SIDES = {
@@ -147,10 +151,12 @@ def _feature_specs() -> list[Feature]:
         Feature("cycle_count", "face", "count", "Number of repetitions of the task's main "
                 "movement found in the clip.", "neutral", RONG_2018),
         Feature("cycle_rate", "face", "repetitions per second", "How many repetitions per "
-                "second (1 / mean time between repetitions).", "higher_better", RONG_2018),
+                "second (1 / mean time between repetitions; in syllable repetition, the median "
+                "over attempts of the rate within each attempt, pauses left out).",
+                "higher_better", RONG_2018),
         Feature("cycle_duration_cv", "face", "ratio (SD / mean)", "Irregularity of the timing of "
-                "repetitions (coefficient of variation of their durations).", "higher_worse",
-                RONG_2018),
+                "repetitions (coefficient of variation of their durations; in syllable "
+                "repetition, within attempts).", "higher_worse", RONG_2018),
         Feature("cycle_amplitude_cv", "face", "ratio (SD / mean)", "Inconsistency of the size of "
                 "repetitions (coefficient of variation of their amplitudes).", "higher_worse",
                 RONG_2018),
@@ -536,7 +542,8 @@ def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: str,
                 reasons[f"face__{signal}_{key}"] = kin_info[signal]["reasons"][key]
     cycles, cycle_info = cycle_measures(frames[profile.main_signal].to_numpy(), times_s=times,
                                         polarity=profile.polarity,
-                                        min_amplitude=MIN_CYCLE_AMPLITUDE_IOD)
+                                        min_amplitude=MIN_CYCLE_AMPLITUDE_IOD,
+                                        within_trains=profile.trains)
     for key in CYCLE_KEYS:
         row[f"face__cycle_{key}"] = cycles[key]
         if key in cycle_info["reasons"]:

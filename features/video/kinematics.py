@@ -38,6 +38,12 @@ Definitions (units follow the signal's unit U, e.g. inter-ocular distances):
   the standard deviation across cycles (0 for identical cycles);
 - amplitude decline (fatigue): mean amplitude of the first third of cycles minus that of the last
   third, in percent of the first (> 0 when movements shrink);
+- within trains (``within_trains=True``, for syllable repetition, whose clips hold several attempts
+  separated by pauses): cycle times are split into trains by the pause rule of
+  ``features.rhythm`` (a stretch without a face also ends a train); the rate is the median over
+  trains of (n - 1) / (last - first cycle time), the duration CV is pooled within trains, and the
+  STI leaves out trough-to-trough cycles longer than ``PAUSE_FACTOR`` times the median cycle (a
+  cycle that holds a pause is not a movement cycle); count, amplitudes and decline are unchanged;
 - temporal lag: the lag at which the two signals correlate best (Pearson correlation of the
   overlapping samples at each lag, up to ``MAX_LAG_S``), refined to a fraction of a frame by a
   parabola through the peak; > 0 when the first signal lags behind the second.
@@ -52,6 +58,7 @@ from scipy.integrate import trapezoid
 from scipy.interpolate import CubicSpline
 from scipy.signal import find_peaks, savgol_filter
 
+from features.rhythm import PAUSE_FACTOR, within_train_rhythm
 from pipeline.errors import ConfigError
 
 SG_WINDOW_S = 0.17
@@ -67,6 +74,7 @@ MIN_CYCLE_S = 0.1
 STI_POINTS = 50
 MIN_STI_CYCLES = 3
 MIN_DECLINE_CYCLES = 3
+MIN_TRAIN_CYCLES = 3
 MAX_LAG_S = 0.5
 MOTION_KEYS = ("rom", "peak_speed", "median_speed", "peak_accel", "jerk")
 CYCLE_KEYS = ("count", "rate", "duration_cv", "amplitude_cv", "sti", "amplitude_decline_pct")
@@ -440,7 +448,7 @@ def _segment_cycles(smooth: np.ndarray, *, depth: float, distance: int) -> tuple
 
 
 def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1,
-                   min_amplitude: float = 0.0) -> tuple[dict, dict]:
+                   min_amplitude: float = 0.0, within_trains: bool = False) -> tuple[dict, dict]:
     """Count, rate, variability, patterning (STI) and fatigue of a repeated movement.
 
     Parameters
@@ -454,6 +462,8 @@ def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1
         width in a pucker); cycles are peaks of ``polarity * signal``.
     min_amplitude : float
         Smallest cycle amplitude counted (U), so that jitter in a still face is not counted.
+    within_trains : bool
+        Measure rate, duration CV and STI within repetition trains (module docstring).
 
     Returns
     -------
@@ -461,7 +471,8 @@ def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1
         ``CYCLE_KEYS``: ``count`` (cycles), ``rate`` (per s), ``duration_cv``, ``amplitude_cv``
         (SD / mean, ddof 1), ``sti`` (Smith 1995), ``amplitude_decline_pct`` (%).
     info : dict
-        ``reasons`` (key -> why it is NaN), ``cycle_times_s``, ``amplitudes``, ``durations_s``.
+        ``reasons`` (key -> why it is NaN), ``cycle_times_s``, ``amplitudes``, ``durations_s``,
+        ``n_trains`` (trains of at least ``MIN_TRAIN_CYCLES`` cycles; with ``within_trains``).
     """
     if polarity not in (1, -1):
         raise ConfigError(f"polarity must be 1 or -1; got {polarity!r}")
@@ -480,25 +491,23 @@ def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1
     low, high = np.percentile(np.concatenate([s.values for s in segments]), ROM_PERCENTILES)
     depth = max(CYCLE_PROMINENCE_FRACTION * (high - low), min_amplitude, np.finfo(float).tiny)
     distance = max(1, int(round(MIN_CYCLE_S / dt)))
-    cycle_times, amplitudes, durations, cycles = [], [], [], []
+    cycle_times, amplitudes, durations, cycles, stretch_starts = [], [], [], [], []
     for segment in segments:
         smooth = polarity * savgol_derivatives(segment.values, dt_s=dt)[0]
         centres, seg_amplitudes, seg_cycles = _segment_cycles(smooth, depth=depth, distance=distance)
         times_at = segment.start_s + segment.dt_s * centres
+        stretch_starts.append(len(cycle_times))
         cycle_times.extend(times_at)
         durations.extend(np.diff(times_at))
         amplitudes.extend(seg_amplitudes)
         cycles.extend(seg_cycles)
     info.update(cycle_times_s=cycle_times, amplitudes=amplitudes, durations_s=durations)
     out["count"] = float(len(cycle_times))
-    if durations:
-        out["rate"] = float(1.0 / np.mean(durations))
+    if within_trains:
+        _train_rate_and_cv(out, reasons, info, np.asarray(cycle_times), tuple(stretch_starts))
+        cycles = _cycles_without_pauses(cycles)
     else:
-        reasons["rate"] = f"fewer than 2 cycles in one stretch of face frames ({len(cycle_times)} found)"
-    if len(durations) >= 2:
-        out["duration_cv"] = float(np.std(durations, ddof=1) / np.mean(durations))
-    else:
-        reasons["duration_cv"] = f"fewer than 3 cycles in one stretch ({len(cycle_times)} cycles found)"
+        _clip_rate_and_cv(out, reasons, durations, len(cycle_times))
     if len(amplitudes) >= 2:
         out["amplitude_cv"] = float(np.std(amplitudes, ddof=1) / np.mean(amplitudes))
     else:
@@ -516,6 +525,39 @@ def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1
         reasons["amplitude_decline_pct"] = (f"fewer than {MIN_DECLINE_CYCLES} cycles "
                                             f"({len(amplitudes)} found)")
     return out, info
+
+
+def _clip_rate_and_cv(out: dict, reasons: dict, durations: list, n_cycles: int) -> None:
+    """Rate and duration CV over every cycle-to-cycle duration of the clip."""
+    if durations:
+        out["rate"] = float(1.0 / np.mean(durations))
+    else:
+        reasons["rate"] = f"fewer than 2 cycles in one stretch of face frames ({n_cycles} found)"
+    if len(durations) >= 2:
+        out["duration_cv"] = float(np.std(durations, ddof=1) / np.mean(durations))
+    else:
+        reasons["duration_cv"] = f"fewer than 3 cycles in one stretch ({n_cycles} cycles found)"
+
+
+def _train_rate_and_cv(out: dict, reasons: dict, info: dict, cycle_times: np.ndarray,
+                       stretch_starts: tuple) -> None:
+    """Rate (median over trains) and duration CV (pooled within trains) of repetition trains."""
+    rhythm = within_train_rhythm(cycle_times, min_events=MIN_TRAIN_CYCLES, breaks=stretch_starts)
+    info["n_trains"] = len(rhythm.trains)
+    out["rate"], out["duration_cv"] = rhythm.median_rate, rhythm.interval_cv
+    if not rhythm.trains:
+        reasons["rate"] = (f"no repetition train of at least {MIN_TRAIN_CYCLES} cycles "
+                           f"({len(cycle_times)} cycles found)")
+    if np.isnan(rhythm.interval_cv):
+        reasons["duration_cv"] = "too few cycle durations within trains for a spread"
+
+
+def _cycles_without_pauses(cycles: list) -> list:
+    """Trough-to-trough cycles no longer than ``PAUSE_FACTOR`` times the median cycle."""
+    if not cycles:
+        return cycles
+    lengths = np.array([len(c) for c in cycles])
+    return [c for c, n in zip(cycles, lengths) if n <= PAUSE_FACTOR * np.median(lengths)]
 
 
 def temporal_lag(first: np.ndarray, second: np.ndarray, *, times_s: np.ndarray,
