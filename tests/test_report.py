@@ -387,7 +387,8 @@ def test_methods_state_the_run_settings_with_valid_citations():
     text = " ".join(methods_paragraphs(metrics))
     for fact in ("123 permutations", "456 bootstrap", "seed was 7", "stratified group k-fold",
                  "5 folds", "eGeMAPSv02", "parselmouth", "68 facial landmarks",
-                 "video, audio and all"):
+                 "video, audio and all",
+                 f"permutation p-value was at most {PERMUTATION_ALPHA:g}; when the two disagreed"):
         assert fact in text, fact
     cited = {int(n) for group in re.findall(r"\[([\d, ]+)\]", text) for n in group.split(",")}
     assert cited == set(range(1, len(REFERENCES) + 1))
