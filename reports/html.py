@@ -32,6 +32,8 @@ from models.targets import build_target
 from pipeline.errors import ConfigError, TargetError
 from pipeline.tasks import GROUP_NAMES, GROUPS
 from reports import figures
+from reports.chance import (CHANCE_LEVEL, CHANCE_METRIC, PERMUTATION_ALPHA,
+                            above_chance)
 from reports.export import (DIRECTION_WORDS, POSITIVE_Z_WORDS, control_norms, feature_values,
                             z_scores)
 from reports.importance import (ImportanceError, ablation_table, gain_importance,
@@ -50,6 +52,14 @@ LANDMARK_ERROR_EXCESS = 0.10
 # Female shares across groups further apart than this are called unbalanced.
 SEX_IMBALANCE = 0.20
 FEW_PERMUTATIONS = 100
+# Modality sets that should not predict the target: what each is, and what it would mean if it did.
+CONTROL_MODELS = {
+    "metadata": ("a model given only age and sex",
+                 "the groups differ in age or sex, and biomarker results may partly reflect that"),
+    "nonspeech": ("a model given only the non-speech recording-condition control",
+                  "the model may be reading the room (recording conditions), not the "
+                  "participant"),
+}
 # Trailing punctuation stays: "/x/a.avi: no audio" -> "[file]: no audio".
 _PATH_TOKEN = re.compile(r"\S*[/\\]\S*?(?=[:;,.)]*(?:\s|$))")
 _FILE_TOKEN = re.compile(r"\S*\.(?:avi|mp4|mov|mkv|wav|flac|mp3|m4a|txt|csv|xlsx|parquet|pts)\b",
@@ -578,10 +588,10 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
         })
     primary = PRIMARY_METRIC.get(task_type, "")
     if ablations:
-        chance = {"roc_auc": 0.5}.get(primary)
         section["figures"].append(figs.add(f"{target}__ablation", figures.ablation_figure(
             ablations, metric_label=f"{metric_words(primary)} (out of fold, 95% CI)",
-            title=f"Modality sets: {section['description']}", reference=chance),
+            title=f"Modality sets: {section['description']}",
+            reference=CHANCE_LEVEL.get(primary)),
             alt="Metric per modality set with confidence intervals",
             caption="Modality-level importance: each set scored on identical outer folds."))
     section["ablations"] = ablations
@@ -608,15 +618,72 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
 # ---------------------------------------------------------------- limitations
 
 
-def _beats_chance(record: dict, task_type: str) -> bool:
-    """Whether the metric's interval excludes chance (ROC AUC > 0.5; Spearman > 0)."""
-    return not _missing(record.get("ci_low")) and float(record["ci_low"]) > (
-        0.0 if task_type == "regression" else 0.5)
+def _permutation_record(summary: dict, modality_set: str) -> dict:
+    for r in summary.get("permutation", []):
+        if r.get("modality_set") == modality_set:
+            return r
+    return {}
+
+
+def chance_sentence(subject: str, record: dict, permutation: dict, *, metric: str,
+                    consequence: str) -> str:
+    """Whether a model predicts above chance, in one sentence, decided by ``above_chance``.
+
+    Parameters
+    ----------
+    subject : str
+        Who is judged, e.g. ``"PS vs HC, xgb: a model given only age and sex"``.
+    record : dict
+        The model's ``metrics.json`` record of ``metric`` (``estimate``, ``ci_low``,
+        ``ci_high``).
+    permutation : dict
+        The model's ``metrics.json`` permutation record for the same modality set (``p_value``,
+        ``metric``); empty when the set was not permutation-tested.
+    metric : str
+        The metric judged (a key of ``reports.chance.CHANCE_LEVEL``).
+    consequence : str
+        What an above-chance result would mean; said only when it is claimed.
+
+    Returns
+    -------
+    str
+        The claim with its consequence; or, when the interval and the permutation test disagree,
+        that nothing is claimed and why; or that the model does not predict above chance. Each
+        gives the interval and the p-value, or says that the p-value is missing.
+    """
+    verdict = above_chance(metric, record.get("ci_low"), permutation.get("p_value"))
+    value = (f"{metric_words(metric)} "
+             f"{fmt_ci(record.get('estimate'), record.get('ci_low'), record.get('ci_high'))}")
+    if _missing(record.get("ci_low")):
+        interval = "it has no interval"
+    else:
+        lies = "lies" if verdict.interval_above else "does not lie"
+        interval = f"its interval {lies} above {verdict.chance:g}"
+    if verdict.permutation_supports is None:
+        rests = ", so this rests on the interval alone" if verdict.claimed else ""
+        evidence = f"{interval}; no permutation p-value exists for this set{rests}"
+    else:
+        tested = permutation.get("metric", metric)
+        on = "" if tested == metric else f" (on {metric_words(tested)})"
+        side = "at most" if verdict.permutation_supports else "above"
+        joint = " but " if verdict.disagree else " and "
+        evidence = (f"{interval}{joint}permutation p = {fmt_p(permutation['p_value'])}{on} is "
+                    f"{side} {PERMUTATION_ALPHA:g}")
+    if verdict.disagree:
+        return (f"{subject} is not claimed to predict above chance, because its interval and its "
+                f"permutation test disagree ({value}: {evidence}).")
+    if verdict.claimed:
+        return f"{subject} predicts above chance ({value}: {evidence}): {consequence}."
+    return f"{subject} does not predict above chance ({value}: {evidence})."
 
 
 def limitations(cohort: list[dict], sections: list[dict],
                 landmark_summary: pd.DataFrame | None, metrics: dict) -> list[str]:
-    """Plain statements of what limits trust in these results, from the run's own numbers."""
+    """Plain statements of what limits trust in these results, from the run's own numbers.
+
+    Among them, for every target and model, whether the ``CONTROL_MODELS`` predict above
+    chance, by ``chance_sentence``.
+    """
     notes = []
     n_subjects = sum(r["subjects"] for r in cohort)
     notes.append(f"Cohort size: {n_subjects} participants in total; every target rests on at most "
@@ -631,26 +698,16 @@ def limitations(cohort: list[dict], sections: list[dict],
         notes.append(f"Sex across groups is {balance} ({text}). Voice pitch differs by sex, so "
                      "acoustic features can separate groups by sex rather than disease.")
     for s in sections:
-        metric = "roc_auc" if s["task_type"] != "regression" else "spearman"
+        metric = CHANCE_METRIC[s["task_type"]]
         for m in s["models"]:
             summary = metrics["targets"][s["target"]]["models"][m["model"]]
-            for name, meaning in (("metadata", "a model given only age and sex"),
-                                  ("nonspeech", "a model given only the non-speech "
-                                                "recording-condition control")):
+            for name, (meaning, consequence) in CONTROL_MODELS.items():
                 record = _record(summary, name, metric)
-                if not record:
-                    continue
-                value = fmt_ci(record.get("estimate"), record.get("ci_low"), record.get("ci_high"))
-                if _beats_chance(record, s["task_type"]):
-                    consequence = ("the groups differ in age or sex, and biomarker results may "
-                                   "partly reflect that" if name == "metadata" else
-                                   "the classifier may be reading the room (recording "
-                                   "conditions), not the participant")
-                    notes.append(f"{s['description']}, {m['model']}: {meaning} predicts above "
-                                 f"chance ({metric_words(metric)} {value}): {consequence}.")
-                else:
-                    notes.append(f"{s['description']}, {m['model']}: {meaning} does not "
-                                 f"predict above chance ({metric_words(metric)} {value}).")
+                if record:
+                    notes.append(chance_sentence(
+                        f"{s['description']}, {m['model']}: {meaning}", record,
+                        _permutation_record(summary, name), metric=metric,
+                        consequence=consequence))
     permutations = metrics.get("settings", {}).get("permutations")
     if permutations == 0:
         notes.append("No label permutation test was run, so no result has a p-value.")

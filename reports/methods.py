@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from models.xgb import DEEP_TREES_MIN_SUBJECTS, default_grid
 from pipeline.errors import ConfigError
+from reports.chance import CHANCE_LEVEL, PERMUTATION_ALPHA
 
 FUSION_WORDS = {"mean": "embeddings averaged over the modalities present",
                 "concat": "embeddings concatenated, absent modalities zeroed"}
@@ -174,6 +175,15 @@ def _permutation_sentence(permutations, primaries: list) -> str:
             f"{cite('Phipson 2010')} on the primary metric ({_join(primaries)}).")
 
 
+def _chance_rule_sentence() -> str:
+    levels = _join([f"{METRIC_WORDS[m]} {level:g}" for m, level in CHANCE_LEVEL.items()])
+    return ("A model was said to predict above chance only when the lower bound of its "
+            f"bootstrap interval lay above chance ({levels}) and its permutation p-value was at "
+            f"most {PERMUTATION_ALPHA:g}; when the two disagreed, the report says so and claims "
+            "nothing, and for a set without a permutation test the interval alone decided, "
+            "which the report states.")
+
+
 def methods_paragraphs(metrics: dict) -> list[str]:
     """The methods section, paragraph by paragraph, from a run's ``metrics.json``.
 
@@ -223,7 +233,7 @@ def methods_paragraphs(metrics: dict) -> list[str]:
         f"{_join([f'{100 * level:g}%' for level in levels]) or '95%'} percentile interval from "
         f"{settings.get('bootstrap')} bootstrap resamples of participants. "
         f"{_permutation_sentence(settings.get('permutations'), primaries)} "
-        "Fusion was said to beat the best single "
+        f"{_chance_rule_sentence()} Fusion was said to beat the best single "
         "modality only when the paired bootstrap interval of the difference excluded zero. "
         "Calibration was summarised by the calibration slope and intercept and the Brier score "
         f"{cite('Van Calster 2019')}. The random seed was {settings.get('seed')}; the same "

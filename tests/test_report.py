@@ -11,13 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost
+from markupsafe import escape
 
 from features.table import subject_table
 from models.xgb import fit_xgb
 from pipeline import cache, report as report_stage, train as train_stage
 from reports import figures
-from reports.html import (RunInputs, build_report, contribution_bar, deviation_rows,
-                          fusion_sentence, scrub)
+from pipeline.errors import ConfigError
+from reports.chance import PERMUTATION_ALPHA, above_chance
+from reports.html import (CONTROL_MODELS, RunInputs, build_report, chance_sentence,
+                          contribution_bar, deviation_rows, fusion_sentence, limitations, scrub)
 from reports.importance import (ablation_table, gain_importance, mean_abs_shap, oof_explanations,
                                 plain_name, shap_contributions, signed_contributions)
 from reports.methods import REFERENCES, methods_paragraphs
@@ -117,7 +120,15 @@ def test_report_states_results_claims_and_limitations(run_dir, report_html):
     headline = metrics["targets"]["group:PS-vs-HC"]["models"]["xgb"]["fusion_vs_unimodal"]
     expected = fusion_sentence({"fusion_vs_unimodal": headline})["text"]
     assert expected.replace("'", "&#39;") in report_html
-    assert "predicts above chance" in report_html or "does not predict above chance" in report_html
+    summary = metrics["targets"]["group:PS-vs-HC"]
+    xgb = summary["models"]["xgb"]
+    for name, (meaning, consequence) in CONTROL_MODELS.items():
+        record = next(r for r in xgb["metrics"]
+                      if r["modality_set"] == name and r["metric"] == "roc_auc")
+        permutation = next((r for r in xgb["permutation"] if r["modality_set"] == name), {})
+        sentence = chance_sentence(f"{summary['description']}, xgb: {meaning}", record,
+                                   permutation, metric="roc_auc", consequence=consequence)
+        assert str(escape(sentence)) in report_html, name
     assert "Sex across groups" in report_html
     # PS landmark error 0.05 against 0.03 for controls
     assert "Automatic landmarks err more on PS (post-stroke) faces" in report_html
@@ -248,6 +259,108 @@ def test_fusion_is_claimed_only_when_metrics_json_says_so():
                                                        "note": "no multimodal set"}})["claim"]
 
 
+def test_above_chance_needs_the_interval_and_the_permutation_test_to_agree():
+    both = above_chance("roc_auc", ci_low=0.6, p_value=0.01)
+    assert (both.claimed, both.disagree) == (True, False)
+    # the smallest p-value 19 permutations can give still counts
+    assert above_chance("roc_auc", ci_low=0.6, p_value=1 / 20).claimed
+    interval_only = above_chance("roc_auc", ci_low=0.6, p_value=0.10)
+    assert (interval_only.claimed, interval_only.disagree) == (False, True)
+    test_only = above_chance("roc_auc", ci_low=0.45, p_value=0.01)
+    assert (test_only.claimed, test_only.disagree) == (False, True)
+    neither = above_chance("roc_auc", ci_low=0.45, p_value=0.55)
+    assert (neither.claimed, neither.disagree) == (False, False)
+    assert not above_chance("roc_auc", ci_low=0.5, p_value=0.01).interval_above
+    assert above_chance("spearman", ci_low=0.05, p_value=0.01).claimed
+    assert not above_chance("spearman", ci_low=-0.05, p_value=0.2).claimed
+
+
+def test_without_a_p_value_the_interval_alone_decides():
+    for missing in (None, float("nan")):
+        above = above_chance("roc_auc", ci_low=0.6, p_value=missing)
+        assert (above.claimed, above.disagree, above.permutation_supports) == (True, False, None)
+        assert not above_chance("roc_auc", ci_low=0.4, p_value=missing).claimed
+    assert not above_chance("roc_auc", ci_low=None, p_value=0.01).claimed
+    with pytest.raises(ConfigError):
+        above_chance("rmse", ci_low=0.6, p_value=0.01)
+
+
+def _auc(low: float, high: float) -> dict:
+    return {"metric": "roc_auc", "estimate": (low + high) / 2, "ci_low": low, "ci_high": high}
+
+
+def _p(value: float) -> dict:
+    return {"metric": "roc_auc", "p_value": value}
+
+
+def test_chance_sentences_give_both_numbers_and_alarm_only_on_agreement():
+    def say(record, permutation):
+        return chance_sentence("X", record, permutation, metric="roc_auc", consequence="ALARM")
+
+    assert say(_auc(0.6, 0.9), _p(0.01)) == (
+        "X predicts above chance (ROC AUC 0.75 (0.60 to 0.90): its interval lies above 0.5 and "
+        "permutation p = 0.010 is at most 0.05): ALARM.")
+    assert say(_auc(0.6, 0.9), _p(0.10)) == (
+        "X is not claimed to predict above chance, because its interval and its permutation "
+        "test disagree (ROC AUC 0.75 (0.60 to 0.90): its interval lies above 0.5 but "
+        "permutation p = 0.100 is above 0.05).")
+    assert say(_auc(0.45, 0.85), _p(0.03)) == (
+        "X is not claimed to predict above chance, because its interval and its permutation "
+        "test disagree (ROC AUC 0.65 (0.45 to 0.85): its interval does not lie above 0.5 but "
+        "permutation p = 0.030 is at most 0.05).")
+    assert say(_auc(0.3, 0.7), _p(0.55)) == (
+        "X does not predict above chance (ROC AUC 0.50 (0.30 to 0.70): its interval does not lie "
+        "above 0.5 and permutation p = 0.550 is above 0.05).")
+    assert say(_auc(0.6, 0.9), {}) == (
+        "X predicts above chance (ROC AUC 0.75 (0.60 to 0.90): its interval lies above 0.5; no "
+        "permutation p-value exists for this set, so this rests on the interval alone): ALARM.")
+    assert say(_auc(0.3, 0.7), {}).endswith("; no permutation p-value exists for this set).")
+    rmse_p = chance_sentence("X", {"estimate": 0.3, "ci_low": 0.1, "ci_high": 0.5},
+                             {"metric": "rmse", "p_value": 0.2}, metric="spearman",
+                             consequence="ALARM")
+    assert "above 0 but permutation p = 0.200 (on root mean squared error)" in rmse_p
+
+
+def _control_run(nonspeech_p: float | None) -> tuple[list, list, dict]:
+    """Limitations inputs for a 3-class target whose non-speech control (and metadata model,
+    never permutation-tested) has an interval above chance; ``None`` leaves the control
+    untested too."""
+    permutation = [] if nonspeech_p is None else [
+        {"modality_set": "nonspeech", "metric": "roc_auc", "p_value": nonspeech_p,
+         "n_permutations": 19}]
+    summary = {"metrics": [{"modality_set": name, **_auc(0.55, 0.8)}
+                           for name in ("all", "metadata", "nonspeech")],
+               "permutation": permutation}
+    metrics = {"settings": {"permutations": 19},
+               "targets": {"group_3class": {"models": {"xgb": summary}}}}
+    sections = [{"target": "group_3class", "description": "HC vs PS vs ALS",
+                 "task_type": "multiclass", "n_subjects": 30, "models": [{"model": "xgb"}]}]
+    cohort = [{"code": "HC", "subjects": 10, "female_share": 0.5}]
+    return cohort, sections, metrics
+
+
+def test_a_control_at_p_010_raises_no_alarm_in_the_limitations():
+    cohort, sections, metrics = _control_run(0.10)
+    text = " ".join(limitations(cohort, sections, None, metrics))
+    assert "reading the room" not in text
+    assert "only the non-speech recording-condition control predicts above chance" not in text
+    assert ("only the non-speech recording-condition control is not claimed to predict above "
+            "chance, because its interval and its permutation test disagree") in text
+    assert "p = 0.100 is above 0.05" in text
+    # the metadata model has no p-value: its interval alone decides, and the text says so
+    assert "only age and sex predicts above chance" in text
+    assert "no permutation p-value exists for this set, so this rests on the interval alone" \
+        in text
+
+
+@pytest.mark.parametrize("p_value", [PERMUTATION_ALPHA, None])
+def test_a_control_above_chance_by_the_rule_raises_the_alarm(p_value):
+    cohort, sections, metrics = _control_run(p_value)
+    text = " ".join(limitations(cohort, sections, None, metrics))
+    assert "only the non-speech recording-condition control predicts above chance" in text
+    assert "reading the room" in text
+
+
 def test_ablation_table_reads_metrics_json_records():
     summary = {"protocol": {"primary_metric": "roc_auc",
                             "modality_sets": {"video": {"families": "video", "n_features": 3}}},
@@ -274,7 +387,8 @@ def test_methods_state_the_run_settings_with_valid_citations():
     text = " ".join(methods_paragraphs(metrics))
     for fact in ("123 permutations", "456 bootstrap", "seed was 7", "stratified group k-fold",
                  "5 folds", "eGeMAPSv02", "parselmouth", "68 facial landmarks",
-                 "video, audio and all"):
+                 "video, audio and all",
+                 f"permutation p-value was at most {PERMUTATION_ALPHA:g}; when the two disagreed"):
         assert fact in text, fact
     cited = {int(n) for group in re.findall(r"\[([\d, ]+)\]", text) for n in group.split(",")}
     assert cited == set(range(1, len(REFERENCES) + 1))
