@@ -155,6 +155,15 @@ class Bundle:
     target: str
     info: dict
 
+    @property
+    def used_columns(self) -> list:
+        """Feature columns that reach the estimator, in training order.
+
+        ``feature_columns`` minus those the preprocessing dropped (all missing or constant on the
+        training rows): a table must hold the dropped ones too, but their values change nothing.
+        """
+        return list(self.model.preprocessor.kept_columns)
+
     def check_table(self, X: pd.DataFrame, *, allow_extra: bool = True) -> None:
         """Raise ``ModelMismatchError`` naming missing (and, if not allowed, extra) features."""
         check_features(X.columns, expected=self.feature_columns, allow_extra=allow_extra)

@@ -2,21 +2,44 @@
 
 The new recordings (a manifest, or one video with ``--video --subject --task``) go through the same
 extraction stages into ``--out``; then every model bundle under ``--model`` scores each subject's
-first visit. Output ``OUT/predictions.csv``: one row per subject, target and model, with class
-probabilities (or the predicted score), how many of the model's features were missing, and for
-XGBoost models the features that pushed the prediction most (exact TreeSHAP), in plain words.
+first visit.
+
+A model is trained on the tasks its columns name (those whose columns reach the estimator). A
+subject-visit without a recording of one of them would get, for every feature of that task, only
+the model's fallback for a missing value, so the (subject, model) pair is refused with the missing
+tasks named, and the other pairs go on. ``--allow-partial`` scores such pairs anyway and marks them.
+A single clip (``--video``) is scored by the models trained on its task alone (with
+``--allow-partial``, by every model); when there is none, predict stops before extraction and
+names the tasks each model needs.
+
+Outputs, with pseudonymous ids only:
+
+- ``OUT/predictions.csv``: one row per subject, target and model scored, with class probabilities
+  (or the predicted score); ``n_missing_features``, how many of the model's features were absent
+  or NaN; ``imputed_tasks``, the trained-on tasks the input lacked (only with ``--allow-partial``);
+  for XGBoost models ``top_reasons``, the features that pushed the prediction most (exact
+  TreeSHAP) in plain words, never a missing feature since the model saw no value of it, and
+  ``n_reasons_left_out``, how many missing features ranked among them and were left out.
+- ``OUT/refused.csv``: one row per subject-visit and model not scored, with ``missing_tasks`` and
+  the ``reason``.
+
+Exit codes: 0 every pair scored; 1 extraction failed or at least one pair was refused; 2 a usage or
+input error, including a single clip that no model was trained on alone.
 """
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from models.artifacts import load_bundle
-from models.scoring import align_to_model
+from models.artifacts import CARD_JSON, Bundle, load_bundle
+from models.scoring import align_to_model, missing_tasks, tasks_by_visit, trained_tasks
 from models.targets import first_visits
 from pipeline import cache
 from pipeline.errors import ConfigError, ModelMismatchError
@@ -29,6 +52,8 @@ DESCRIPTION = "Predict impairment, severity and recovery for new recordings with
 # The run's stages up to the feature table; manual-landmark evaluation has nothing to do here.
 EXTRACTION = [stage for stage in selected_stages("validate", "assemble") if stage[0] != "landmarks-eval"]
 BUNDLE_FILE = "bundle.json"
+KEYS = ["subject_id", "visit", "target", "model", "model_folder"]
+REFUSAL_COLUMNS = KEYS + ["missing_tasks", "reason"]
 
 
 def add_arguments(parser) -> None:
@@ -39,8 +64,34 @@ def add_arguments(parser) -> None:
     parser.add_argument("--task", default=None, help=f"task of --video: one of {', '.join(TASKS)}")
     parser.add_argument("--visit", default="01", help="visit of --video (default: %(default)s)")
     parser.add_argument("--top", type=int, default=5, help="reasons listed per prediction (default: %(default)s)")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="score a subject-visit that lacks tasks a model was trained on (their "
+                             "features are filled by the model and listed in imputed_tasks) instead "
+                             "of refusing it")
     for _, module in EXTRACTION:
         importlib.import_module(module).add_arguments(parser)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """A loaded bundle with its name and the tasks an input must hold for it.
+
+    Attributes
+    ----------
+    folder : Path
+        The bundle folder.
+    bundle : Bundle
+    name : str
+        ``<target specification>/<model kind>``, e.g. ``group:PS-vs-HC/xgb``.
+    tasks : tuple of str
+        Tasks named by the columns that reach the estimator (``trained_tasks``); a task whose
+        columns were all dropped at training (missing or constant) is not needed.
+    """
+
+    folder: Path
+    bundle: Bundle
+    name: str
+    tasks: tuple
 
 
 def single_video_manifest(args) -> Path:
@@ -68,72 +119,187 @@ def bundle_folders(root: Path) -> list[Path]:
     return found
 
 
-def reasons_text(bundle, X: pd.DataFrame, predictions: pd.DataFrame, top: int) -> list[str]:
-    """Top SHAP reasons per row for XGBoost bundles; a note for models without exact SHAP."""
-    from reports.importance import shap_contributions, signed_contributions, subject_reasons
+def load_model(folder: Path) -> TrainedModel:
+    """Load one bundle; its target specification comes from the model card ``avstroke train``
+    writes beside it (a bundle saved without a card is named by its target description)."""
+    bundle = load_bundle(folder)
+    card = folder / CARD_JSON
+    target = json.loads(card.read_text(encoding="utf-8")).get("target") if card.is_file() else None
+    return TrainedModel(folder=folder, bundle=bundle, name=f"{target or bundle.target}/{bundle.info['kind']}",
+                        tasks=tuple(trained_tasks(bundle.used_columns)))
 
-    if bundle.info.get("kind") != "xgb":
-        return ["not available for the fusion network"] * len(X)
+
+def models_for_task(models: list[TrainedModel], task: str) -> list[TrainedModel]:
+    """The models trained on ``task`` alone."""
+    return [model for model in models if model.tasks == (task,)]
+
+
+def no_single_task_model(models: list[TrainedModel], subject: str, task: str) -> str:
+    """Why a single clip of ``task`` cannot be scored: what each model needs."""
+    needs = "; ".join(f"{model.name} needs {', '.join(model.tasks) or 'no task (metadata only)'}"
+                      for model in models)
+    return (f"subject {subject}: no trained model uses only {task}; models here: {needs}. Give "
+            f"recordings of those tasks with --manifest, or pass --allow-partial to score the clip "
+            f"with the other tasks missing (marked in the output)")
+
+
+def task_refusal(trained, missing) -> str:
+    """Reason a subject-visit is refused by a model: the tasks it was trained on and those lacking."""
+    return (f"model was trained on {', '.join(trained)}; the input lacks {', '.join(missing)} "
+            f"(--allow-partial scores it anyway, marking the imputed tasks)")
+
+
+def identity(rows: pd.DataFrame, model: TrainedModel) -> pd.DataFrame:
+    """``KEYS`` of each row scored (or refused) by ``model``."""
+    return pd.DataFrame({"subject_id": rows["subject_id"].to_numpy(), "visit": rows["visit"].to_numpy(),
+                         "target": model.bundle.target, "model": model.bundle.info["kind"],
+                         "model_folder": model.folder.name})
+
+
+def reasons_text(bundle: Bundle, X: pd.DataFrame, predictions: pd.DataFrame,
+                 top: int) -> tuple[list[str], list]:
+    """Top SHAP reasons per row for XGBoost bundles, leaving out features missing in ``X``.
+
+    Returns
+    -------
+    texts : list of str
+        Per row, the reasons in plain words (a note for models without exact SHAP).
+    n_left_out : list of int or None
+        Per row, missing features that ranked among the reasons and were left out (None
+        without SHAP).
+    """
+    from reports.importance import ranked_reasons, shap_contributions, signed_contributions, subject_reasons
+
+    if bundle.info["kind"] != "xgb":
+        return ["not available for the fusion network"] * len(X), [None] * len(X)
     result = shap_contributions(bundle.model, X)
+    # A feature missing in the input reached the model only as its fallback for "missing", so its
+    # contribution says nothing about this subject's value.
+    missing = X[result.columns].isna().to_numpy()
     classes = None
     if bundle.task_type == "multiclass":
         classes = [bundle.class_labels.index(label) for label in predictions["predicted_label"]]
     contributions = signed_contributions(result, classes=classes)
-    texts = []
+    texts, left_out = [], []
     for i in range(len(X)):
-        reasons = subject_reasons(contributions[i], result.data[i], result.columns, top=top)
+        reasons = subject_reasons(contributions[i], result.data[i], result.columns, top=top,
+                                  leave_out=missing[i])
+        left_out.append(ranked_reasons(contributions[i], top=top, leave_out=missing[i])[1])
         if bundle.task_type == "regression":
             outcome = "a higher score"
         elif bundle.task_type == "binary":
             outcome = bundle.class_labels[-1]
         else:
             outcome = predictions["predicted_label"].iloc[i]
-        texts.append("; ".join(
-            f"{r.name} = {'missing' if pd.isna(r.value) else f'{r.value:.3g}'} "
-            f"({'towards' if r.contribution > 0 else 'away from'} {outcome})"
-            for r in reasons.itertuples()))
-    return texts
+        texts.append("; ".join(f"{r.name} = {r.value:.3g} ({r.pushes} {outcome})"
+                               for r in reasons.itertuples()))
+    return texts, left_out
 
 
-def score(table: pd.DataFrame, folder: Path, top: int) -> pd.DataFrame:
-    """Predictions of one bundle for each subject's first visit in ``table``."""
-    bundle = load_bundle(folder)
+def score(table: pd.DataFrame, present: dict, model: TrainedModel, *, top: int,
+          allow_partial: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score each subject's first visit in ``table`` with one model.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Subject-level feature table (``features.table.subject_table``).
+    present : dict
+        ``(subject_id, visit)`` -> tasks recorded (``models.scoring.tasks_by_visit``).
+    model : TrainedModel
+    top : int
+        Reasons listed per prediction.
+    allow_partial : bool
+        Score a visit lacking tasks the model was trained on (marked in ``imputed_tasks``)
+        instead of refusing it.
+
+    Returns
+    -------
+    predictions : DataFrame
+        ``KEYS``, the model's outputs, ``n_missing_features``, ``n_model_features``,
+        ``imputed_tasks``, ``top_reasons``, ``n_reasons_left_out``; one row per visit scored.
+    refused : DataFrame
+        ``REFUSAL_COLUMNS``; one row per visit refused.
+
+    Raises
+    ------
+    ModelMismatchError
+        If the model uses features this version does not compute (every visit is refused).
+    """
     rows = first_visits(table).reset_index(drop=True)
-    X, n_missing = align_to_model(rows, bundle.feature_columns)
-    predictions = bundle.predict(X)
-    out = pd.DataFrame({"subject_id": rows["subject_id"], "visit": rows["visit"],
-                        "target": bundle.target, "model": bundle.info.get("kind", ""),
-                        "model_folder": folder.name})
-    out = pd.concat([out, predictions.reset_index(drop=True)], axis=1)
-    out["n_missing_features"] = n_missing.to_numpy()
-    out["n_model_features"] = len(bundle.feature_columns)
-    out["top_reasons"] = reasons_text(bundle, X, predictions, top)
-    return out
+    X, n_missing = align_to_model(rows, model.bundle.feature_columns)
+    lacking = [missing_tasks(model.tasks, present.get(key, frozenset()))
+               for key in zip(rows["subject_id"], rows["visit"])]
+    refuse = np.array([bool(tasks) and not allow_partial for tasks in lacking], dtype=bool)
+    ids = identity(rows, model)
+    refused = ids[refuse].assign(missing_tasks=[", ".join(t) for t, r in zip(lacking, refuse) if r],
+                                 reason=[task_refusal(model.tasks, t) for t, r in zip(lacking, refuse) if r])
+    keep = ~refuse
+    if not keep.any():
+        return pd.DataFrame(), refused.reset_index(drop=True)
+    X = X[keep].reset_index(drop=True)
+    predictions = model.bundle.predict(X)
+    out = pd.concat([ids[keep].reset_index(drop=True), predictions.reset_index(drop=True)], axis=1)
+    out["n_missing_features"] = n_missing[keep].to_numpy()
+    out["n_model_features"] = len(model.bundle.feature_columns)
+    out["imputed_tasks"] = [", ".join(t) for t, k in zip(lacking, keep) if k]
+    out["top_reasons"], out["n_reasons_left_out"] = reasons_text(model.bundle, X, predictions, top)
+    return out, refused.reset_index(drop=True)
+
+
+def choose_models(models: list[TrainedModel], args) -> list[TrainedModel]:
+    """The models to score with: all of them, or for ``--video`` those trained on its task alone.
+
+    Raises
+    ------
+    ModelMismatchError
+        If a single clip has no model trained on its task alone and ``--allow-partial`` is off.
+    """
+    if args.video is None or args.allow_partial:
+        return models
+    chosen = models_for_task(models, args.task)
+    if not chosen:
+        raise ModelMismatchError(no_single_task_model(models, args.subject, args.task))
+    for model in models:
+        if model not in chosen:
+            log.info("predict: model %s is not used for one %s clip: it needs %s", model.name,
+                     args.task, ", ".join(model.tasks) or "no task")
+    return chosen
 
 
 def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
+    # Models first: a clip no model can score is refused before minutes of extraction.
+    models = [load_model(folder) for folder in bundle_folders(args.model)]
     if args.video is not None:
         args.manifest = single_video_manifest(args)
+    models = choose_models(models, args)
     args.allow_unknown_group = True
     if run_stages(args, EXTRACTION) != 0:
         return 1
     table = pd.read_parquet(args.out / "features" / "table.parquet")
-    results, refused = [], []
-    for folder in bundle_folders(args.model):
+    present = tasks_by_visit(pd.read_parquet(args.out / "features" / "recordings.parquet"))
+    scored, refused = [], []
+    for model in models:
         try:
-            results.append(score(table, folder, args.top))
+            predictions, refusals = score(table, present, model, top=args.top, allow_partial=args.allow_partial)
         except ModelMismatchError as exc:
-            log.error("predict: model %s refused: %s", folder, exc)
-            refused.append(folder)
-    if not results:
-        return 1
-    predictions = pd.concat(results, ignore_index=True)
-    path = args.out / "predictions.csv"
-    cache.atomic_write(path, lambda tmp: predictions.to_csv(tmp, index=False))
-    log.info("predict: %d predictions for %d subjects from %d models (%d refused) -> %s", len(predictions),
-             predictions["subject_id"].nunique(), len(results), len(refused), path)
-    return 1 if refused else 0
+            predictions = pd.DataFrame()
+            refusals = identity(first_visits(table), model).assign(missing_tasks="", reason=str(exc))
+        for row in refusals.itertuples():
+            log.error("predict: refused subject %s (visit %s) for model %s: %s", row.subject_id, row.visit,
+                      model.name, row.reason)
+        scored += [predictions] if len(predictions) else []
+        refused += [refusals] if len(refusals) else []
+    predictions = pd.concat(scored, ignore_index=True) if scored else pd.DataFrame(columns=KEYS)
+    refusals = pd.concat(refused, ignore_index=True) if refused else pd.DataFrame(columns=REFUSAL_COLUMNS)
+    for name, frame in (("predictions.csv", predictions), ("refused.csv", refusals)):
+        cache.atomic_write(args.out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+    n_partial = int(predictions["imputed_tasks"].astype(bool).sum()) if len(predictions) else 0
+    log.info("predict: %d predictions for %d subjects from %d models, %d scored with missing tasks "
+             "(--allow-partial), %d refused -> %s, %s", len(predictions), predictions["subject_id"].nunique(),
+             len(models), n_partial, len(refusals), args.out / "predictions.csv", args.out / "refused.csv")
+    return 1 if len(refusals) else 0
 
 
 def main(argv=None) -> int:

@@ -479,8 +479,51 @@ def _number(value) -> float:
     return float("nan") if value is None else float(value)
 
 
+def ranked_reasons(contributions: np.ndarray, *, top: int,
+                   leave_out: np.ndarray | None = None) -> tuple[list[int], int]:
+    """Positions of the features that pushed one prediction most, and how many were left out.
+
+    Features rank by |contribution|, ties in column order; a zero contribution is no reason.
+
+    Parameters
+    ----------
+    contributions : ndarray, shape (p,)
+        SHAP values towards the explained outcome (margin units).
+    top : int
+        How many reasons (>= 1).
+    leave_out : ndarray of bool, shape (p,), optional
+        Features never to list, e.g. those missing in the input: the model saw no value of
+        them, only its fallback for a missing one.
+
+    Returns
+    -------
+    positions : list of int
+        Up to ``top`` positions, largest |contribution| first.
+    n_left_out : int
+        Left-out features that ranked ahead of the last reason listed (all left-out features
+        with a non-zero contribution when fewer than ``top`` reasons remain).
+    """
+    if top < 1:
+        raise ConfigError(f"top must be at least 1; got {top}")
+    contributions = np.asarray(contributions, dtype=float)
+    skip = (np.zeros(contributions.shape, dtype=bool) if leave_out is None
+            else np.asarray(leave_out, dtype=bool))
+    if skip.shape != contributions.shape:
+        raise ConfigError(f"leave_out has shape {skip.shape}; the contributions have "
+                          f"{contributions.shape}")
+    positions, n_left_out = [], 0
+    for i in np.argsort(-np.abs(contributions), kind="stable"):
+        if len(positions) == top or contributions[i] == 0:
+            break
+        if skip[i]:
+            n_left_out += 1
+        else:
+            positions.append(int(i))
+    return positions, n_left_out
+
+
 def subject_reasons(contributions: np.ndarray, values: np.ndarray, columns: list, *,
-                    top: int = 5) -> pd.DataFrame:
+                    top: int = 5, leave_out: np.ndarray | None = None) -> pd.DataFrame:
     """The features that pushed one subject's prediction most, in plain words.
 
     Parameters
@@ -493,6 +536,8 @@ def subject_reasons(contributions: np.ndarray, values: np.ndarray, columns: list
         Feature columns.
     top : int
         How many reasons (>= 1).
+    leave_out : ndarray of bool, shape (p,), optional
+        Features never to list (``ranked_reasons``).
 
     Returns
     -------
@@ -500,11 +545,8 @@ def subject_reasons(contributions: np.ndarray, values: np.ndarray, columns: list
         ``column``, ``name``, ``value``, ``unit``, ``contribution``, ``pushes`` ("towards" or
         "away from" the explained outcome); features with contribution 0 are left out.
     """
-    if top < 1:
-        raise ConfigError(f"top must be at least 1; got {top}")
     contributions = np.asarray(contributions, dtype=float)
-    order = [i for i in np.argsort(-np.abs(contributions), kind="stable") if contributions[i] != 0]
-    order = order[:top]
+    order, _ = ranked_reasons(contributions, top=top, leave_out=leave_out)
     chosen = [columns[i] for i in order]
     names = plain_names(chosen)
     rows = [{"column": columns[i], "name": names[columns[i]], "value": float(values[i]),

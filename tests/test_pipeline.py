@@ -94,7 +94,7 @@ def test_one_bad_recording_is_listed_and_the_rest_go_on(manifest, tmp_path):
     assert len(recordings) == len(table) and "N009_02_NSM_SPREAD" not in set(recordings["recording_id"])
 
 
-def test_train_predict_and_refuse_a_foreign_model(manifest, tmp_path):
+def test_train_then_predict_one_clip_refused_unless_partial_input_is_allowed(manifest, tmp_path):
     run = tmp_path / "run"
     args = ["--manifest", str(manifest), "--out", str(run)]
     assert cli(["run", *args, "--to", "train", "--targets", "score:score_mean_tot", "--models", "xgb",
@@ -102,12 +102,23 @@ def test_train_predict_and_refuse_a_foreign_model(manifest, tmp_path):
     bundle = run / "models" / "score_score_mean_tot" / "xgb"
     assert (bundle / "bundle.json").is_file() and (bundle / "model_card.md").is_file()
     out = tmp_path / "new"
-    video = pd.read_csv(manifest)["video_path"].iloc[0]
-    assert cli(["predict", "--model", str(run / "models"), "--video", str(manifest.parent / video),
-                "--subject", "NEW1", "--task", "NSM_SPREAD", "--out", str(out)]) == 0
+    recordings = pd.read_csv(manifest)
+    video = recordings.loc[recordings["task"] == "NSM_SPREAD", "video_path"].iloc[0]
+    clip = ["predict", "--model", str(run / "models"), "--video", str(manifest.parent / video),
+            "--subject", "NEW1", "--task", "NSM_SPREAD", "--out", str(out)]
+    # The model read both phantom tasks: one smile clip is refused before any extraction.
+    assert cli(clip) == 2
+    logged = (out / "logs" / "avstroke.log").read_text()
+    assert "no trained model uses only NSM_SPREAD" in logged
+    assert "score:score_mean_tot/xgb needs DDK_PA, NSM_SPREAD" in logged
+    assert not (out / "features").exists() and not (out / "predictions.csv").exists()
+    assert cli([*clip, "--allow-partial"]) == 0
     predictions = pd.read_csv(out / "predictions.csv")
     assert predictions["subject_id"].tolist() == ["NEW1"]
+    assert predictions["imputed_tasks"].tolist() == ["DDK_PA"]
     assert predictions["predicted"].notna().all() and predictions["top_reasons"].str.len().gt(0).all()
+    assert not predictions["top_reasons"].str.contains("'pa' repetition task").any()
+    assert pd.read_csv(out / "refused.csv").empty
 
 
 def test_overlays_only_on_request(manifest, tmp_path):

@@ -1,0 +1,215 @@
+"""``avstroke predict`` on small synthetic tables and bundles: a visit lacking a task a model was
+trained on is refused naming the task, ``--allow-partial`` scores it with the imputed tasks marked
+and no missing feature among the reasons, and a single clip gets only the models trained on its
+task alone."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import artifacts
+from models.scoring import missing_tasks, tasks_by_visit, trained_tasks
+from models.xgb import fit_xgb
+from pipeline import predict
+from pipeline.errors import ConfigError, ModelMismatchError
+from reports.importance import plain_name, ranked_reasons, shap_contributions, signed_contributions
+
+SMILE = "face__NSM_SPREAD__commissure_excursion_asym_pct"
+PA = "ddk__DDK_PA__syllable_rate"
+AGE = "meta__age"
+# One small XGBoost setting: no inner search.
+SETTING = {"grid": [{"max_depth": 2, "n_estimators": 30, "learning_rate": 0.3, "min_child_rows": 1}]}
+
+
+def training_table(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Subjects whose class is decided by the /pa/ rate, with the smile asymmetry a weaker sign."""
+    rng = np.random.default_rng(seed)
+    pa = rng.normal(5.0, 1.0, n)
+    smile = rng.normal(20.0, 5.0, n)
+    table = pd.DataFrame({"subject_id": [f"T{i:03d}" for i in range(n)], SMILE: smile, PA: pa,
+                          AGE: rng.normal(60.0, 10.0, n)})
+    return table, ((pa < 5.0) | (smile > 28.0)).astype(int)
+
+
+def save_model(folder: Path, columns: list, spec: str, table=None) -> Path:
+    """Fit XGBoost on ``columns`` of the training table and save it as ``avstroke train`` does."""
+    if table is None:
+        table, y = training_table()
+    else:
+        y = np.arange(len(table)) % 2
+    model = fit_xgb(table[columns], y, table["subject_id"], task_type="binary", n_classes=2, seed=0,
+                    params=SETTING)
+    artifacts.save_bundle(folder, model=model, class_labels=["HC", "PS"], target=f"what {spec} predicts")
+    artifacts.write_model_card(folder, metadata={"target": spec}, date="2026-01-01")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory) -> Path:
+    """Two bundles: one trained on the smile and /pa/ tasks, one on /pa/ alone (plus age)."""
+    root = tmp_path_factory.mktemp("models")
+    save_model(root / "group_PS-vs-HC" / "xgb", [SMILE, PA, AGE], "group:PS-vs-HC")
+    save_model(root / "pa_only" / "xgb", [PA, AGE], "group:PS-vs-HC-pa")
+    return root
+
+
+@pytest.fixture(scope="module")
+def both_tasks(models_root):
+    return predict.load_model(models_root / "group_PS-vs-HC" / "xgb")
+
+
+@pytest.fixture(scope="module")
+def pa_only(models_root):
+    return predict.load_model(models_root / "pa_only" / "xgb")
+
+
+def new_input() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Recording- and subject-level tables of three new subjects (first visit "01").
+
+    FULL recorded both tasks; SMILE_ONLY recorded only the smile; FAILED recorded both, but its
+    /pa/ rate could not be computed (NaN).
+    """
+    recordings = pd.DataFrame({"subject_id": ["FULL", "FULL", "SMILE_ONLY", "FAILED", "FAILED"],
+                               "visit": "01",
+                               "task": ["NSM_SPREAD", "DDK_PA", "NSM_SPREAD", "NSM_SPREAD", "DDK_PA"]})
+    table = pd.DataFrame({"subject_id": ["FULL", "SMILE_ONLY", "FAILED"], "visit": "01",
+                          SMILE: [18.0, 20.0, 35.0], PA: [3.5, np.nan, np.nan], AGE: [70.0, 55.0, 55.0]})
+    return recordings, table
+
+
+# ---------------------------------------------------------------- tasks of a model and of an input
+
+
+def test_trained_tasks_in_column_order_and_columns_without_a_task_belong_to_none():
+    columns = [AGE, "face__NSM_SPREAD__a", "ddk__DDK_PA__b", "face__NSM_SPREAD__c", "meta__sex_female"]
+    assert trained_tasks(columns) == ["NSM_SPREAD", "DDK_PA"]
+    assert trained_tasks([AGE]) == []
+
+
+def test_tasks_present_per_visit_and_the_missing_ones():
+    recordings, _ = new_input()
+    present = tasks_by_visit(recordings)
+    assert present == {("FULL", "01"): {"NSM_SPREAD", "DDK_PA"}, ("SMILE_ONLY", "01"): {"NSM_SPREAD"},
+                       ("FAILED", "01"): {"NSM_SPREAD", "DDK_PA"}}
+    assert missing_tasks(["BBP_NORMAL", "DDK_PA", "NSM_SPREAD"], present[("SMILE_ONLY", "01")]) == \
+        ["BBP_NORMAL", "DDK_PA"]
+
+
+def test_a_model_is_named_by_its_card_and_needs_only_the_tasks_that_reach_it(both_tasks, pa_only, tmp_path):
+    assert (both_tasks.name, both_tasks.tasks) == ("group:PS-vs-HC/xgb", ("NSM_SPREAD", "DDK_PA"))
+    assert (pa_only.name, pa_only.tasks) == ("group:PS-vs-HC-pa/xgb", ("DDK_PA",))
+    # A task whose every column was constant on the training rows was dropped by the
+    # preprocessing: the model never reads it, so an input need not hold it.
+    table, _ = training_table(20)
+    table[SMILE] = 1.0
+    dropped = predict.load_model(save_model(tmp_path / "m", [SMILE, PA, AGE], "x", table=table))
+    assert dropped.bundle.feature_columns == [SMILE, PA, AGE]
+    assert dropped.tasks == ("DDK_PA",)
+
+
+# ---------------------------------------------------------------- refusing, or scoring with marks
+
+
+def test_a_visit_lacking_a_trained_task_is_refused_naming_it_and_the_others_are_scored(both_tasks):
+    recordings, table = new_input()
+    scored, refused = predict.score(table, tasks_by_visit(recordings), both_tasks, top=3,
+                                    allow_partial=False)
+    assert scored["subject_id"].tolist() == ["FAILED", "FULL"]
+    assert (scored["imputed_tasks"] == "").all()
+    assert refused[["subject_id", "visit", "missing_tasks"]].values.tolist() == [["SMILE_ONLY", "01", "DDK_PA"]]
+    assert "trained on NSM_SPREAD, DDK_PA; the input lacks DDK_PA" in refused.loc[0, "reason"]
+    assert list(refused.columns) == predict.REFUSAL_COLUMNS
+
+
+def test_allow_partial_scores_marks_the_imputed_task_and_never_gives_it_as_a_reason(both_tasks):
+    recordings, table = new_input()
+    scored, refused = predict.score(table, tasks_by_visit(recordings), both_tasks, top=1,
+                                    allow_partial=True)
+    assert refused.empty
+    row = scored.set_index("subject_id").loc["SMILE_ONLY"]
+    assert row["imputed_tasks"] == "DDK_PA" and row["n_missing_features"] == 1
+    # Unfiltered, the missing /pa/ rate is this subject's largest contribution: the filter is what
+    # keeps it out of the reasons.
+    X = table.loc[table["subject_id"] == "SMILE_ONLY", [SMILE, PA, AGE]]
+    contributions = signed_contributions(shap_contributions(both_tasks.bundle.model, X))[0]
+    assert ranked_reasons(contributions, top=1)[0] == [1]
+    assert plain_name(PA) not in row["top_reasons"]
+    assert row["top_reasons"].startswith(plain_name(SMILE) + " = 20 (")
+    assert row["n_reasons_left_out"] == 1
+
+
+def test_a_nan_feature_of_a_recorded_task_is_counted_and_never_a_reason(both_tasks):
+    recordings, table = new_input()
+    scored, _ = predict.score(table, tasks_by_visit(recordings), both_tasks, top=3, allow_partial=False)
+    row = scored.set_index("subject_id").loc["FAILED"]
+    assert row["imputed_tasks"] == "" and row["n_missing_features"] == 1
+    assert plain_name(PA) not in row["top_reasons"] and row["n_reasons_left_out"] == 1
+    full = scored.set_index("subject_id").loc["FULL"]
+    assert plain_name(PA) in full["top_reasons"] and full["n_reasons_left_out"] == 0
+
+
+def test_ranked_reasons_skip_left_out_features_and_count_those_ranked_ahead():
+    contributions = np.array([0.1, -0.5, 0.0, 0.3])
+    assert ranked_reasons(contributions, top=2) == ([1, 3], 0)
+    assert ranked_reasons(contributions, top=2, leave_out=[False, True, False, False]) == ([3, 0], 1)
+    # Left out, but ranked after the last reason listed: not counted.
+    assert ranked_reasons(contributions, top=1, leave_out=[True, False, False, False]) == ([1], 0)
+    # A zero contribution is never a reason.
+    assert ranked_reasons(contributions, top=5, leave_out=[False, True, False, False]) == ([3, 0], 1)
+    with pytest.raises(ConfigError, match="leave_out"):
+        ranked_reasons(contributions, top=1, leave_out=[True])
+
+
+# ---------------------------------------------------------------- a single clip
+
+
+def clip_args(task: str, allow_partial: bool = False) -> argparse.Namespace:
+    return argparse.Namespace(video=Path("clip.avi"), subject="NEW1", task=task, allow_partial=allow_partial)
+
+
+def test_a_single_clip_gets_only_the_models_trained_on_its_task_alone(both_tasks, pa_only):
+    models = [both_tasks, pa_only]
+    assert predict.choose_models(models, clip_args("DDK_PA")) == [pa_only]
+    with pytest.raises(ModelMismatchError) as refusal:
+        predict.choose_models(models, clip_args("NSM_SPREAD"))
+    message = str(refusal.value)
+    assert "subject NEW1: no trained model uses only NSM_SPREAD" in message
+    assert "group:PS-vs-HC/xgb needs NSM_SPREAD, DDK_PA" in message
+    assert "group:PS-vs-HC-pa/xgb needs DDK_PA" in message
+    assert predict.choose_models(models, clip_args("NSM_SPREAD", allow_partial=True)) == models
+
+
+# ---------------------------------------------------------------- the command's files and exit code
+
+
+def write_features(out: Path) -> None:
+    recordings, table = new_input()
+    (out / "features").mkdir(parents=True)
+    recordings.to_parquet(out / "features" / "recordings.parquet")
+    table.to_parquet(out / "features" / "table.parquet")
+
+
+@pytest.mark.parametrize("allow_partial", [False, True])
+def test_predict_writes_predictions_and_refusals_and_exits_1_when_anything_was_refused(
+        models_root, tmp_path, monkeypatch, allow_partial):
+    # Extraction is replaced by a ready feature table; everything after it runs as in the command.
+    monkeypatch.setattr(predict, "run_stages", lambda args, stages: 0)
+    write_features(tmp_path)
+    status = predict.main(["--model", str(models_root), "--out", str(tmp_path)]
+                          + (["--allow-partial"] if allow_partial else []))
+    predictions = pd.read_csv(tmp_path / "predictions.csv", keep_default_na=False)
+    refused = pd.read_csv(tmp_path / "refused.csv", keep_default_na=False)
+    if allow_partial:
+        assert status == 0 and refused.empty and list(refused.columns) == predict.REFUSAL_COLUMNS
+        assert len(predictions) == 6
+        assert sorted(predictions.loc[predictions["imputed_tasks"] != "", "subject_id"]) == \
+            ["SMILE_ONLY", "SMILE_ONLY"]
+    else:
+        assert status == 1 and len(predictions) == 4
+        assert sorted(refused["subject_id"]) == ["SMILE_ONLY", "SMILE_ONLY"]
+        assert set(refused["missing_tasks"]) == {"DDK_PA"}
+        assert "SMILE_ONLY" not in set(predictions["subject_id"])
