@@ -16,14 +16,20 @@ told from one slow syllable, and is counted as an interval (at 2 syllables per s
 about 0.7 s; at 6 per s, under about 0.25 s).
 
 Per clip (``within_train_rhythm``), over trains of at least ``min_events`` events (a lone
-syllable or a false start is left out of rate and rhythm):
+syllable or a false start is left out of rate and rhythm). A task whose syllables form a cycle
+(/pa-ta-ka/: ``cycle`` = 3) is measured over whole cycles: its consonants do not start their
+vowels equally fast (a /t/ or /k/ release lets the vowel start some 20-40 ms later than a /p/),
+so single intervals alternate short and long with the syllables, which is phonetics, not an
+irregular rhythm; a whole cycle holds one of each.
 
-- rate of a train: (n - 1) / (last - first onset), events per s; the clip's rate is the median
-  over trains, and the pooled rate is all within-train intervals together,
-  sum(n - 1) / sum(last - first);
-- interval CV, pooled within trains: each interval divided by its own train's mean interval, and
-  the SD of these ratios with one degree of freedom spent per train. For one train this is the
-  usual SD / mean; a change of tempo between attempts does not inflate it;
+- rate of a train: the events in whole cycles from the first onset, (c x m) / (time from the first
+  onset to the onset c x m events later), m the number of whole cycles of c events; events per s.
+  For c = 1 this is (n - 1) / (last - first onset). The clip's rate is the median over trains,
+  and the pooled rate is all trains' whole cycles together;
+- interval CV, pooled within trains: the durations of every cycle (onset k to onset k + c, so
+  overlapping for c > 1), each divided by its own train's mean cycle, and the SD of these ratios
+  with one degree of freedom spent per train. For c = 1 and one train this is the usual
+  SD / mean of the intervals; a change of tempo between attempts does not inflate it;
 - rate decline: the first train's rate minus the last train's, in percent of the first.
 """
 from __future__ import annotations
@@ -67,26 +73,34 @@ def split_trains(times_s: np.ndarray, *, pause_factor: float = PAUSE_FACTOR,
     return np.split(np.arange(times.size), np.flatnonzero(starts))
 
 
-def train_rate(times_s: np.ndarray) -> float:
-    """(n - 1) / (last - first) of one train's onset times, events per s."""
-    return float((len(times_s) - 1) / (times_s[-1] - times_s[0]))
+def whole_cycles(times_s: np.ndarray, cycle: int) -> np.ndarray:
+    """A train's onsets from the first to the last one a whole number of cycles after it."""
+    return times_s[:1 + cycle * ((len(times_s) - 1) // cycle)]
 
 
-def pooled_interval_cv(trains: list[np.ndarray]) -> float:
-    """Interval CV pooled within trains (module docstring); NaN below ``MIN_CV_DOF``.
+def train_rate(times_s: np.ndarray, *, cycle: int = 1) -> float:
+    """Events per s of one train over its whole cycles (module docstring)."""
+    kept = whole_cycles(times_s, cycle)
+    return float((len(kept) - 1) / (kept[-1] - kept[0]))
+
+
+def pooled_interval_cv(trains: list[np.ndarray], *, cycle: int = 1) -> float:
+    """Cycle-duration CV pooled within trains (module docstring); NaN below ``MIN_CV_DOF``.
 
     Parameters
     ----------
     trains : list of numpy.ndarray
         Onset times (s) of each train.
+    cycle : int
+        Events per cycle.
     """
     squares, dof = 0.0, 0
     for times in trains:
-        intervals = np.diff(times)
-        if intervals.size < 2:
+        durations = times[cycle:] - times[:-cycle]
+        if durations.size < 2:
             continue
-        squares += float(np.sum((intervals / intervals.mean() - 1.0) ** 2))
-        dof += intervals.size - 1
+        squares += float(np.sum((durations / durations.mean() - 1.0) ** 2))
+        dof += durations.size - 1
     return float(np.sqrt(squares / dof)) if dof >= MIN_CV_DOF else float("nan")
 
 
@@ -121,7 +135,7 @@ class TrainRhythm:
     rate_decline_pct: float
 
 
-def within_train_rhythm(times_s: np.ndarray, *, min_events: int,
+def within_train_rhythm(times_s: np.ndarray, *, min_events: int, cycle: int = 1,
                         pause_factor: float = PAUSE_FACTOR, breaks: tuple = ()) -> TrainRhythm:
     """Split event onsets into trains and measure rate and rhythm within them.
 
@@ -130,7 +144,9 @@ def within_train_rhythm(times_s: np.ndarray, *, min_events: int,
     times_s : numpy.ndarray
         Event onset times in seconds, increasing.
     min_events : int
-        Fewest events a train needs to count (at least 2).
+        Fewest events a train needs to count (at least 2, and at least one whole cycle).
+    cycle : int
+        Events per cycle of the task (1 for /pa/, 3 for /pa-ta-ka/).
     pause_factor, breaks
         See ``split_trains``.
 
@@ -138,19 +154,21 @@ def within_train_rhythm(times_s: np.ndarray, *, min_events: int,
     -------
     TrainRhythm
     """
-    if min_events < 2:
-        raise ValueError(f"min_events must be at least 2; got {min_events}")
+    if min_events < 2 or cycle < 1:
+        raise ValueError(f"min_events must be at least 2 and cycle at least 1; got {min_events}, "
+                         f"{cycle}")
     times = np.asarray(times_s, dtype=float)
     runs = split_trains(times, pause_factor=pause_factor, breaks=breaks)
-    trains = [run for run in runs if run.size >= min_events]
+    trains = [run for run in runs if run.size >= max(min_events, cycle + 1)]
     train_times = [times[run] for run in trains]
-    rates = np.array([train_rate(t) for t in train_times])
-    spans = sum(t[-1] - t[0] for t in train_times)
+    rates = np.array([train_rate(t, cycle=cycle) for t in train_times])
+    cycled = [whole_cycles(t, cycle) for t in train_times]
     nan = float("nan")
     return TrainRhythm(
         trains=trains, n_fragments=len(runs) - len(trains), rates=rates,
         median_rate=float(np.median(rates)) if rates.size else nan,
-        pooled_rate=float(sum(t.size - 1 for t in train_times) / spans) if trains else nan,
-        interval_cv=pooled_interval_cv(train_times),
+        pooled_rate=float(sum(t.size - 1 for t in cycled) / sum(t[-1] - t[0] for t in cycled))
+        if trains else nan,
+        interval_cv=pooled_interval_cv(train_times, cycle=cycle),
         rate_decline_pct=float(100.0 * (rates[0] - rates[-1]) / rates[0]) if rates.size >= 2
         else nan)

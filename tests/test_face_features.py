@@ -322,7 +322,7 @@ def test_lip_cycles_of_several_attempts_give_the_rate_within_attempts():
 
 def test_cycle_rate_within_attempts_is_the_median_over_attempts():
     times, aperture, _ = lip_attempts([5.0, 50 / 12, 50 / 8], pause_s=0.8)
-    values, info = kinematics.cycle_measures(aperture, times_s=times, within_trains=True)
+    values, info = kinematics.cycle_measures(aperture, times_s=times, train_cycle=1)
     assert info["n_trains"] == 3
     assert values["rate"] == pytest.approx(5.0, rel=0.01)
 

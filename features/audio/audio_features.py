@@ -25,7 +25,7 @@ from features.audio import ddk, egemaps, segments, timing, voice_quality
 from features.audio.decode import TARGET_SR
 from features.registry import Feature, register
 from pipeline.errors import ConfigError, MediaError, check_option
-from pipeline.tasks import DDK_TASKS, SPEECH_TASKS, TASKS
+from pipeline.tasks import DDK_CYCLE_SYLLABLES, DDK_TASKS, SPEECH_TASKS, TASKS
 
 MIN_DURATION_S = 0.5
 NONSPEECH_MARGIN_S = 0.1
@@ -130,7 +130,7 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str) -> tuple[dict, dic
         _merge(row, reasons, values, timing_info)
         info["timing"] = {"nucleus_times_s": timing_info["nucleus_times_s"]}
     if task in DDK_TASKS:
-        values, ddk_info = ddk.ddk_features(signal, sr)
+        values, ddk_info = ddk.ddk_features(signal, sr, cycle=DDK_CYCLE_SYLLABLES[task])
         _merge(row, reasons, values, ddk_info)
         info["ddk"] = {k: ddk_info[k] for k in ("onset_times_s", "peak_times_s", "threshold_db")}
 

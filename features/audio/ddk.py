@@ -67,13 +67,13 @@ _SPECS = (
     ("train_count", "trains", f"number of repetition trains (attempts separated by pauses) with "
      f"at least {MIN_TRAIN_SYLLABLES} syllables", "neutral"),
     ("syllable_rate", "syllables per s", "syllable repetition rate within trains: the median over "
-     "trains of (syllables - 1) / (last - first onset); pauses between trains are left out; slow "
-     "rates mean slowed articulation", "higher_better"),
+     "trains of (syllables - 1) / (last - first onset), over whole /pa-ta-ka/ cycles; pauses "
+     "between trains are left out; slow rates mean slowed articulation", "higher_better"),
     ("syllable_rate_pooled", "syllables per s", "syllable repetition rate of all within-train "
      "intervals together: (syllables - trains) / summed train durations", "higher_better"),
     ("interval_cv", "ratio (SD / mean)", "coefficient of variation of the intervals between "
-     "syllable onsets within trains (each interval relative to its train's mean): irregular "
-     "rhythm", "higher_worse"),
+     "syllable onsets within trains (each relative to its train's mean; for /pa-ta-ka/ the "
+     "interval is a whole cycle of three syllables): irregular rhythm", "higher_worse"),
     ("intensity_decay_db_per_s", "dB per s", "fall of syllable loudness within trains (minus the "
      "regression slope of syllable peak level on time, each train's own mean removed); positive "
      "values mean fading effort", "higher_worse"),
@@ -205,13 +205,15 @@ def within_train_slope(times_s: list[np.ndarray], levels: list[np.ndarray]) -> f
     return float(np.sum(x * y) / spread) if spread > 0 else float("nan")
 
 
-def train_measures(syllables: Syllables) -> tuple[dict, dict]:
+def train_measures(syllables: Syllables, *, cycle: int) -> tuple[dict, dict]:
     """Within-train rate, rhythm and loudness, and first-to-last-train declines.
 
     Parameters
     ----------
     syllables : Syllables
         Detected syllables of one clip.
+    cycle : int
+        Syllables per repeated cycle (``features.rhythm``).
 
     Returns
     -------
@@ -220,14 +222,15 @@ def train_measures(syllables: Syllables) -> tuple[dict, dict]:
     reasons : dict
         Feature name -> why it is NaN.
     """
-    rhythm = within_train_rhythm(syllables.onset_times_s, min_events=MIN_TRAIN_SYLLABLES)
+    rhythm = within_train_rhythm(syllables.onset_times_s, min_events=MIN_TRAIN_SYLLABLES,
+                                 cycle=cycle)
     values = dict.fromkeys(NAMES[1:], float("nan"))
     values["train_count"] = float(len(rhythm.trains))
     reasons = {}
     if not rhythm.trains:
         for name in NAMES[2:]:
-            reasons[name] = (f"no train of at least {MIN_TRAIN_SYLLABLES} syllables "
-                             f"({syllables.onset_times_s.size} syllables detected)")
+            reasons[name] = (f"no train of at least {max(MIN_TRAIN_SYLLABLES, cycle + 1)} "
+                             f"syllables ({syllables.onset_times_s.size} syllables detected)")
         return values, reasons
     peak_times = [syllables.peak_times_s[train] for train in rhythm.trains]
     peak_db = [syllables.peak_db[train] for train in rhythm.trains]
@@ -245,7 +248,7 @@ def train_measures(syllables: Syllables) -> tuple[dict, dict]:
     return values, reasons
 
 
-def ddk_features(signal: np.ndarray, sr: int) -> tuple[dict, dict]:
+def ddk_features(signal: np.ndarray, sr: int, *, cycle: int = 1) -> tuple[dict, dict]:
     """DDK features of one DDK_PA or DDK_PATAKA recording.
 
     Parameters
@@ -254,6 +257,9 @@ def ddk_features(signal: np.ndarray, sr: int) -> tuple[dict, dict]:
         1-D samples, full scale 1.0.
     sr : int
         Sample rate in Hz.
+    cycle : int
+        Syllables per repeated cycle: 1 for /pa/, 3 for /pa-ta-ka/
+        (``pipeline.tasks.DDK_CYCLE_SYLLABLES``).
 
     Returns
     -------
@@ -265,7 +271,7 @@ def ddk_features(signal: np.ndarray, sr: int) -> tuple[dict, dict]:
         video cycles), ``threshold_db``.
     """
     syllables = detect_syllables(signal, sr)
-    values, reasons = train_measures(syllables)
+    values, reasons = train_measures(syllables, cycle=cycle)
     row = {f"{MODALITY}__syllable_count": float(syllables.peak_times_s.size),
            **{f"{MODALITY}__{name}": value for name, value in values.items()}}
     info = {"nan_reasons": {f"{MODALITY}__{name}": why for name, why in reasons.items()},

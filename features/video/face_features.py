@@ -39,7 +39,7 @@ from features.video.kinematics import (CYCLE_KEYS, MOTION_KEYS, check_times, cyc
 from features.video.normalise import RIGID_POINTS, check_landmarks, normalise_frames
 from features.video.signals import frame_signals
 from pipeline.errors import ConfigError, NoFaceError, check_option
-from pipeline.tasks import TASKS
+from pipeline.tasks import DDK_CYCLE_SYLLABLES, TASKS
 
 REST_LEAD_S = 0.25
 MIN_LEAD_FRAMES = 3
@@ -84,9 +84,10 @@ class TaskProfile:
         Left/right analyses: ``"commissure"`` (mouth corners), ``"brow"``.
     smile : bool
         True for smiles, where the smile angle is meaningful.
-    trains : bool
-        True for syllable repetition, whose clips hold several attempts separated by pauses:
-        cycle rate and rhythm are measured within attempts (``kinematics.cycle_measures``).
+    train_cycle : int or None
+        For syllable repetition, whose clips hold several attempts separated by pauses: movements
+        per repeated syllable cycle; cycle rate and rhythm are then measured within attempts
+        (``kinematics.cycle_measures``). None for other tasks.
     """
 
     region: tuple
@@ -95,7 +96,7 @@ class TaskProfile:
     kinematic_signals: tuple
     sides: tuple
     smile: bool = False
-    trains: bool = False
+    train_cycle: int | None = None
 
 
 _SPEECH_SIGNALS = ("lip_aperture", "jaw_opening", "lower_lip_position")
@@ -107,8 +108,10 @@ PROFILES = {
     "NSM_BLOW": TaskProfile(MOUTH, "lip_width", -1, ("lip_width",), ("commissure",)),
     "NSM_OPEN": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, ("commissure",)),
     "NSM_BROW": TaskProfile(BROWS, "brow_height", 1, ("brow_height",), ("brow",)),
-    "DDK_PA": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, (), trains=True),
-    "DDK_PATAKA": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, (), trains=True),
+    "DDK_PA": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, (),
+                          train_cycle=DDK_CYCLE_SYLLABLES["DDK_PA"]),
+    "DDK_PATAKA": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, (),
+                              train_cycle=DDK_CYCLE_SYLLABLES["DDK_PATAKA"]),
     "BBP_NORMAL": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),
 }
 SIDES = {
@@ -543,7 +546,7 @@ def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: str,
     cycles, cycle_info = cycle_measures(frames[profile.main_signal].to_numpy(), times_s=times,
                                         polarity=profile.polarity,
                                         min_amplitude=MIN_CYCLE_AMPLITUDE_IOD,
-                                        within_trains=profile.trains)
+                                        train_cycle=profile.train_cycle)
     for key in CYCLE_KEYS:
         row[f"face__cycle_{key}"] = cycles[key]
         if key in cycle_info["reasons"]:

@@ -38,12 +38,12 @@ Definitions (units follow the signal's unit U, e.g. inter-ocular distances):
   the standard deviation across cycles (0 for identical cycles);
 - amplitude decline (fatigue): mean amplitude of the first third of cycles minus that of the last
   third, in percent of the first (> 0 when movements shrink);
-- within trains (``within_trains=True``, for syllable repetition, whose clips hold several attempts
-  separated by pauses): cycle times are split into trains by the pause rule of
-  ``features.rhythm`` (a stretch without a face also ends a train); the rate is the median over
-  trains of (n - 1) / (last - first cycle time), the duration CV is pooled within trains, and the
-  STI leaves out trough-to-trough cycles longer than ``PAUSE_FACTOR`` times the median cycle (a
-  cycle that holds a pause is not a movement cycle); count, amplitudes and decline are unchanged;
+- within trains (``train_cycle`` given, for syllable repetition, whose clips hold several
+  attempts separated by pauses): cycle times are split into trains by the pause rule of
+  ``features.rhythm`` (a stretch without a face also ends a train) and rate and duration CV are
+  taken within trains over whole syllable cycles as that module defines them; the STI leaves out
+  trough-to-trough cycles longer than ``PAUSE_FACTOR`` times the median cycle (a cycle that holds
+  a pause is not a movement cycle); count, amplitudes and decline are unchanged;
 - temporal lag: the lag at which the two signals correlate best (Pearson correlation of the
   overlapping samples at each lag, up to ``MAX_LAG_S``), refined to a fraction of a frame by a
   parabola through the peak; > 0 when the first signal lags behind the second.
@@ -448,7 +448,8 @@ def _segment_cycles(smooth: np.ndarray, *, depth: float, distance: int) -> tuple
 
 
 def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1,
-                   min_amplitude: float = 0.0, within_trains: bool = False) -> tuple[dict, dict]:
+                   min_amplitude: float = 0.0, train_cycle: int | None = None
+                   ) -> tuple[dict, dict]:
     """Count, rate, variability, patterning (STI) and fatigue of a repeated movement.
 
     Parameters
@@ -462,8 +463,10 @@ def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1
         width in a pucker); cycles are peaks of ``polarity * signal``.
     min_amplitude : float
         Smallest cycle amplitude counted (U), so that jitter in a still face is not counted.
-    within_trains : bool
-        Measure rate, duration CV and STI within repetition trains (module docstring).
+    train_cycle : int, optional
+        Movements per repeated cycle of a syllable-repetition task (1 for /pa/, 3 for
+        /pa-ta-ka/): rate, duration CV and STI are then measured within repetition trains
+        (module docstring). None measures them over the whole clip.
 
     Returns
     -------
@@ -472,7 +475,7 @@ def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1
         (SD / mean, ddof 1), ``sti`` (Smith 1995), ``amplitude_decline_pct`` (%).
     info : dict
         ``reasons`` (key -> why it is NaN), ``cycle_times_s``, ``amplitudes``, ``durations_s``,
-        ``n_trains`` (trains of at least ``MIN_TRAIN_CYCLES`` cycles; with ``within_trains``).
+        ``n_trains`` (trains of at least ``MIN_TRAIN_CYCLES`` cycles; with ``train_cycle``).
     """
     if polarity not in (1, -1):
         raise ConfigError(f"polarity must be 1 or -1; got {polarity!r}")
@@ -503,8 +506,9 @@ def cycle_measures(signal: np.ndarray, *, times_s: np.ndarray, polarity: int = 1
         cycles.extend(seg_cycles)
     info.update(cycle_times_s=cycle_times, amplitudes=amplitudes, durations_s=durations)
     out["count"] = float(len(cycle_times))
-    if within_trains:
-        _train_rate_and_cv(out, reasons, info, np.asarray(cycle_times), tuple(stretch_starts))
+    if train_cycle is not None:
+        _train_rate_and_cv(out, reasons, info, np.asarray(cycle_times), tuple(stretch_starts),
+                           cycle=train_cycle)
         cycles = _cycles_without_pauses(cycles)
     else:
         _clip_rate_and_cv(out, reasons, durations, len(cycle_times))
@@ -540,9 +544,10 @@ def _clip_rate_and_cv(out: dict, reasons: dict, durations: list, n_cycles: int) 
 
 
 def _train_rate_and_cv(out: dict, reasons: dict, info: dict, cycle_times: np.ndarray,
-                       stretch_starts: tuple) -> None:
+                       stretch_starts: tuple, *, cycle: int) -> None:
     """Rate (median over trains) and duration CV (pooled within trains) of repetition trains."""
-    rhythm = within_train_rhythm(cycle_times, min_events=MIN_TRAIN_CYCLES, breaks=stretch_starts)
+    rhythm = within_train_rhythm(cycle_times, min_events=MIN_TRAIN_CYCLES, cycle=cycle,
+                                 breaks=stretch_starts)
     info["n_trains"] = len(rhythm.trains)
     out["rate"], out["duration_cv"] = rhythm.median_rate, rhythm.interval_cv
     if not rhythm.trains:
