@@ -970,7 +970,20 @@ def draw_identity_params(rng: np.random.Generator) -> IdentityParams:
         noise_sd=float(rng.uniform(1.5, 4.0)))
 
 
-def _check_photo(photo_rgb, photo_landmarks) -> tuple[np.ndarray, np.ndarray]:
+def inner_lips_swapped(landmarks: np.ndarray) -> bool:
+    """True when every upper inner-lip point (61-63) lies below its lower partner (67-65)."""
+    _, down, _ = face_frame(landmarks)
+    return bool(np.all((landmarks[[67, 66, 65]] - landmarks[[61, 62, 63]]) @ down < 0))
+
+
+def swap_inner_lips(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks with the upper (61-63) and lower (67-65) inner-lip points exchanged."""
+    swapped = np.array(landmarks, dtype=float)
+    swapped[[61, 62, 63, 67, 66, 65]] = swapped[[67, 66, 65, 61, 62, 63]]
+    return swapped
+
+
+def check_photo(photo_rgb, photo_landmarks) -> tuple[np.ndarray, np.ndarray]:
     """Validate the photograph and its landmarks; raise ConfigError or MediaError."""
     photo = np.asarray(photo_rgb)
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
@@ -1139,7 +1152,7 @@ def make_identity(photo_rgb: np.ndarray, photo_landmarks: np.ndarray, *,
     """
     if not isinstance(params, IdentityParams):
         raise ConfigError(f"params must be an IdentityParams; got {type(params).__name__}")
-    photo, landmarks = _check_photo(photo_rgb, photo_landmarks)
+    photo, landmarks = check_photo(photo_rgb, photo_landmarks)
     if params.mirror:
         landmarks = mirror_landmarks(landmarks, width=photo.shape[1])
         photo = np.ascontiguousarray(photo[:, ::-1])

@@ -29,10 +29,11 @@ import pandas as pd
 
 from features.video.landmark_error import read_ibug_pts
 from pipeline import cache, neuroface
+from pipeline.errors import ConfigError, MediaError
 from pipeline.phantom import design, face, motion, scores, voice, writer
-from pipeline.phantom.schedule import build_schedule
+from pipeline.phantom.schedule import build_schedule, train_rhythm_truth
 from pipeline.runner import progress_enabled
-from pipeline.tasks import GROUPS, TASKS
+from pipeline.tasks import DDK_CYCLE_SYLLABLES, GROUPS, TASKS
 
 log = logging.getLogger("avstroke")
 CODE_MODULES = ["pipeline.phantom.design", "pipeline.phantom.face", "pipeline.phantom.motion",
@@ -44,7 +45,11 @@ ASTRONAUT = "astronaut"
 
 @dataclass(frozen=True)
 class PhantomParams:
-    """Settings of a phantom cohort (all of them change the output)."""
+    """Settings of a phantom cohort (all of them change the output).
+
+    ``task_seconds`` gives some tasks a clip length other than ``clip_s``, as (task, seconds)
+    pairs; ``first_pts`` is the presentation timestamp, in frames, of every clip's first frame.
+    """
 
     subjects_per_group: int = 6
     followup_share: float = 1.0
@@ -54,6 +59,27 @@ class PhantomParams:
     audio_rate: int = 44100
     width: int = 640
     height: int = 480
+    task_seconds: tuple = ()
+    first_pts: int = 0
+
+    def seconds(self, task: str) -> float:
+        """Clip length of ``task`` in seconds."""
+        return dict(self.task_seconds).get(task, self.clip_s)
+
+
+# The truth cohort, for checking features against truth dlib cannot have shaped: identities from
+# hand-annotated photos (``face_sources``), the tasks whose features have known truth, clips long
+# enough for several DDK attempts and BBP sentences, and a first frame at pts 1 as some writers
+# produce. Its defaults are the ones the truth tests and benchmarks/phantom_truth.py use.
+TRUTH_TASKS = ("NSM_SPREAD", "DDK_PA", "DDK_PATAKA", "BBP_NORMAL")
+TRUTH_TASK_SECONDS = (("NSM_SPREAD", 4.0), ("DDK_PA", 7.0), ("DDK_PATAKA", 7.0), ("BBP_NORMAL", 6.0))
+TRUTH_FIRST_PTS = 1
+
+
+def truth_cohort_params(*, subjects_per_group: int, seed: int) -> PhantomParams:
+    """Settings of a truth cohort (see ``TRUTH_TASKS``) with every post-stroke subject followed up."""
+    return PhantomParams(subjects_per_group=subjects_per_group, seed=seed,
+                         task_seconds=TRUTH_TASK_SECONDS, first_pts=TRUTH_FIRST_PTS)
 
 
 @dataclass(frozen=True)
@@ -66,14 +92,45 @@ class FaceSource:
 
 
 def face_sources(faces_dir: Path | None) -> list[FaceSource]:
-    """The astronaut photo, plus every ``*.png`` with an iBUG ``.pts`` beside it in ``faces_dir``."""
-    sources = [FaceSource(ASTRONAUT, "", "")]
-    if faces_dir is not None:
-        for png in sorted(Path(faces_dir).glob("*.png")):
-            pts = png.with_suffix(".pts")
-            if pts.is_file():
-                sources.append(FaceSource(png.stem, str(png.resolve()), str(pts.resolve())))
+    """The photographs identities are made from.
+
+    Without ``faces_dir``, the astronaut photo, whose landmarks are dlib's own fit. With it, only
+    the ``*.png`` files of ``faces_dir`` that have an iBUG ``.pts`` of manual landmarks beside
+    them and can be animated (lips parted, see ``face.make_identity``): a cohort whose truth dlib
+    cannot have shaped, for checking features against.
+
+    Raises
+    ------
+    ConfigError
+        If ``faces_dir`` holds no usable annotated photo.
+    """
+    if faces_dir is None:
+        return [FaceSource(ASTRONAUT, "", "")]
+    sources, refused = [], []
+    for png in sorted(Path(faces_dir).glob("*.png")):
+        pts = png.with_suffix(".pts")
+        if not pts.is_file():
+            continue
+        source = FaceSource(png.stem, str(png.resolve()), str(pts.resolve()))
+        try:
+            face.check_photo(*_photo(source))
+        except MediaError as reason:
+            refused.append(f"{png.name}: {reason}")
+            continue
+        sources.append(source)
+    for line in refused:
+        log.warning("phantom: photo left out: %s", line)
+    if not sources:
+        raise ConfigError(f"--faces {faces_dir}: no *.png with a .pts of 68 manual landmarks that "
+                          f"can be animated ({len(refused)} left out)")
     return sources
+
+
+def source_for(truth: design.SubjectTruth, params: PhantomParams, sources: list) -> FaceSource:
+    """The photo of one subject: the n-th subject of every group gets the same photo, so each
+    group holds the same faces and a face never gives a group away."""
+    number = truth.index % params.subjects_per_group  # the cohort is drawn group by group
+    return sources[number % len(sources)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -83,7 +140,12 @@ def _photo(source: FaceSource) -> tuple[np.ndarray, np.ndarray]:
     if source.name == ASTRONAUT:
         return face.astronaut_source()
     image = cv2.cvtColor(cv2.imread(source.image_path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return image, read_ibug_pts(source.pts_path)
+    landmarks = read_ibug_pts(source.pts_path)
+    if face.inner_lips_swapped(landmarks):
+        # some 300-W files number the inner lips from the other side; the points are right
+        log.info("phantom: %s numbers its inner lips bottom-up; read top-down", source.name)
+        landmarks = face.swap_inner_lips(landmarks)
+    return image, landmarks
 
 
 @functools.lru_cache(maxsize=64)
@@ -152,10 +214,10 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
         return cache.read_parquet_metadata(truth_path)["clip"]
     rng_sched, rng_audio, rng_pose, rng_marks, rng_score = (
         clip_rng(params, truth, task, s) for s in range(5))
-    schedule = build_schedule(task, duration_s=params.clip_s, rate_hz=(
+    schedule = build_schedule(task, duration_s=params.seconds(task), rate_hz=(
         truth.ddk_rate_hz if task.startswith("DDK") else truth.speech_rate_hz),
         rate_cv=truth.rate_cv, fatigue=truth.fatigue, movement_s=truth.movement_s, rng=rng_sched)
-    n_frames = int(round(params.clip_s * params.fps))
+    n_frames = int(round(params.seconds(task) * params.fps))
     identity = _identity(source, truth.identity_seed)
     impairment = motion.FaceImpairment(weak_side=truth.weak_side or None, weakness=truth.facial_weakness,
                                        bilateral=truth.bilateral, natural_asymmetry=truth.natural_asymmetry)
@@ -180,13 +242,11 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
     writer.write_landmark_txt(neuroface.landmarks_path(out, truth.group, truth.subject_id, truth.visit, task),
                               writer.landmark_table(marked, manual))
     events = [dataclasses.asdict(e) for e in schedule.events]
-    onsets = [e["onset_s"] for e in events]
-    span = onsets[-1] - onsets[0] if len(onsets) > 1 else float("nan")
     clip = {
         "recording_id": rid, "subject_id": truth.subject_id, "visit": truth.visit, "task": task,
         "group": truth.group, "face_source": source.name, "n_frames": n_frames, "fps": params.fps,
         "n_events": len(events),
-        "event_rate_hz": (len(events) - 1) / span if span and span > 0 else float("nan"),
+        **train_rhythm_truth(schedule.events, cycle=DDK_CYCLE_SYLLABLES.get(task, 1)),
         **{f"voice_{k}": v for k, v in dataclasses.asdict(voice_params).items()},
         **{f"motion_{k}": v for k, v in motion.motion_truth_summary(
             displacements, neutral_landmarks=identity.landmarks, fps=params.fps).items()},
@@ -234,7 +294,7 @@ def generate(out: Path, params: PhantomParams, *, workers: int = 1, faces_dir: P
                                 followup_share=params.followup_share, seed=params.seed)
     sources = face_sources(faces_dir)
     code = cache.code_digest(CODE_MODULES)
-    jobs = [(truth, task, sources[truth.identity_seed % len(sources)]) for truth in cohort for task in tasks]
+    jobs = [(truth, task, source_for(truth, params, sources)) for truth in cohort for task in tasks]
     log.info("phantom: %d subjects, %d visits, %d clips -> %s", len({s.subject_id for s in cohort}),
              len(cohort), len(jobs), out)
     run = joblib.Parallel(n_jobs=workers, return_as="generator")
