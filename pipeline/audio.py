@@ -22,7 +22,7 @@ from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
 
 DESCRIPTION = "Compute acoustic features (eGeMAPS, voice quality, DDK, timing) per recording."
-DECODE_MODULES = ["features.audio.decode"]
+DECODE_MODULES = ["features.audio.decode", "features.clip_time"]
 FEATURE_MODULES = ["features.audio.audio_features", "features.audio.egemaps", "features.audio.voice_quality",
                    "features.audio.ddk", "features.audio.timing", "features.audio.segments"]
 KIND = "audio"
