@@ -8,14 +8,18 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pandas as pd
 import pytest
 
-from features.audio.decode import load_audio
+from features.audio.audio_features import audio_features
+from features.audio.decode import TARGET_SR, load_audio
 from features.clip_time import clip_seconds, container_start
 from features.video.decode import iter_frames
 from features.video.landmarks import TrackerParams, track_landmarks
 from pipeline import audio as audio_stage
+from pipeline import cache
 from pipeline import landmarks as landmark_stage
+from pipeline.errors import ConfigError
 from pipeline.phantom.writer import write_clip
 from tests.conftest import realdata
 
@@ -276,3 +280,64 @@ def test_a_change_to_the_clock_renews_the_stages_caches(stage_modules, decoder):
     needed = {decoder} | features_imports(decoder)
     assert "features.clip_time" in needed
     assert needed <= set(stage_modules)
+
+
+# ----------------------------------------------------------------------- stored times
+
+
+def syllable_train(n_samples: int, *, starts_s: list[float], sr: int) -> np.ndarray:
+    """Faint noise with 120 ms vowel-like bursts (150 Hz harmonics, 5 ms ramps) at ``starts_s``."""
+    rng = np.random.default_rng(0)
+    x = 1e-3 * rng.standard_normal(n_samples)
+    length = int(0.12 * sr)
+    t = np.arange(length) / sr
+    burst = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 8))
+    ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.005)
+    burst = 0.3 * burst / np.max(np.abs(burst)) * ramp
+    for start in starts_s:
+        first = int(round(start * sr))
+        x[first:first + length] += burst
+    return x
+
+
+def test_audio_stage_stores_syllable_times_on_clip_time(tmp_path):
+    """The sound starts 0.5 s after the video; the stored DDK onsets, nuclei and speech intervals
+    are on the video's clock, and no feature value depends on where the sound starts."""
+    audio_start_s = 0.5
+    bursts_s = [0.3 + 0.25 * k for k in range(8)]  # in the sound, from its first sample
+    sound = syllable_train(int(2.6 * AUDIO_RATE), starts_s=bursts_s, sr=AUDIO_RATE)
+    video = write_clip(tmp_path / "ddk.avi", gray_frames(int(3.2 * FPS)), fps=FPS, size=SIZE,
+                       audio=sound, audio_rate=AUDIO_RATE,
+                       audio_first_pts=int(audio_start_s * AUDIO_RATE))
+    item = {"recording_id": "R1", "file": str(video), "task": "DDK_PA",
+            "code": cache.code_digest(audio_stage.FEATURE_MODULES),
+            "decode_code": cache.code_digest(audio_stage.DECODE_MODULES),
+            "out": str(tmp_path / "audio" / "R1.parquet"),
+            "pcm": str(tmp_path / "audio16k" / "R1.npz")}
+    assert audio_stage.features_one(item).status == "done"
+    stored = cache.read_parquet_metadata(item["out"])
+    assert stored["start_s"] == pytest.approx(audio_start_s, abs=1e-9)
+    onsets = stored["ddk"]["onset_times_s"]
+    assert onsets == pytest.approx([audio_start_s + b for b in bursts_s], abs=0.02)
+
+    signal, start_s, _ = audio_stage.decoded_audio(item["file"], Path(item["pcm"]),
+                                                   item["decode_code"])  # from the cache now
+    assert start_s == stored["start_s"]
+    row, info = audio_features(signal, TARGET_SR, task="DDK_PA")
+    assert stored["ddk"]["onset_times_s"] == pytest.approx(
+        np.add(info["ddk"]["onset_times_s"], audio_start_s).tolist(), abs=1e-12)
+    assert stored["ddk"]["peak_times_s"] == pytest.approx(
+        np.add(info["ddk"]["peak_times_s"], audio_start_s).tolist(), abs=1e-12)
+    assert stored["timing"]["nucleus_times_s"] == pytest.approx(
+        np.add(info["timing"]["nucleus_times_s"], audio_start_s).tolist(), abs=1e-12)
+    assert np.ravel(stored["segmentation"]["speech_intervals"]) == pytest.approx(
+        np.ravel(info["segmentation"]["speech_intervals"]) + audio_start_s, abs=1e-12)
+    assert np.ravel(stored["segmentation"]["pauses"]) == pytest.approx(
+        np.ravel(info["segmentation"]["pauses"]) + audio_start_s, abs=1e-12)
+    pd.testing.assert_frame_equal(pd.read_parquet(item["out"]).drop(columns="recording_id"),
+                                  pd.DataFrame([row]))
+
+
+def test_audio_features_refuse_a_start_that_is_not_a_time():
+    with pytest.raises(ConfigError, match="start_s"):
+        audio_features(np.zeros(TARGET_SR), TARGET_SR, task="DDK_PA", start_s=float("nan"))
