@@ -1,10 +1,12 @@
 """``avstroke audio``: eGeMAPS, Praat voice quality, diadochokinesis and speech timing.
 
 Each recording's sound (its sidecar audio file, else the video's audio stream) is decoded once to
-16 kHz mono and cached under ``RUN/cache/audio16k/``; its features are cached under
-``RUN/cache/audio/`` and gathered into ``RUN/features/audio.parquet``. A recording without sound
-is skipped and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go
-on.
+16 kHz mono and cached under ``RUN/cache/audio16k/`` with the clip time of its first sample; its
+features are cached under ``RUN/cache/audio/`` and gathered into ``RUN/features/audio.parquet``.
+Each feature file's metadata also holds the recording's speech intervals, pauses, syllable nuclei
+and DDK syllable onsets and peaks, in clip time (seconds since the video container's start, the
+clock of the landmark times; see ``features.clip_time``). A recording without sound is skipped
+and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on.
 """
 from __future__ import annotations
 
@@ -22,37 +24,51 @@ from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
 
 DESCRIPTION = "Compute acoustic features (eGeMAPS, voice quality, DDK, timing) per recording."
-DECODE_MODULES = ["features.audio.decode"]
+DECODE_MODULES = ["features.audio.decode", "features.clip_time"]
 FEATURE_MODULES = ["features.audio.audio_features", "features.audio.egemaps", "features.audio.voice_quality",
                    "features.audio.ddk", "features.audio.timing", "features.audio.segments"]
 KIND = "audio"
+# Parts of audio_features' info that are stored with the features: the clip-time events.
+STORED_TIMES = ("start_s", "segmentation", "timing", "ddk")
 
 
 def add_arguments(parser) -> None:
     """No options of its own: the feature sets are fixed and versioned by code."""
 
 
-def decoded_audio(source: str, cache_file: Path, code: str) -> tuple[np.ndarray, str]:
-    """16 kHz mono samples of ``source``, decoded once and cached as ``.npy``; and their key."""
+def _save_decoded(tmp: Path, signal: np.ndarray, start_s: float) -> None:
+    with open(tmp, "wb") as fh:
+        np.savez(fh, signal=signal.astype(np.float32), start_s=np.float64(start_s))
+
+
+def decoded_audio(source: str, cache_file: Path, code: str) -> tuple[np.ndarray, float, str]:
+    """16 kHz mono samples of ``source``, decoded once and cached as ``.npz``.
+
+    Returns the samples, the clip time of the first one in seconds (``load_audio``'s
+    ``start_s``) and their cache key.
+    """
     key = cache.make_key(inputs={"media": cache.file_digest(source)}, params={"sr": TARGET_SR}, code=code)
     if cache.is_fresh(cache_file, key):
-        return np.load(cache_file), key
-    signal, _ = load_audio(source, target_sr=TARGET_SR)
-    cache.atomic_write(cache_file, lambda tmp: np.save(open(tmp, "wb"), signal.astype(np.float32)))
+        with np.load(cache_file) as stored:
+            return stored["signal"], float(stored["start_s"]), key
+    signal, info = load_audio(source, target_sr=TARGET_SR)
+    cache.atomic_write(cache_file, lambda tmp: _save_decoded(tmp, signal, info["start_s"]))
     cache.write_key(cache_file, key)
-    return signal, key
+    return signal, info["start_s"], key
 
 
 def features_one(item: dict) -> ItemResult:
     """Audio features of one recording, or its cached row."""
     rid, source, out = item["recording_id"], item["file"], item["out"]
-    signal, audio_key = decoded_audio(source, Path(item["pcm"]), item["decode_code"])
+    signal, start_s, audio_key = decoded_audio(source, Path(item["pcm"]), item["decode_code"])
     key = cache.make_key(inputs={"audio": audio_key}, params={"task": item["task"]}, code=item["code"])
     if cache.is_fresh(out, key):
         return ItemResult(rid, "cached", source)
-    row, info = audio_features(signal, TARGET_SR, task=item["task"])
+    row, info = audio_features(signal, TARGET_SR, task=item["task"], start_s=start_s)
+    times = {name: info[name] for name in STORED_TIMES if name in info}
     cache.write_parquet(one_row(row, rid), out, key=key,
-                        metadata={"nan_reasons": info.get("nan_reasons", {}), "egemaps": info.get("egemaps", {})})
+                        metadata={"nan_reasons": info.get("nan_reasons", {}),
+                                  "egemaps": info.get("egemaps", {}), **times})
     return ItemResult(rid, "done", source)
 
 
@@ -77,7 +93,7 @@ def run(args) -> int:
             continue
         items.append({"recording_id": r["recording_id"], "file": source, "task": r["task"], "code": code,
                       "decode_code": decode_code, "out": str(cache_path(args.out, KIND, r["recording_id"])),
-                      "pcm": str(Path(args.out) / "cache" / "audio16k" / f"{r['recording_id']}.npy")})
+                      "pcm": str(Path(args.out) / "cache" / "audio16k" / f"{r['recording_id']}.npz")})
     results = skipped + run_items("audio", items, features_one, workers=args.workers, dask_address=args.dask)
     cache.write_parquet(gather(args.out, KIND, results), args.out / "features" / "audio.parquet")
     return finish(args.out, "audio", results)

@@ -1,10 +1,12 @@
 """``avstroke landmarks``: 68 facial landmarks on every frame of every video.
 
-Writes ``RUN/cache/landmarks/<recording_id>.parquet`` (one row per frame: points in original
-pixels, face found, detector score, fit quality; the tracking summary in the file's metadata) and
-``RUN/landmarks_quality.parquet`` (one row per recording: share of frames with a face, longest
-gap, jitter, detections run). A recording's file is reused while the video's content, the tracker
-settings and the tracking code are unchanged.
+Writes ``RUN/cache/landmarks/<recording_id>.parquet`` (one row per frame: its time, points in
+original pixels, face found, detector score, fit quality; the tracking summary in the file's
+metadata) and ``RUN/landmarks_quality.parquet`` (one row per recording: share of frames with a
+face, longest gap, jitter, detections run). Frame times are clip time, seconds since the video
+container's start: the clock the audio stage's times are on (``features.clip_time``). A
+recording's file is reused while the video's content, the tracker settings and the tracking code
+(decoding and clock included) are unchanged.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from pipeline.stage import stage_main
 log = logging.getLogger("avstroke")
 
 DESCRIPTION = "Track 68 facial landmarks on every frame of every video."
-CODE_MODULES = ["features.video.landmarks", "features.video.decode", "features.video.dlib_models"]
+CODE_MODULES = ["features.video.landmarks", "features.video.decode", "features.video.dlib_models",
+                "features.clip_time"]
 KIND = "landmarks"
 OVERLAY_FRAMES = 6
 OVERLAY_CLIP_FRAMES = 150

@@ -67,7 +67,8 @@ for _name, _unit, _words in _CONTROL_SPECS:
                      direction="neutral", source=_CONTROL_SOURCE))
 
 
-def audio_features(signal: np.ndarray, sr: int, *, task: str) -> tuple[dict, dict]:
+def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0.0
+                   ) -> tuple[dict, dict]:
     """Every audio feature of one recording of one task.
 
     Parameters
@@ -78,21 +79,25 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str) -> tuple[dict, dic
         Sample rate in Hz; must be 16000.
     task : str
         The recording's task code, one of ``pipeline.tasks.TASKS``.
+    start_s : float, optional
+        Clip time of the first sample in seconds (``info["start_s"]`` of ``decode.load_audio``;
+        default 0). Only the times in ``info`` depend on it; no feature value does.
 
     Returns
     -------
     row : dict
         Column name -> float, for the families the task has (see module docstring).
     info : dict
-        ``task``, ``duration_s``, ``nan_reasons`` (column -> reason, all families), ``egemaps``
-        (feature set and openSMILE version), ``voice_settings``, ``segmentation`` (speech
-        intervals, pauses, floor and threshold in dB), ``ddk`` (syllable onset times), ``timing``
-        (nucleus times).
+        ``task``, ``duration_s``, ``start_s``, ``nan_reasons`` (column -> reason, all families),
+        ``egemaps`` (feature set and openSMILE version), ``voice_settings``, ``segmentation``
+        (speech intervals and pauses as (start, end) pairs, floor and threshold in dB), ``ddk``
+        (syllable onset and peak times), ``timing`` (nucleus times). Every time is clip time in
+        seconds (``features.clip_time``): time in the signal plus ``start_s``.
 
     Raises
     ------
     ConfigError
-        Unknown task or a sample rate other than 16000 Hz.
+        Unknown task, a sample rate other than 16000 Hz, or a start that is not a finite number.
     MediaError
         The signal is not 1-D, holds non-finite values, or is shorter than 0.5 s.
     """
@@ -100,6 +105,9 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str) -> tuple[dict, dic
     if sr != TARGET_SR:
         raise ConfigError(f"sr must be {TARGET_SR} Hz (decode.load_audio resamples to it); "
                           f"got {sr!r}")
+    if (isinstance(start_s, bool) or not isinstance(start_s, (int, float))
+            or not np.isfinite(start_s)):
+        raise ConfigError(f"start_s must be a finite number of seconds; got {start_s!r}")
     sound = voice_quality.to_sound(signal, sr)
     if sound.duration < MIN_DURATION_S:
         raise MediaError(f"audio is {sound.duration:.3f} s long; at least {MIN_DURATION_S} s is "
@@ -110,7 +118,7 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str) -> tuple[dict, dic
                                            voiced=track.voiced)
     row: dict = {}
     reasons: dict = {}
-    info: dict = {"task": task, "duration_s": sound.duration}
+    info: dict = {"task": task, "duration_s": sound.duration, "start_s": float(start_s)}
 
     values, egemaps_info = egemaps.egemaps_features(signal, sr)
     _merge(row, reasons, values, egemaps_info)
@@ -128,18 +136,21 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str) -> tuple[dict, dic
     if task in SPEECH_TASKS:
         values, timing_info = timing.timing_features(signal, sr, segmentation=segmentation)
         _merge(row, reasons, values, timing_info)
-        info["timing"] = {"nucleus_times_s": timing_info["nucleus_times_s"]}
+        info["timing"] = {"nucleus_times_s": _on_clip_time(timing_info["nucleus_times_s"], start_s)}
     if task in DDK_TASKS:
         values, ddk_info = ddk.ddk_features(signal, sr, cycle=DDK_CYCLE_SYLLABLES[task])
         _merge(row, reasons, values, ddk_info)
-        info["ddk"] = {k: ddk_info[k] for k in ("onset_times_s", "peak_times_s", "threshold_db")}
+        info["ddk"] = {"onset_times_s": _on_clip_time(ddk_info["onset_times_s"], start_s),
+                       "peak_times_s": _on_clip_time(ddk_info["peak_times_s"], start_s),
+                       "threshold_db": ddk_info["threshold_db"]}
 
     values, control_info = nonspeech_control(signal, sr, segmentation=segmentation)
     _merge(row, reasons, values, control_info)
 
-    info["segmentation"] = {"speech_intervals": segmentation.speech_intervals,
-                            "pauses": segmentation.pauses, "floor_db": segmentation.floor_db,
-                            "threshold_db": segmentation.threshold_db}
+    info["segmentation"] = {
+        "speech_intervals": _on_clip_time(segmentation.speech_intervals, start_s),
+        "pauses": _on_clip_time(segmentation.pauses, start_s),
+        "floor_db": segmentation.floor_db, "threshold_db": segmentation.threshold_db}
     info["nan_reasons"] = reasons
     return row, info
 
@@ -258,6 +269,11 @@ def mean_hnr_db(frames: np.ndarray, sr: int) -> float:
     normalised = (signal_ac[:, lags] / signal_ac[:, :1]) / (window_ac[lags] / window_ac[0])
     r = np.clip(normalised.max(axis=1), 1e-6, 1 - 1e-6)
     return float(np.mean(10.0 * np.log10(r / (1.0 - r))))
+
+
+def _on_clip_time(times_s, start_s: float) -> list:
+    """Times in the signal (a list of seconds, or of (start, end) pairs) moved onto clip time."""
+    return (np.asarray(times_s, dtype=np.float64) + start_s).tolist()
 
 
 def _merge(row: dict, reasons: dict, values: dict, family_info: dict) -> None:

@@ -5,6 +5,10 @@ Every audio feature reads the signal this module returns, so that a video contai
 same kind of input. Decoding is done by FFmpeg through PyAV; channels are averaged (an equal-weight
 downmix, so a stereo file whose channels are identical keeps its level) and the sample rate is
 converted by FFmpeg's resampler.
+
+The samples are returned as decoded, from the first decoded frame on; where that first sample sits
+on the recording's clock is returned beside them (``info["start_s"]``, clip time, see
+``features.clip_time``), never padded in or cut off.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from features.clip_time import clip_seconds, container_start
 from pipeline.errors import ConfigError, MediaError, NoAudioError
 
 TARGET_SR = 16000
@@ -35,7 +40,12 @@ def load_audio(path, *, target_sr: int = TARGET_SR) -> tuple[np.ndarray, dict]:
     info : dict
         ``path``, ``codec``, ``original_sr`` (Hz), ``original_channels``, ``channel_layout``,
         ``sr`` (Hz, = ``target_sr``), ``n_samples``, ``duration_s`` (decoded length in seconds),
-        ``container_duration_s`` (what the container header claims, or None).
+        ``container_duration_s`` (what the container header claims, or None), ``start_s`` (clip
+        time of the first sample in seconds: the first decoded frame's presentation time, else
+        the stream's start, minus the container's start; 0 for a stream that states neither).
+        Sample ``i`` is at clip time ``start_s + i / sr``. A sidecar audio file is its own
+        container, so its ``start_s`` is measured from its own start, which is taken to be the
+        video container's start (``features.clip_time``).
 
     Raises
     ------
@@ -71,10 +81,11 @@ def load_audio(path, *, target_sr: int = TARGET_SR) -> tuple[np.ndarray, dict]:
                                      if container.duration is not None else None),
         }
         try:
-            signal = _decode_mono(container, stream, target_sr=target_sr)
+            signal, first_pts = _decode_mono(container, stream, target_sr=target_sr)
         except av.FFmpegError as error:
             raise MediaError(f"{path}: audio stream ({info['codec']}) cannot be decoded "
                              f"({error})") from error
+        info["start_s"] = _start_s(container, stream, first_pts)
     if signal.size == 0:
         raise MediaError(f"{path}: audio stream ({info['codec']}) decodes to no samples")
     info["n_samples"] = int(signal.size)
@@ -82,19 +93,34 @@ def load_audio(path, *, target_sr: int = TARGET_SR) -> tuple[np.ndarray, dict]:
     return signal, info
 
 
-def _decode_mono(container, stream, *, target_sr: int) -> np.ndarray:
-    """Decode, resample to ``target_sr`` keeping the channels, then average the channels."""
+def _decode_mono(container, stream, *, target_sr: int) -> tuple[np.ndarray, int | None]:
+    """Decode, resample to ``target_sr`` keeping the channels, then average the channels.
+
+    Returns the samples and the first decoded frame's presentation time in the stream's ticks
+    (None when it has none or nothing decodes).
+    """
     # Planar float keeps each channel separate so that the downmix is a plain mean that we control,
     # rather than FFmpeg's default -3 dB pan law.
     resampler = av.AudioResampler(format="fltp", rate=target_sr)
     chunks = []
-    for frame in container.decode(stream):
+    first_pts = None
+    for index, frame in enumerate(container.decode(stream)):
+        if index == 0:
+            first_pts = frame.pts
         chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
     chunks.extend(out.to_ndarray() for out in resampler.resample(None))
     if not chunks:
-        return np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.float32), first_pts
     planar = np.concatenate(chunks, axis=1)
-    return planar.mean(axis=0).astype(np.float32)
+    return planar.mean(axis=0).astype(np.float32), first_pts
+
+
+def _start_s(container, stream, first_pts: int | None) -> float:
+    """Clip time of the first decoded sample, in seconds (see ``load_audio``)."""
+    ticks = first_pts if first_pts is not None else stream.start_time
+    if ticks is None:
+        return 0.0
+    return clip_seconds(stream.time_base, container_start(container))(ticks)
 
 
 def _describe_streams(container) -> str:

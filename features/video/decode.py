@@ -1,16 +1,19 @@
 """Read video files frame by frame with PyAV, for landmark tracking.
 
 Frames are streamed (one decoded frame in memory at a time) and stamped with their own
-presentation time, so variable-frame-rate files give true times rather than ``index / fps``.
+presentation time on clip time (``features.clip_time``), so variable-frame-rate files give true
+times rather than ``index / fps``, on the clock the sound is also put on.
 
-Grayscale frames are taken straight from the decoder's luma plane when the pixel format is 8-bit
-YUV: this skips a colour conversion that costs more than decoding itself (measured here: 640x480
-H.264 decodes at ~800 fps with the luma plane, ~350 fps through a grayscale conversion). Limited
-("TV", 16-235) luma is stretched to full range with a lookup table, the same stretch FFmpeg's own
-grayscale conversion applies (identical images on the MPEG-1 and H.264 test clips; on the HEVC
-test clips FFmpeg's scaler differs from the exact formula by up to ~10 grey levels). The stretch
-matters: dlib's shape predictor compares raw intensity differences with fixed thresholds, and
-unstretched luma moved its landmarks by 0.7-1.8 px on average on the test clips.
+AVI stores no presentation times. A video frame's place on the AVI clock is the slot of its chunk
+(the stream's ``dwStart`` plus the chunk's index, in frame periods; an empty chunk is a dropped
+frame), which FFmpeg reports as the decoding timestamp (dts). The presentation time (pts) it
+reports for H.264 in AVI is a guess, and late: with libavformat 62.12 and libx264 streams without
+B-frames, each frame decodes with the slot of the next chunk that holds a frame, one frame period
+late (0.02 s at 50 fps) or more before a dropped frame, while the sound is not shifted. MJPEG and
+MPEG-4 decode with pts = slot. A stream without B-frames is shown in decoding order, each frame at
+its slot, so in an AVI such frames are timed by their dts. With B-frames the reordered pts are
+needed; FFmpeg delays them by its decoder delay (an MPEG-4 frame encoded at pts 0 decodes at 1),
+so they are shifted to put the first decoded frame at the slot of the first chunk with data.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import av
 import cv2
 import numpy as np
 
+from features.clip_time import clip_seconds, container_start
 from pipeline.errors import MediaError
 
 # 8-bit YUV formats whose first plane is the luma image, with the range their name implies.
@@ -62,6 +66,36 @@ def _gray(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="gray")
 
 
+def _timed_frames(container: av.container.InputContainer, stream: av.video.VideoStream
+                  ) -> Iterator[tuple[av.VideoFrame, int | None]]:
+    """Decoded frames of ``stream`` with their presentation time in the stream's ticks.
+
+    The time is None when the frame has none. In an AVI it is the frame's chunk slot, or for a
+    stream with B-frames the reordered time anchored to the first slot (see the module docstring).
+    """
+    if container.format.name != "avi":
+        return ((frame, frame.pts) for frame in container.decode(stream))
+    if not stream.codec_context.has_b_frames:
+        return ((frame, frame.dts) for frame in container.decode(stream))
+    return _anchored_to_first_slot(container, stream)
+
+
+def _anchored_to_first_slot(container: av.container.InputContainer, stream: av.video.VideoStream
+                            ) -> Iterator[tuple[av.VideoFrame, int | None]]:
+    """AVI frames in FFmpeg's reordered times, shifted to put the first one at the first slot."""
+    first_slot = shift = None
+    for packet in container.demux(stream):
+        if first_slot is None and packet.size and packet.dts is not None:
+            first_slot = packet.dts
+        for frame in packet.decode():
+            if frame.pts is None:
+                yield frame, None
+                continue
+            if shift is None:
+                shift = frame.pts - first_slot if first_slot is not None else 0
+            yield frame, frame.pts - shift
+
+
 def iter_frames(path: str | Path, *, gray: bool = True) -> Iterator[tuple[int, float, np.ndarray]]:
     """Decode a file's first video stream one frame at a time.
 
@@ -78,9 +112,11 @@ def iter_frames(path: str | Path, *, gray: bool = True) -> Iterator[tuple[int, f
     index : int
         0-based frame number in decoding (presentation) order.
     timestamp_s : float
-        Presentation time in seconds, ``pts * time_base`` of the stream (not ``index / fps``, so
-        variable frame rates are honoured). Not shifted to start at zero: it is on the
-        container's clock, the clock its audio stream also uses.
+        Clip time in seconds: the frame's presentation time (``pts * time_base`` of the stream;
+        in an AVI, its chunk's slot, see the module docstring) minus the container's start
+        (``features.clip_time``). Not ``index / fps``, so variable frame rates are honoured; not
+        shifted to put the first frame at 0, so a video that starts after its sound keeps its
+        delay. ``load_audio`` puts the file's sound on the same clock.
     frame : ndarray, uint8
         (H, W) grayscale, or (H, W, 3) RGB.
 
@@ -96,14 +132,13 @@ def iter_frames(path: str | Path, *, gray: bool = True) -> Iterator[tuple[int, f
     previous_s = -math.inf
     try:
         stream = container.streams.video[0]
-        # integer arithmetic and one correctly rounded division: exact like Fraction, but cheaper
-        tb_num, tb_den = stream.time_base.numerator, stream.time_base.denominator
-        for index, frame in enumerate(container.decode(stream)):
-            if frame.pts is None:
+        seconds = clip_seconds(stream.time_base, container_start(container))
+        for index, (frame, ticks) in enumerate(_timed_frames(container, stream)):
+            if ticks is None:
                 raise MediaError(f"{path}: video frame {index} has no presentation timestamp; "
                                  f"remuxing the file (ffmpeg -i IN -c copy OUT.mkv) usually "
                                  f"fixes this")
-            timestamp_s = frame.pts * tb_num / tb_den
+            timestamp_s = seconds(ticks)
             if timestamp_s <= previous_s:
                 raise MediaError(f"{path}: video frame {index} has timestamp {timestamp_s:.6f} s, "
                                  f"not after the previous frame's {previous_s:.6f} s")
