@@ -17,12 +17,12 @@ import pandas as pd
 
 from models.artifacts import load_bundle
 from models.scoring import align_to_model
-from models.targets import first_visits
 from pipeline import cache
 from pipeline.errors import ConfigError, ModelMismatchError
 from pipeline.run import run_stages, selected_stages
 from pipeline.stage import stage_main
 from pipeline.tasks import TASKS
+from pipeline.visits import first_visits
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Predict impairment, severity and recovery for new recordings with trained models."
@@ -96,7 +96,7 @@ def reasons_text(bundle, X: pd.DataFrame, predictions: pd.DataFrame, top: int) -
 
 
 def score(table: pd.DataFrame, folder: Path, top: int) -> pd.DataFrame:
-    """Predictions of one bundle for each subject's first visit in ``table``."""
+    """Predictions of one bundle for each subject's first visit (``pipeline.visits``) in ``table``."""
     bundle = load_bundle(folder)
     rows = first_visits(table).reset_index(drop=True)
     X, n_missing = align_to_model(rows, bundle.feature_columns)

@@ -31,7 +31,8 @@ from pipeline.stage import stage_main
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Train and evaluate XGBoost and the fusion network with subject-grouped nested CV."
 CODE_MODULES = ["models.cv", "models.evaluate", "models.xgb", "models.fusion", "models.metrics",
-                "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "pipeline.train"]
+                "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "pipeline.train",
+                "pipeline.visits"]
 DEFAULT_TARGETS = "group:PS-vs-HC,group:ALS-vs-HC,group:3class,score:score_mean_tot,recovery"
 MODELS = ("xgb", "fusion")
 
