@@ -543,6 +543,12 @@ def _importance_rows(table: pd.DataFrame, top: int) -> list[dict]:
             for i, r in enumerate(table.head(top).itertuples())]
 
 
+def excluded_sentences(excluded: dict) -> list[str]:
+    """``Target.excluded`` (reason -> number of subjects) in words, one sentence per reason."""
+    return [f"{n} {'subject' if n == 1 else 'subjects'} left out: {reason}."
+            for reason, n in excluded.items()]
+
+
 def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
                    n_repeats: int) -> dict:
     """Everything the report shows about one target; see ``build_report``."""
@@ -553,6 +559,7 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
     task_type = summary.get("task_type", built.task_type)
     section = {"target": target, "description": summary.get("description", built.description),
                "task_type": task_type, "n_subjects": summary.get("n_subjects", len(rows)),
+               "excluded": excluded_sentences(summary.get("excluded", built.excluded)),
                "labels": labels, "models": [], "explanation": None, "explanation_note": "",
                "figures": []}
     ablations = {}
