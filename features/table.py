@@ -4,13 +4,16 @@ Recording level: one row per recording, manifest facts plus ``<modality>__<featu
 Subject level: one row per subject and visit, every recording-level feature spread per task as
 ``<modality>__<task>__<feature>`` (tasks are never pooled: the same measure means different
 things in different tasks), metadata as ``meta__<name>``, clinical scores averaged over the visit's
-recordings, and quality flags and missing values kept as they are.
+recordings, and quality flags and missing values kept as they are. Both levels carry what
+``pipeline.visits`` orders visits by (``manifest_row``, and ``visit_date`` when the manifest has it),
+because the subject level is sorted by its keys, not in the manifest's order.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from features.registry import SEP, parse_column
+from pipeline.visits import DATE_COLUMN, ROW_COLUMN
 
 KEY_COLUMNS = ["recording_id", "subject_id", "group", "task", "visit"]
 SUBJECT_KEYS = ["subject_id", "visit"]
@@ -32,7 +35,7 @@ def recording_table(manifest: pd.DataFrame, *parts: pd.DataFrame) -> pd.DataFram
         Feature tables with ``recording_id`` and ``<modality>__<feature>`` columns.
     """
     keep = KEY_COLUMNS + [c for c in manifest.columns if c.startswith(("score_", "outcome_"))] + \
-        [c for c in ("sex", "age") if c in manifest.columns]
+        [c for c in ("sex", "age", DATE_COLUMN, ROW_COLUMN) if c in manifest.columns]
     table = manifest[keep].copy()
     for part in parts:
         overlap = (set(part.columns) & set(table.columns)) - {"recording_id"}
@@ -49,13 +52,18 @@ def subject_table(recordings: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         ``subject_id``, ``visit``, ``group``, ``n_recordings``, mean of each ``score_*`` and first
-        value of each ``outcome_*`` over the visit, ``meta__*`` (per subject), and
+        value of each ``outcome_*`` over the visit, ``meta__*`` (per subject), the visit's first
+        ``manifest_row`` and its ``visit_date`` (when the recordings have them), and
         ``<modality>__<task>__<feature>`` for every other feature and task present.
     """
     features = [c for c in recordings.columns if _is_feature(c) and parse_column(c)[0] not in PER_RECORDING_META]
     meta = [c for c in recordings.columns if _is_feature(c) and parse_column(c)[0] in PER_RECORDING_META]
     visits = recordings.groupby(SUBJECT_KEYS, sort=True)
     base = visits.agg(group=("group", "first"), n_recordings=("recording_id", "size"))
+    if ROW_COLUMN in recordings.columns:
+        base[ROW_COLUMN] = visits[ROW_COLUMN].min()
+    if DATE_COLUMN in recordings.columns:
+        base[DATE_COLUMN] = visits[DATE_COLUMN].first()
     scores = [c for c in recordings.columns if c.startswith("score_")]
     outcomes = [c for c in recordings.columns if c.startswith("outcome_")]
     pieces = [base]

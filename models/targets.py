@@ -13,7 +13,10 @@ Target specifications (``--target``):
   ``RECOVERY_SCORE_NORMAL``, is gone by the last visit (proportional recovery: the share of the
   possible improvement that was made). Only the first visit's features are used, so nothing from
   the follow-up leaks into the prediction. A subject rated normal at the first visit has nothing
-  to recover and is left out.
+  to recover and is left out. A followed-up subject whose score is missing at the first or the
+  last visit cannot be judged either: it is left out too, and counted in ``Target.excluded``.
+
+First and last visits are those of ``pipeline.visits``.
 
   Why not the relative fall of the total itself: the SLP total cannot fall below its normal
   value, so a mildly impaired subject who recovers fully shows a small relative fall. On a
@@ -25,18 +28,21 @@ A target the table cannot support raises TargetError saying what is missing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from pipeline.errors import TargetError
 from pipeline.tasks import GROUPS
+from pipeline.visits import first_visits, last_visits
 
 BINARY_GROUPS = {"PS-vs-HC": ("HC", "PS"), "ALS-vs-HC": ("HC", "ALS")}
 RECOVERY_SCORE = "score_mean_tot"
 RECOVERY_SCORE_NORMAL = 5.0  # the SLP total when all five items are rated 1 (normal)
 RECOVERY_THRESHOLD = 0.5
+MISSING_FIRST = f"followed up, but {RECOVERY_SCORE} is missing at the first visit"
+MISSING_LAST = f"followed up, but {RECOVERY_SCORE} is missing at the last visit"
 KNOWN = ("group:PS-vs-HC", "group:ALS-vs-HC", "group:3class", "score:<column>", "outcome:<column>", "recovery")
 
 
@@ -58,6 +64,9 @@ class Target:
         Label of each class code (empty for regression).
     description : str
         One sentence for reports.
+    excluded : dict
+        Subjects the target had to leave out for want of data: reason -> number of subjects
+        (empty when none was).
     """
 
     name: str
@@ -66,11 +75,7 @@ class Target:
     y: pd.Series
     class_labels: tuple
     description: str
-
-
-def first_visits(table: pd.DataFrame) -> pd.DataFrame:
-    """Each subject's first visit (visits sort as text: '02' before '03')."""
-    return table.sort_values(["subject_id", "visit"]).groupby("subject_id", sort=False).head(1)
+    excluded: dict = field(default_factory=dict)
 
 
 def _need_column(table: pd.DataFrame, column: str, spec: str) -> None:
@@ -113,17 +118,30 @@ def _numeric_target(table: pd.DataFrame, spec: str, column: str) -> Target:
     return Target(spec, "regression", rows, y, (), f"{column} at the first visit")
 
 
+def _missing_scores(first: pd.Series, last: pd.Series) -> dict:
+    """Followed-up subjects without a score at the first or the last visit, counted by reason
+    (a subject missing both is counted once, under the first visit)."""
+    no_first = first.isna()
+    counts = {MISSING_FIRST: int(no_first.sum()), MISSING_LAST: int((last.isna() & ~no_first).sum())}
+    return {reason: n for reason, n in counts.items() if n}
+
+
 def recovery_target(table: pd.DataFrame, spec: str = "recovery") -> Target:
     """Recovered (1) or not (0) by the last visit, from the first visit's features."""
     _need_column(table, RECOVERY_SCORE, spec)
-    ordered = table.sort_values(["subject_id", "visit"])
-    seen = ordered.groupby("subject_id")["visit"].nunique()
-    followed = seen[seen > 1].index
-    if len(followed) == 0:
+    first = first_visits(table).set_index("subject_id")
+    last = last_visits(table).set_index("subject_id").reindex(first.index)
+    followed = first["visit"] != last["visit"]
+    if not followed.any():
         raise TargetError(f"target {spec!r} needs subjects with a follow-up visit; "
                           "every subject in the manifest has one visit")
-    first = ordered.groupby("subject_id").head(1).set_index("subject_id").loc[followed]
-    last = ordered.groupby("subject_id").tail(1).set_index("subject_id").loc[followed]
+    first, last = first[followed], last[followed]
+    excluded = _missing_scores(first[RECOVERY_SCORE], last[RECOVERY_SCORE])
+    scored = first[RECOVERY_SCORE].notna() & last[RECOVERY_SCORE].notna()
+    if not scored.any():
+        raise TargetError(f"target {spec!r}: every followed-up subject lacks {RECOVERY_SCORE} at "
+                          "its first or its last visit")
+    first, last = first[scored], last[scored]
     impairment = first[RECOVERY_SCORE] - RECOVERY_SCORE_NORMAL
     impaired = impairment > 0
     if not impaired.any():
@@ -136,7 +154,7 @@ def recovery_target(table: pd.DataFrame, spec: str = "recovery") -> Target:
     return Target(spec, "binary", rows, pd.Series(y.to_numpy(), index=rows.index), ("not recovered", "recovered"),
                   f"recovery: at least {RECOVERY_THRESHOLD:.0%} of the first visit's impairment "
                   f"({RECOVERY_SCORE} above its normal {RECOVERY_SCORE_NORMAL:g}) gone by the last "
-                  "visit, predicted from the first visit")
+                  "visit, predicted from the first visit", excluded)
 
 
 def build_target(table: pd.DataFrame, spec: str) -> Target:

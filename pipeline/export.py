@@ -56,8 +56,11 @@ def run(args) -> int:
         raise ConfigError(f"{source} not found: run `avstroke assemble --out {args.out}` (or `avstroke run`) "
                           "before exporting")
     selected = selected_columns(args.columns)
-    values = feature_values(pd.read_parquet(source), columns=selected)
-    norms = control_norms(values, control_group=args.control_group)
+    recordings = pd.read_parquet(source)
+    values = feature_values(recordings, columns=selected)
+    # The norms come from the recordings, which carry what visits are ordered by; values do not.
+    norms = control_norms(recordings, control_group=args.control_group,
+                          columns=[c for c in values.columns if c not in KEY_COLUMNS])
     z = z_scores(values, norms)
     sheets = {
         "values": values,

@@ -7,17 +7,21 @@ One row per recording. Columns:
   paths are relative to the data root (the manifest's folder unless ``--data-root`` is given) and
   may not escape it;
 - optional: ``landmarks_path`` (manual landmarks), ``age`` (years), ``sex`` (M/F),
-  ``score_<name>`` (clinical scores, numeric, per recording), ``outcome_<name>`` (numeric
-  outcomes), ``covariate_<name>`` (numeric covariates for the metadata model).
+  ``visit_date`` (``YYYY-MM-DD``; orders the visits when their codes are not all numbers, see
+  ``pipeline.visits``), ``score_<name>`` (clinical scores, numeric, per recording),
+  ``outcome_<name>`` (numeric outcomes), ``covariate_<name>`` (numeric covariates for the
+  metadata model).
 
 Validation lists every problem at once, each with the file, its row number (the header is row 1)
-and column, and what was expected.
+and column, and what was expected. The validated table gains ``manifest_row``, that row number, so
+the manifest's order of visits survives later sorting.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -25,12 +29,15 @@ import pandas as pd
 from pipeline.errors import ManifestError, MediaError
 from pipeline.media import MediaFacts, probe
 from pipeline.tasks import GROUPS, SEXES, TASKS
+from pipeline.visits import DATE_COLUMN, ROW_COLUMN, visit_rank
 
 REQUIRED = ("recording_id", "subject_id", "group", "task", "visit")
 PATH_COLUMNS = ("video_path", "audio_path", "landmarks_path")
-OPTIONAL = PATH_COLUMNS + ("age", "sex")
+OPTIONAL = PATH_COLUMNS + ("age", "sex", DATE_COLUMN)
 NUMERIC_PREFIXES = ("score_", "outcome_", "covariate_")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DATE_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+ORDER_COLUMNS = ("subject_id", "visit", DATE_COLUMN)
 FPS_RANGE = (10.0, 240.0)
 DURATION_RANGE_S = (0.5, 600.0)
 AUDIO_RATE_RANGE_HZ = (8000, 96000)
@@ -77,6 +84,29 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     return table.apply(lambda col: col.str.strip())
 
 
+def _is_iso_date(value: str) -> bool:
+    """Whether a cell is a real calendar date written ``YYYY-MM-DD``."""
+    if not DATE_PATTERN.match(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:  # well-formed but not in the calendar, e.g. 2023-02-30
+        return False
+    return True
+
+
+def _date_problem(value: str) -> str:
+    """Why a ``visit_date`` cell is not a date (empty when it is one)."""
+    if not value:
+        return f"{DATE_COLUMN} is empty; give the visit's date as YYYY-MM-DD, or leave the column out"
+    return "" if _is_iso_date(value) else f"{value!r} is not a date written as YYYY-MM-DD, e.g. 2023-04-17"
+
+
+def _manifest_rows(table: pd.DataFrame) -> pd.Series:
+    """The CSV line of each row of a table read by ``read_manifest`` (header = line 1)."""
+    return pd.Series(table.index + 2, index=table.index, name=ROW_COLUMN)
+
+
 def _numeric_columns(columns) -> list[str]:
     return [c for c in columns if c.startswith(NUMERIC_PREFIXES)] + (["age"] if "age" in columns else [])
 
@@ -118,6 +148,8 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
             add("error", row, "task", rid, f"{rec['task']!r} is not a known task; allowed: {', '.join(TASKS)}")
         if not rec["visit"]:
             add("error", row, "visit", rid, "visit is empty; give the session number, e.g. 02")
+        if DATE_COLUMN in table.columns and _date_problem(rec[DATE_COLUMN]):
+            add("error", row, DATE_COLUMN, rid, _date_problem(rec[DATE_COLUMN]))
         if "sex" in table.columns and rec["sex"] and rec["sex"] not in SEXES:
             add("error", row, "sex", rid, f"{rec['sex']!r} is not allowed; allowed: {', '.join(SEXES)} or empty")
         for col in numeric:
@@ -149,6 +181,19 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
             add("error", rows[0], "group", "", f"subject {subject!r} has more than one group "
                 f"({', '.join(sorted(groups))}) on rows {', '.join(map(str, rows))}")
     return issues
+
+
+def _visit_order_issues(table: pd.DataFrame, file: str, row_issues: list[Issue]) -> list[Issue]:
+    """A conflict in the visit order (see ``pipeline.visits``) among the rows whose subject, visit
+    and date cells are sound; it concerns the cohort, not one recording."""
+    unsound = {i.row for i in row_issues if i.severity == "error" and i.column in ORDER_COLUMNS}
+    rows = _manifest_rows(table)
+    sound = table[~rows.isin(unsound)].assign(**{ROW_COLUMN: rows})
+    try:
+        visit_rank(sound)
+    except ManifestError as exc:
+        return [Issue("error", file, 0, "visit", "", str(exc))]
+    return []
 
 
 def _media_issues(facts: MediaFacts, *, kind: str, file: str, row: int, column: str, rid: str) -> list[Issue]:
@@ -215,7 +260,8 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     Returns
     -------
     manifest : DataFrame
-        The rows with absolute media paths (``*_path`` columns) and numeric columns as floats.
+        The rows with absolute media paths (``*_path`` columns), numeric columns as floats and
+        ``manifest_row``, each row's line in the CSV.
     media : DataFrame
         One row per recording: the video's and the audio's stream facts.
     issues : list of Issue
@@ -233,7 +279,8 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     for col in PATH_COLUMNS:
         if col not in table.columns:
             table[col] = ""
-    issues += _row_issues(table, file, root, require_group)
+    row_issues = _row_issues(table, file, root, require_group)
+    issues += row_issues + _visit_order_issues(table, file, row_issues)
     media_rows = []
     rows = list(table.iterrows())
     for i, rec in (progress(rows) if progress else rows):
@@ -259,7 +306,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
                                 "no audio: audio_path is empty and the video has no audio stream; "
                                 "audio features will be missing for this recording"))
         media_rows.append(facts)
-    validated = table.copy()
+    validated = table.assign(**{ROW_COLUMN: _manifest_rows(table)})
     for col in PATH_COLUMNS:
         validated[col] = [str(resolve_media_path(v, root)) if v else "" for v in table[col]]
     for col in _numeric_columns(table.columns):

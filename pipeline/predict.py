@@ -40,12 +40,12 @@ import pandas as pd
 
 from models.artifacts import CARD_JSON, Bundle, load_bundle
 from models.scoring import align_to_model, missing_tasks, tasks_by_visit, trained_tasks
-from models.targets import first_visits
 from pipeline import cache
 from pipeline.errors import ConfigError, ModelMismatchError
 from pipeline.run import run_stages, selected_stages
 from pipeline.stage import stage_main
 from pipeline.tasks import TASKS
+from pipeline.visits import first_visits
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Predict impairment, severity and recovery for new recordings with trained models."

@@ -30,7 +30,7 @@ log = logging.getLogger("avstroke")
 DESCRIPTION = ("Write the feature-importance report (one self-contained HTML file) and "
                "participant pages.")
 CODE_MODULES = ["reports.importance", "reports.figures", "reports.methods", "reports.html",
-                "reports.export", "pipeline.report"]
+                "reports.export", "pipeline.report", "pipeline.visits"]
 TEMPLATE_FILES = ("report.html", "subject.html")
 REPORT_FOLDER = "report"
 REPORT_FILE = "report.html"

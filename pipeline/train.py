@@ -31,7 +31,8 @@ from pipeline.stage import stage_main
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Train and evaluate XGBoost and the fusion network with subject-grouped nested CV."
 CODE_MODULES = ["models.cv", "models.evaluate", "models.xgb", "models.fusion", "models.metrics",
-                "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "pipeline.train"]
+                "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "pipeline.train",
+                "pipeline.visits"]
 DEFAULT_TARGETS = "group:PS-vs-HC,group:ALS-vs-HC,group:3class,score:score_mean_tot,recovery"
 MODELS = ("xgb", "fusion")
 
@@ -87,6 +88,8 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out, *
                  workers: int = 1) -> tuple[dict, list]:
     """Evaluate and refit every model on one target; return its metrics and prediction tables."""
     target = build_target(table, spec)
+    for reason, n in target.excluded.items():
+        log.warning("train: %s: %d subject(s) left out: %s", spec, n, reason)
     rows = target.rows.reset_index(drop=True)
     y = target.y.reset_index(drop=True)
     sets = modality_sets(rows.columns, usable=lambda c: rows[c].notna().any())
@@ -95,7 +98,7 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out, *
     folds = n_folds_for(y, target.task_type, settings.folds)
     plan = make_outer_splits(y, rows["subject_id"], task_type=target.task_type, n_splits=folds, seed=settings.seed)
     summary, predictions = {"task_type": target.task_type, "description": target.description,
-                            "n_subjects": int(rows["subject_id"].nunique()),
+                            "n_subjects": int(rows["subject_id"].nunique()), "excluded": target.excluded,
                             "class_labels": list(target.class_labels), "models": {}}, []
     for model in settings.models:
         log.info("train: %s, %s: %d subjects, %d folds, sets %s", spec, model, len(rows), folds, ", ".join(sets))

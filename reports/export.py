@@ -5,8 +5,9 @@ Everything here works on tables; only ``write_workbook`` and ``write_csvs`` touc
 - ``feature_values``: one row per subject, visit and task (pseudonymous ``subject_id``, ``group``,
   ``visit``, ``task``), then recording-level feature columns ``<modality>__<feature>``. Recording
   ids and media paths are never exported.
-- ``control_norms``: mean, SD and number of values of the control group's first visit, per task and
-  feature (a measure means different things in different tasks, so norms are never pooled).
+- ``control_norms``: mean, SD and number of values of the control group's first visit
+  (``pipeline.visits``), per task and feature (a measure means different things in different
+  tasks, so norms are never pooled).
 - ``z_scores``: raw z = (value - control mean) / control SD, same layout as the values. The sign is
   not flipped by clinical direction; the dictionary's ``direction`` and ``positive_z_means``
   columns say whether a high value is worse.
@@ -33,6 +34,7 @@ from features.registry import SEP, Feature, lookup, parse_column
 from pipeline.cache import atomic_write
 from pipeline.errors import ConfigError, ManifestError, check_option
 from pipeline.tasks import GROUP_NAMES, GROUPS
+from pipeline.visits import RULE_WORDS, first_visits, visit_rank
 
 KEY_COLUMNS = ["subject_id", "group", "visit", "task"]
 SHEETS = ("values", "z_scores", "control_norms", "dictionary", "about")
@@ -60,7 +62,8 @@ MODALITY_WORDS = {
 KEY_DESCRIPTIONS = {
     "subject_id": "Pseudonymous participant id (no names, no file names).",
     "group": "Participant group: " + ", ".join(f"{code} = {GROUP_NAMES[code]}" for code in GROUPS) + ".",
-    "visit": "Session (visit) code as given in the manifest, e.g. 02 = baseline, 03 = follow-up.",
+    "visit": ("Session (visit) code as given in the manifest, e.g. 02 = baseline, 03 = follow-up; "
+              f"rows are in visit order: {RULE_WORDS}."),
     "task": "Examination task the recording shows (Toronto NeuroFace task code).",
 }
 # A cell that looks like a path or a media/data file name would leak where recordings live.
@@ -83,20 +86,14 @@ def _feature_columns(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def _scored_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in _feature_columns(table) if parse_column(c)[0] not in NOT_SCORED_MODALITIES]
+def _scored_columns(columns: list[str]) -> list[str]:
+    return [c for c in columns if parse_column(c)[0] not in NOT_SCORED_MODALITIES]
 
 
 def _check_keys(table: pd.DataFrame, *, what: str) -> None:
     missing = [c for c in KEY_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{what} lacks the key columns {missing}; it needs {KEY_COLUMNS}")
-
-
-def _visit_order(visit: str) -> tuple:
-    """Sort key of a visit code: numeric codes by value ('2' before '10'), others after, by text."""
-    text = str(visit)
-    return (0, int(text), text) if text.isdigit() else (1, 0, text)
 
 
 def resolve_columns(names: list[str], available: list[str]) -> list[str]:
@@ -186,8 +183,9 @@ def feature_values(recordings: pd.DataFrame, *, columns: list[str] | None = None
     ----------
     recordings : DataFrame
         The recording-level table (``features/recordings.parquet``): ``subject_id``, ``group``,
-        ``visit``, ``task`` and ``<modality>__<feature>`` columns. Paths, ``recording_id`` and
-        clinical scores are not exported.
+        ``visit``, ``task`` and ``<modality>__<feature>`` columns, and what ``pipeline.visits``
+        orders visits by. Paths, ``recording_id``, clinical scores, ``manifest_row`` and
+        ``visit_date`` are not exported.
     columns : list of str, optional
         Only these features (bare names or column names), in this order. Default: every feature.
 
@@ -195,7 +193,7 @@ def feature_values(recordings: pd.DataFrame, *, columns: list[str] | None = None
     -------
     DataFrame
         ``subject_id, group, visit, task`` then float feature columns, sorted by subject, visit
-        (numerically) and task; NaN where a value is not computable.
+        (in ``pipeline.visits`` order) and task; NaN where a value is not computable.
 
     Raises
     ------
@@ -219,29 +217,27 @@ def feature_values(recordings: pd.DataFrame, *, columns: list[str] | None = None
                                              or pd.api.types.is_bool_dtype(recordings[c]))]
     if non_numeric:
         raise ValueError(f"feature columns {non_numeric[:5]} are not numeric")
-    values = pd.concat([keys, recordings[chosen].astype(float)], axis=1)
-    order = sorted(range(len(values)), key=lambda i: (values["subject_id"].iat[i],
-                                                     _visit_order(values["visit"].iat[i]),
-                                                     values["task"].iat[i]))
-    return values.iloc[order].reset_index(drop=True)
+    values = pd.concat([keys, recordings[chosen].astype(float)], axis=1).reset_index(drop=True)
+    ranked = values.assign(rank=visit_rank(recordings).to_numpy())
+    order = ranked.sort_values(["subject_id", "rank", "task"], kind="stable").index
+    return values.loc[order].reset_index(drop=True)
 
 
-def _first_visits(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of each subject's earliest visit."""
-    first = table.groupby("subject_id")["visit"].agg(lambda v: min(v, key=_visit_order))
-    return table[table["visit"] == table["subject_id"].map(first)]
-
-
-def control_norms(recordings: pd.DataFrame, *, control_group: str = "HC") -> pd.DataFrame:
+def control_norms(recordings: pd.DataFrame, *, control_group: str = "HC",
+                  columns: list[str] | None = None) -> pd.DataFrame:
     """Mean, SD and count of each feature in the control group's first visits, per task.
 
     Parameters
     ----------
     recordings : DataFrame
-        The recording-level table or the output of ``feature_values``. Participant information
-        (``meta__*``) is not normed.
+        The recording-level table, with what ``pipeline.visits`` orders visits by. The output of
+        ``feature_values`` lacks that and serves only when the visit codes are numbers.
+        Participant information (``meta__*``) is not normed.
     control_group : str
         Group code of the controls, one of ``pipeline.tasks.GROUPS``.
+    columns : list of str, optional
+        Only these feature columns, in this order (e.g. those ``feature_values`` kept); default
+        every feature column of ``recordings``.
 
     Returns
     -------
@@ -253,8 +249,10 @@ def control_norms(recordings: pd.DataFrame, *, control_group: str = "HC") -> pd.
     """
     check_option("control group", control_group, GROUPS)
     _check_keys(recordings, what="the recordings table")
-    columns = _scored_columns(recordings)
-    controls = _first_visits(recordings[recordings["group"].astype(str) == control_group])
+    columns = _scored_columns(_feature_columns(recordings) if columns is None else list(columns))
+    # First visits are found in the whole cohort: the visit rule is chosen for all codes at once.
+    first = first_visits(recordings)
+    controls = first[first["group"].astype(str) == control_group]
     tasks = sorted(recordings["task"].astype(str).unique())
     rows = []
     for task in tasks:

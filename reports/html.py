@@ -31,6 +31,7 @@ from models.modalities import FINAL_SET
 from models.targets import build_target
 from pipeline.errors import ConfigError, TargetError
 from pipeline.tasks import GROUP_NAMES, GROUPS
+from pipeline.visits import first_visits
 from reports import figures
 from reports.chance import (CHANCE_LEVEL, CHANCE_METRIC, PERMUTATION_ALPHA,
                             above_chance)
@@ -187,10 +188,6 @@ class _Figures:
 # ---------------------------------------------------------------- cohort and data quality
 
 
-def _first_visit_rows(table: pd.DataFrame) -> pd.DataFrame:
-    return table.sort_values(["subject_id", "visit"]).groupby("subject_id", sort=False).head(1)
-
-
 def _ordered_groups(values) -> list[str]:
     present = list(dict.fromkeys(str(v) for v in values))
     return [g for g in GROUPS if g in present] + sorted(g for g in present if g not in GROUPS)
@@ -213,7 +210,7 @@ def cohort_rows(table: pd.DataFrame, recordings: pd.DataFrame,
     Sex and age come from ``meta__sex_female`` and ``meta__age`` of each participant's first
     visit; failures count distinct recordings listed in ``errors.csv``.
     """
-    first = _first_visit_rows(table)
+    first = first_visits(table)
     group_of_recording = recordings.set_index("recording_id")["group"].astype(str)
     failed = errors.get("recording_id", pd.Series(dtype=str)).dropna().astype(str)
     failed_groups = group_of_recording.reindex(failed.unique()).fillna("unknown")
@@ -556,6 +553,12 @@ def _importance_rows(table: pd.DataFrame, top: int) -> list[dict]:
             for i, r in enumerate(table.head(top).itertuples())]
 
 
+def excluded_sentences(excluded: dict) -> list[str]:
+    """``Target.excluded`` (reason -> number of subjects) in words, one sentence per reason."""
+    return [f"{n} {'subject' if n == 1 else 'subjects'} left out: {reason}."
+            for reason, n in excluded.items()]
+
+
 def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
                    n_repeats: int) -> dict:
     """Everything the report shows about one target; see ``build_report``."""
@@ -566,6 +569,7 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
     task_type = summary.get("task_type", built.task_type)
     section = {"target": target, "description": summary.get("description", built.description),
                "task_type": task_type, "n_subjects": summary.get("n_subjects", len(rows)),
+               "excluded": excluded_sentences(summary.get("excluded", built.excluded)),
                "labels": labels, "models": [], "explanation": None, "explanation_note": "",
                "figures": []}
     ablations = {}
@@ -748,7 +752,8 @@ def deviation_rows(z: pd.DataFrame, subject: str, *, top: int) -> list[dict]:
     Parameters
     ----------
     z : DataFrame
-        ``reports.export.z_scores`` output (one row per subject, visit and task).
+        ``reports.export.z_scores`` output of ``feature_values``: one row per subject, visit and
+        task, a subject's visits in visit order.
     subject : str
         Participant id.
     top : int
@@ -757,8 +762,8 @@ def deviation_rows(z: pd.DataFrame, subject: str, *, top: int) -> list[dict]:
     Returns
     -------
     list of dict
-        ``visit``, ``name``, ``z`` (text), ``meaning``; per visit, features with a clinical
-        direction first, each group by decreasing |z|. Recording-condition and tracking-quality
+        ``visit``, ``name``, ``z`` (text), ``meaning``; visits in the order of ``z``, and per
+        visit features with a clinical direction first, each group by decreasing |z|. Recording-condition and tracking-quality
         columns are left out.
     """
     part = z[z["subject_id"] == subject]
@@ -770,9 +775,11 @@ def deviation_rows(z: pd.DataFrame, subject: str, *, top: int) -> list[dict]:
     long["subject_column"] = [f"{c.split(SEP)[0]}{SEP}{t}{SEP}{c.split(SEP)[1]}"
                               for c, t in zip(long["column"], long["task"])]
     long["direction"] = [lookup(c).direction for c in long["column"]]
-    long = long.assign(size=long["z"].abs(), neutral=long["direction"] == "neutral")
-    long = long.sort_values(["visit", "neutral", "size"], ascending=[True, True, False])
-    chosen = long.groupby("visit", sort=True).head(top)
+    place = {visit: i for i, visit in enumerate(part["visit"].unique())}
+    long = long.assign(size=long["z"].abs(), neutral=long["direction"] == "neutral",
+                       place=long["visit"].map(place))
+    long = long.sort_values(["place", "neutral", "size"], ascending=[True, True, False])
+    chosen = long.groupby("place").head(top)
     names = plain_names(chosen["subject_column"])
     return [{"visit": r.visit, "name": names[r.subject_column], "z": fmt(r.z, 1),
              "meaning": (POSITIVE_Z_WORDS if r.z > 0 else NEGATIVE_Z_WORDS)[r.direction]}
@@ -864,7 +871,8 @@ def _control_z_scores(recordings: pd.DataFrame) -> pd.DataFrame | None:
     values = feature_values(recordings)
     if "HC" not in set(values["group"]):
         return None
-    return z_scores(values, control_norms(values, control_group="HC"))
+    # Norms from the recordings: they carry what visits are ordered by, the values do not.
+    return z_scores(values, control_norms(recordings, control_group="HC"))
 
 
 def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TOP_FEATURES,
@@ -922,7 +930,7 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
         landmarks=landmarks, z_available=z is not None,
         subjects=[{"id": s, "file": f"{SUBJECT_FOLDER}/{f}"} for s, f in zip(subjects, files)])
     template = environment.get_template("subject.html")
-    group_of = _first_visit_rows(inputs.table).set_index("subject_id")["group"].astype(str)
+    group_of = first_visits(inputs.table).set_index("subject_id")["group"].astype(str)
     pages = {filename: template.render(
         created=created, version=version, subject=subject,
         group=group_words(group_of.get(subject, "")),

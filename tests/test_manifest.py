@@ -119,3 +119,43 @@ def test_video_only_recording_is_skipped_by_the_audio_stage(media_dir, tmp_path)
     errors = pd.read_csv(run / "errors.csv")
     assert errors[["stage", "recording_id", "error"]].values.tolist() == [["audio", "N001_02_NSM_OPEN", "NoAudioError"]]
     assert len(pd.read_parquet(run / "features" / "audio.parquet")) == 0
+
+
+DATED = "recording_id,subject_id,group,task,visit,visit_date,video_path\n"
+
+
+def test_visit_dates_are_checked_per_row_and_the_rows_are_numbered(media_dir):
+    path = write_manifest(media_dir, [
+        "S1_pre,S1,PS,NSM_KISS,pre,2021-11-15,a.avi",
+        "S1_post,S1,PS,NSM_KISS,post,15/03/2022,a.avi",     # row 3: not ISO 8601
+        "S2_pre,S2,PS,NSM_KISS,pre,2023-02-30,a.avi",       # row 4: no such day
+        "S3_pre,S3,PS,NSM_KISS,pre,,a.avi",                 # row 5: empty
+    ], header=DATED)
+    table, _, issues = manifest.validate(path, probe_media=False)
+    errors = messages(issues)
+    expect = [("row 3", "'15/03/2022' is not a date written as YYYY-MM-DD"),
+              ("row 4", "'2023-02-30' is not a date written as YYYY-MM-DD"),
+              ("row 5", "visit_date is empty")]
+    for row, text in expect:
+        assert [e for e in errors if f"{path} {row} " in e and "column 'visit_date'" in e and text in e], \
+            f"no error for {row}: {text!r} in\n" + "\n".join(errors)
+    assert len(errors) == len(expect)
+    assert not messages(issues, "warning")  # visit_date is a known column
+    assert table["manifest_row"].tolist() == [2, 3, 4, 5]
+
+
+def test_visits_whose_order_is_unknown_stop_the_manifest(media_dir):
+    path = write_manifest(media_dir, [
+        "S1_pre,S1,PS,NSM_KISS,pre,2021-11-15,a.avi",
+        "S1_post,S1,PS,NSM_KISS,post,2021-11-15,a.avi",
+    ], header=DATED)
+    _, _, issues = manifest.validate(path, probe_media=False)
+    [error] = messages(issues)
+    assert error.startswith(f"error: {path}, column 'visit': ")
+    assert "subject S1 has visits pre, post with the same visit_date (manifest rows 2, 3)" in error
+    assert issues[0].row == 0  # the whole file: no stage may run on it
+    numbered = write_manifest(media_dir, ["S1_a,S1,PS,NSM_KISS,02,a.avi", "S1_b,S1,PS,NSM_KISS,2,a.avi"],
+                              header="recording_id,subject_id,group,task,visit,video_path\n")
+    _, _, issues = manifest.validate(numbered, probe_media=False)
+    [error] = messages(issues)
+    assert "subject S1 has visits 02, 2 with the same session number (manifest rows 2, 3)" in error

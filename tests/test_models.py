@@ -598,6 +598,26 @@ def test_recovery_is_the_share_of_the_first_visits_impairment_that_is_gone():
     assert target.rows["subject_id"].tolist() == ["A", "B", "C"]
     assert target.y.tolist() == [1, 1, 0]
     assert (target.rows["visit"] == "02").all()
+    assert target.excluded == {}
+
+
+def test_recovery_leaves_out_and_counts_subjects_without_a_first_or_last_score():
+    """F's follow-up score is missing: it is left out, not called 'not recovered'; G lacks the
+    first score, H both (counted once, under the first visit)."""
+    from models.targets import MISSING_FIRST, MISSING_LAST, build_target
+
+    visits = [("A", "02", 15.0), ("A", "03", 9.0), ("C", "02", 15.0), ("C", "03", 12.0),
+              ("F", "02", 15.0), ("F", "03", np.nan), ("G", "02", np.nan), ("G", "03", 9.0),
+              ("H", "02", np.nan), ("H", "03", np.nan), ("D", "02", np.nan)]
+    table = pd.DataFrame(visits, columns=["subject_id", "visit", "score_mean_tot"])
+    table["group"], table["face__NSM_SPREAD__f0"] = "PS", 1.0
+    target = build_target(table, "recovery")
+    assert target.rows["subject_id"].tolist() == ["A", "C"]
+    assert target.y.tolist() == [1, 0]
+    assert target.excluded == {MISSING_FIRST: 2, MISSING_LAST: 1}
+    unscored = table[table["subject_id"].isin(["F", "G", "H"])]
+    with pytest.raises(TargetError, match="every followed-up subject lacks score_mean_tot"):
+        build_target(unscored, "recovery")
 
 
 def test_outer_folds_are_capped_by_the_scarcest_class():

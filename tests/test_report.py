@@ -428,6 +428,33 @@ def test_deviations_put_clinical_measures_first_and_read_the_sign():
     assert deviation_rows(z, "S001", top=1)[0]["z"] == "3.0"
 
 
+def test_report_says_how_many_followed_up_subjects_recovery_left_out(tmp_path):
+    """Every post-stroke subject is seen again at visit 03; the last one's follow-up score is
+    missing, so recovery leaves it out (not 'not recovered'), and metrics.json and the report
+    say so."""
+    from models.targets import MISSING_LAST
+
+    baseline = synthetic_recordings(n_per_group=12, seed=3)
+    patients = baseline[baseline["group"] == "PS"]
+    later = {s: (6.0 if k % 2 else 15.0) for k, s in enumerate(sorted(patients["subject_id"].unique()))}
+    later[max(later)] = np.nan
+    followup = patients.assign(visit="03", recording_id=patients["recording_id"].str.replace("_02_", "_03_"),
+                               score_mean_tot=patients["subject_id"].map(later))
+    recordings = pd.concat([baseline, followup], ignore_index=True)
+    run = tmp_path / "RUN"
+    (run / "features").mkdir(parents=True)
+    cache.write_parquet(recordings, run / "features" / "recordings.parquet")
+    cache.write_parquet(subject_table(recordings), run / "features" / "table.parquet")
+    assert train_stage.main(["--out", str(run), "--targets", "recovery", "--models", "xgb", "--folds", "2",
+                             "--permutations", "0", "--bootstrap", "20"]) == 0
+    summary = json.loads((run / "metrics.json").read_text())["targets"]["recovery"]
+    assert summary["excluded"] == {MISSING_LAST: 1}
+    assert summary["n_subjects"] == 11
+    assert report_stage.main(["--out", str(run), "--top", "3", "--permutation-repeats", "1"]) == 0
+    html = (run / "report" / "report.html").read_text(encoding="utf-8")
+    assert f"1 subject left out: {MISSING_LAST}." in html
+
+
 def test_report_without_landmark_error_leaves_the_section_out(run_dir):
     inputs = report_stage.load_inputs(run_dir)
     metrics = dict(inputs.metrics, targets={"score:score_mean_tot":
