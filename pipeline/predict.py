@@ -226,7 +226,7 @@ def score(table: pd.DataFrame, present: dict, model: TrainedModel, *, top: int,
     ModelMismatchError
         If the model uses features this version does not compute (every visit is refused).
     """
-    rows = first_visits(table).reset_index(drop=True)
+    rows = first_visits(table).sort_values("subject_id", kind="stable").reset_index(drop=True)
     X, n_missing = align_to_model(rows, model.bundle.feature_columns)
     lacking = [missing_tasks(model.tasks, present.get(key, frozenset()))
                for key in zip(rows["subject_id"], rows["visit"])]

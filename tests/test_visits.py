@@ -170,6 +170,10 @@ def test_predict_scores_each_subjects_visit_9(tmp_path):
     fitted = fit_final(train, pd.Series([0] * 5 + [1] * 5), train["subject_id"], model="xgb",
                        columns=[SUBJECT_FACE], task_type="binary", seed=0, model_params=FAST_XGB)
     artifacts.save_bundle(tmp_path, model=fitted, class_labels=["HC", "PS"], target="PS versus HC")
-    out = predict.score(nine_and_ten_table(), tmp_path, top=1)
-    assert out["subject_id"].tolist() == ["P1", "P2", "N1"]
+    table = nine_and_ten_table()
+    recorded = {(s, v): frozenset({"NSM_SPREAD"}) for s, v in zip(table["subject_id"], table["visit"])}
+    out, refused = predict.score(table, recorded, predict.load_model(tmp_path), top=1,
+                                 allow_partial=False)
+    assert refused.empty
+    assert out["subject_id"].tolist() == ["N1", "P1", "P2"]
     assert out["visit"].tolist() == ["9", "9", "9"]
