@@ -9,6 +9,7 @@ half-written output that could pass for a finished one.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import importlib.util
@@ -55,19 +56,70 @@ def file_digest(path: str | Path) -> str:
     return _digest_memo[memo_key]
 
 
-def code_digest(modules: list[str]) -> str:
-    """SHA-256 over the source files of the named modules.
+# Top-level packages whose modules count as the project's own code in ``code_modules``.
+PROJECT_PACKAGES = ("features", "models", "reports", "pipeline")
+
+
+def _module_source(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"cannot find the source of module {name!r}")
+    return Path(spec.origin)
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a name inside a module, not a submodule
+        return False
+
+
+def _project_imports(name: str, packages: tuple) -> set[str]:
+    """The modules of ``packages`` one module imports (absolute and relative ``import``/``from``)."""
+    source = _module_source(name)
+    package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(source.read_bytes(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            candidates = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(c for c in candidates
+                     if c.split(".")[0] in packages and _is_module(c))
+    return found
+
+
+def code_modules(modules: list[str], *, packages: tuple = PROJECT_PACKAGES) -> list[str]:
+    """The named modules and every module of ``packages`` they import, directly or through others.
+
+    Deriving the list from the imports means a helper module that a stage's code starts to use
+    is part of its cache key without anyone remembering to add it.
+    """
+    seen, todo = set(), list(modules)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_project_imports(name, packages) - seen)
+    return sorted(seen)
+
+
+def code_digest(modules: list[str], *, packages: tuple = PROJECT_PACKAGES) -> str:
+    """SHA-256 over the source files of the named modules and of the project modules they import.
 
     Any edit to the code that computes a result changes this digest, so results computed by older
     code are never mistaken for current ones.
     """
     h = hashlib.sha256()
-    for name in sorted(modules):
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ModuleNotFoundError(f"cannot find the source of module {name!r}")
+    for name in code_modules(modules, packages=packages):
         h.update(name.encode())
-        h.update(Path(spec.origin).read_bytes())
+        h.update(_module_source(name).read_bytes())
     return h.hexdigest()
 
 

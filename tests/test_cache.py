@@ -27,6 +27,34 @@ def test_code_digest_tracks_the_module_source():
         cache.code_digest(["pipeline.no_such_module"])
 
 
+def test_code_digest_follows_imports_so_no_module_is_missed(tmp_path, monkeypatch):
+    package = tmp_path / "demo_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "entry.py").write_text("from demo_pkg import helper\nfrom . import relative\nimport os\n")
+    (package / "helper.py").write_text("from demo_pkg.deeper import VALUE\n")
+    (package / "deeper.py").write_text("VALUE = 1\n")
+    (package / "relative.py").write_text("")
+    (package / "unused.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    kwargs = {"packages": ("demo_pkg",)}
+    assert cache.code_modules(["demo_pkg.entry"], **kwargs) == [
+        "demo_pkg", "demo_pkg.deeper", "demo_pkg.entry", "demo_pkg.helper", "demo_pkg.relative"]
+    before = cache.code_digest(["demo_pkg.entry"], **kwargs)
+    (package / "unused.py").write_text("X = 2\n")
+    assert cache.code_digest(["demo_pkg.entry"], **kwargs) == before
+    (package / "deeper.py").write_text("VALUE = 2\n")  # two imports away from the entry module
+    assert cache.code_digest(["demo_pkg.entry"], **kwargs) != before
+
+
+def test_stage_keys_cover_the_helpers_their_code_imports():
+    from pipeline import audio, face_features, landmarks
+
+    assert {"features.rhythm", "features.runs"} <= set(cache.code_modules(face_features.CODE_MODULES))
+    assert "features.rhythm" in cache.code_modules(audio.FEATURE_MODULES)
+    assert "features.runs" in cache.code_modules(landmarks.CODE_MODULES)
+
+
 def test_parquet_carries_its_key_and_metadata(tmp_path):
     path = tmp_path / "out.parquet"
     cache.write_parquet(pd.DataFrame({"x": [1.0, 2.0]}), path, key="k1", metadata={"info": {"n": 2}})

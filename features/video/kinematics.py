@@ -58,6 +58,7 @@ from scipy.integrate import trapezoid
 from scipy.interpolate import CubicSpline
 from scipy.signal import find_peaks, savgol_filter
 
+from features.runs import true_runs
 from features.rhythm import PAUSE_FACTOR, within_train_rhythm
 from pipeline.errors import ConfigError
 
@@ -146,12 +147,6 @@ def savgol_frames(dt_s: float, *, window_s: float = SG_WINDOW_S, polyorder: int 
     return max(frames, SG_MIN_FRAMES, shortest)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) index pairs of the runs of True in a boolean array (stop exclusive)."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
-
-
 def _resample(times: np.ndarray, values: np.ndarray, dt_s: float) -> np.ndarray:
     grid = times[0] + dt_s * np.arange(int(np.floor((times[-1] - times[0]) / dt_s + 1e-9)) + 1)
     if len(grid) == len(times) and np.allclose(grid, times, rtol=0, atol=1e-9 * dt_s + 1e-12):
@@ -186,7 +181,7 @@ def uniform_segments(signal: np.ndarray, *, times_s: np.ndarray,
     keep = np.isfinite(values)
     breaks = np.concatenate([[False], np.diff(times) > MAX_GAP_INTERVALS * dt])
     segments, n_stretches = [], 0
-    for start, stop in _runs(keep):
+    for start, stop in true_runs(keep):
         cuts = [start] + [i for i in range(start + 1, stop) if breaks[i]] + [stop]
         for lo, hi in zip(cuts[:-1], cuts[1:]):
             n_stretches += 1
@@ -299,7 +294,7 @@ def stroke_jerks(derivatives: np.ndarray, *, dt_s: float, reference_speed: float
     speed = np.abs(velocity)
     values = []
     for sign in (1, -1):
-        for start, stop in _runs(np.sign(velocity) == sign):
+        for start, stop in true_runs(np.sign(velocity) == sign):
             peak_at = start + int(np.argmax(speed[start:stop]))
             peak = speed[peak_at]
             if peak < STROKE_MIN_PEAK_FRACTION * reference_speed:

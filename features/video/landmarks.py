@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import savgol_filter
 
+from features.runs import true_runs
 from features.video.dlib_models import face_detector, shape_predictor, shape_to_array
 from pipeline.errors import ConfigError, MediaError
 
@@ -519,17 +520,11 @@ def _run(frames: Frames, step, params: TrackerParams, mode: str) -> tuple[pd.Dat
     return table, tracking_summary(table, params=params, mode=mode)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open [start, stop) index ranges where ``mask`` is True."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
-
-
 def _interpolate_in_place(xy: np.ndarray, found: np.ndarray, times: np.ndarray, *,
                           max_gap: int) -> np.ndarray:
     """Fill gaps of ``xy`` (N, 136) in place; returns the mask of filled rows."""
     filled = np.zeros(len(found), dtype=bool)
-    for start, stop in _runs(~found):
+    for start, stop in true_runs(~found):
         if start == 0 or stop == len(found) or stop - start > max_gap:
             continue
         span = times[stop] - times[start - 1]
@@ -541,7 +536,7 @@ def _interpolate_in_place(xy: np.ndarray, found: np.ndarray, times: np.ndarray, 
 
 def _smooth_in_place(xy: np.ndarray, *, window: int, polyorder: int) -> None:
     """Savitzky-Golay filter each run of finite rows of ``xy`` (N, 136) at least ``window`` long."""
-    for start, stop in _runs(np.isfinite(xy[:, 0])):
+    for start, stop in true_runs(np.isfinite(xy[:, 0])):
         if stop - start >= window:
             xy[start:stop] = savgol_filter(xy[start:stop], window, polyorder, axis=0)
 
@@ -640,7 +635,7 @@ def tracking_summary(table: pd.DataFrame, *, params: TrackerParams, mode: str) -
     times = table["time_s"].to_numpy(dtype=np.float64)
     frame_step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     longest_frames, longest_s = 0, 0.0
-    for start, stop in _runs(~found):
+    for start, stop in true_runs(~found):
         end_s = times[stop] if stop < len(times) else times[-1] + frame_step
         if stop - start > longest_frames:
             longest_frames, longest_s = int(stop - start), float(end_s - times[start])
