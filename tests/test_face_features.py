@@ -14,7 +14,8 @@ from numpy.polynomial import Polynomial
 
 from features import registry
 from features.video import kinematics
-from features.video.face_features import (COLUMNS, face_features, percent_asymmetry,
+from features.video.face_features import (COLUMNS, face_features, median_variance,
+                                          noise_corrected_asymmetry, percent_asymmetry,
                                           signed_asymmetry, task_ratio)
 from features.video.normalise import normalise_frames
 from features.video.signals import frame_signals
@@ -203,6 +204,72 @@ def test_weaker_left_corner_gives_expected_asymmetry_and_side(k):
     mirrored, _ = run(move_corners(still(times), 0.08 * level, k * 0.08 * level), times, "NSM_SPREAD")
     assert mirrored["face__commissure_excursion_asym_signed"] == pytest.approx(
         -row["face__commissure_excursion_asym_signed"])
+
+
+def landmark_noise(faces: np.ndarray, sd_iod: float, *, smooth_s: float, seed: int) -> np.ndarray:
+    """Independent noise on every landmark coordinate, SD ``sd_iod``; with ``smooth_s`` > 0 it
+    drifts (Gaussian-filtered over that many seconds) instead of jittering frame to frame."""
+    from scipy.ndimage import gaussian_filter1d
+
+    noise = np.random.default_rng(seed).standard_normal(faces.shape)
+    if smooth_s > 0:
+        noise = gaussian_filter1d(noise, sigma=smooth_s * FPS, axis=0)
+        noise /= noise.std()
+    return faces + sd_iod * noise
+
+
+@pytest.mark.parametrize("amplitude", [0.08, 0.024, 0.012])  # healthy, 30% and 15% of it
+@pytest.mark.parametrize("sd_iod, smooth_s", [(0.01, 0.0), (0.04, 0.0), (0.01, 0.1), (0.04, 0.1)])
+def test_symmetric_movement_reads_symmetric_whatever_the_noise_and_amplitude(amplitude, sd_iod,
+                                                                             smooth_s):
+    times = regular_times(6.0)
+    level = smile_profile(times)
+    smile = move_corners(still(times), amplitude * level, amplitude * level)
+    readings = []
+    for seed in range(12):
+        row, _ = run(landmark_noise(smile, sd_iod, smooth_s=smooth_s, seed=seed), times,
+                     "NSM_SPREAD")
+        readings.append(row["face__commissure_excursion_asym_pct"])
+    readings = np.nan_to_num(readings)  # NaN: the noise hid that anything moved
+    assert np.median(readings) == 0.0
+    assert np.mean(readings > 20) <= 0.25
+
+
+@pytest.mark.parametrize("k", [0.3, 0.6])
+def test_one_sided_weakness_above_the_noise_keeps_its_size(k):
+    times = regular_times(6.0)
+    level = smile_profile(times)
+    smile = move_corners(still(times), k * 0.08 * level, 0.08 * level)
+    readings, noise = [], []
+    for seed in range(8):
+        row, _ = run(landmark_noise(smile, 0.003, smooth_s=0.0, seed=seed), times, "NSM_SPREAD")
+        readings.append(row["face__commissure_excursion_asym_pct"])
+        noise.append(row["face__commissure_excursion_asym_noise_pct"])
+    assert np.median(readings) == pytest.approx(100 * (1 - k), abs=4)
+    assert 0 < np.median(noise) < 5
+
+
+def test_noise_corrected_asymmetry_known_values():
+    assert noise_corrected_asymmetry(0.5, 1.0, 0.0) == pytest.approx(
+        {"asym_pct": 50.0, "asym_signed": -1 / 3, "ratio": 0.5, "asym_noise_pct": 0.0})
+    # a difference of 0.5 with a standard error of 0.15: shrunk to sqrt(0.25 - 4 x 0.0225) = 0.4
+    values = noise_corrected_asymmetry(1.0, 0.5, 0.15 ** 2)
+    assert values["asym_pct"] == pytest.approx(40.0)
+    assert values["asym_signed"] == pytest.approx(0.5 / 1.5)  # the raw difference names the side
+    assert values["asym_noise_pct"] == pytest.approx(15.0)
+    assert noise_corrected_asymmetry(1.0, 0.8, 0.15 ** 2)["asym_pct"] == 0.0  # within the noise
+    with pytest.raises(ConfigError):
+        noise_corrected_asymmetry(0.0, 0.0, 0.0)
+
+
+def test_median_variance_counts_drifting_noise_as_few_independent_looks():
+    rng = np.random.default_rng(0)
+    every = np.ones(4000, dtype=bool)
+    white = rng.standard_normal(4000)
+    assert median_variance(white, every) == pytest.approx(np.pi / 2 / 4000, rel=0.15)
+    drift = np.convolve(rng.standard_normal(4100), np.ones(100) / 10, mode="valid")[:4000]
+    assert median_variance(drift, every) > 20 * median_variance(white, every)
+    assert np.isnan(median_variance(white, np.arange(4000) < 2))
 
 
 @pytest.mark.parametrize("delay_s", [0.1, -0.06])

@@ -22,6 +22,26 @@ Side conventions: "left" and "right" are the subject's own sides. Signed indices
 weaker one; a positive value points to the right side. The main asymmetry feature of the SPREAD
 task is ``face__commissure_excursion_asym_pct``; its side is ``face__commissure_excursion_asym_signed``.
 
+Left-right asymmetry (``side_travel``, ``noise_corrected_asymmetry``). Each side is measured
+against its own rest: a mouth corner's travel is its displacement from its own rest position,
+projected on the task's movement direction (the mean of both corners' rest-to-peak directions,
+one of them mirrored), and a brow's is its height change from its own rest height. The
+excursion of a side is the median of its travel over the peak frames. A ratio of two such
+excursions is noise-prone when the movement is small: with landmark noise of 0.02 inter-ocular
+distances a symmetric smile at 30% of healthy range read 19% asymmetric, and at 15% of the range
+33% (``benchmarks/asymmetry_noise.py``). So the left-right difference is corrected for the noise
+the clip itself shows: the variance of the difference of the medians is estimated from the
+frame-to-frame spread of the left-minus-right travel over the peak frames and over the rest
+frames (allowing for the autocorrelation of landmark noise along consecutive frames), and the
+difference counts only as far as it exceeds ``ASYMMETRY_Z`` standard errors (the magnitude is
+shrunk to sqrt(d^2 - z^2 var), 0 below). A symmetric movement then reads 0 whatever its
+amplitude and the frame noise, while a one-sided weakness well above the noise keeps its size
+(1 - weak/strong). The noise itself is reported (``*_asym_noise_pct``), so a clinician sees when
+an asymmetry could not have been seen; the signed index keeps the raw difference, so it names
+the side that moved less even when the difference is within the noise. Errors that stay the same in every frame (a landmark model
+that systematically registers one side's movement short) are not noise in this sense and are not
+removed; ``landmarks-eval`` measures them where manual landmarks exist.
+
 Every task gets the same columns; a feature that is not meaningful for the task (e.g. brow
 elevation in KISS) or cannot be computed (e.g. too few cycles) is NaN, and ``info["reasons"]``
 says why. Low-quality recordings are flagged by ``quality__below_bar``, never dropped.
@@ -34,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from features.registry import Feature, register
+from features.runs import true_runs
 from features.video.kinematics import (CYCLE_KEYS, MOTION_KEYS, check_times, cycle_measures,
                                        frame_interval_s, motion_measures, temporal_lag)
 from features.video.normalise import RIGID_POINTS, check_landmarks, normalise_frames
@@ -115,10 +136,15 @@ PROFILES = {
     "BBP_NORMAL": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),
 }
 SIDES = {
-    # family: (per-side signal stem, excursion feature stem, words)
-    "commissure": ("commissure_excursion", "commissure_excursion", "mouth corner"),
-    "brow": ("brow_height", "brow_elevation", "eyebrow"),
+    # family: (excursion feature stem, words)
+    "commissure": ("commissure_excursion", "mouth corner"),
+    "brow": ("brow_elevation", "eyebrow"),
 }
+CORNERS = {"left": 54, "right": 48}
+# A left-right difference counts only beyond this many of its standard errors (module docstring).
+ASYMMETRY_Z = 2.0
+# Largest lag-1 autocorrelation allowed when counting independent frames (keeps n_eff >= n/199).
+MAX_FRAME_AUTOCORRELATION = 0.99
 KINEMATIC_WORDS = {
     "lip_aperture": "opening between the lips (|p62 - p66|)",
     "lip_width": "mouth width between the corners (|p48 - p54|)",
@@ -170,24 +196,33 @@ def _feature_specs() -> list[Feature]:
                 "from the first third to the last third of repetitions.", "higher_worse",
                 RONG_2018),
     ]
-    for family, (_, stem, words) in SIDES.items():
+    for family, (stem, words) in SIDES.items():
         tasks = _tasks_where(lambda p, f=family: f in p.sides)
         source = EMOTRICS if family == "commissure" else EMOTRICS + "; " + AUTO_EFACE
+        noise_source = (f"{source}; landmark-noise correction: avstroke (measured in "
+                        "benchmarks/asymmetry_noise.py)")
         specs += [
-            Feature(f"{stem}_left", "face", IOD, f"How far the left {words} moves from rest to "
-                    "peak movement.", "higher_better", source, tasks),
-            Feature(f"{stem}_right", "face", IOD, f"How far the right {words} moves from rest to "
-                    "peak movement.", "higher_better", source, tasks),
+            Feature(f"{stem}_left", "face", IOD, f"How far the left {words} moves from its own "
+                    "rest position to the peak of the movement.", "higher_better", source, tasks),
+            Feature(f"{stem}_right", "face", IOD, f"How far the right {words} moves from its own "
+                    "rest position to the peak of the movement.", "higher_better", source, tasks),
             Feature(f"{stem}_asym_pct", "face", "%", f"Left-right difference in {words} "
-                    "movement, in percent of the side that moves more (0 = symmetric).",
-                    "higher_worse", EMOTRICS, tasks),
+                    "movement beyond what landmark noise explains, in percent of the side that "
+                    "moves more (0 = symmetric, or a difference within the noise).",
+                    "higher_worse", noise_source, tasks),
             Feature(f"{stem}_asym_signed", "face", "index from -1 to 1", f"Signed left-right "
-                    f"index of {words} movement, (L - R) / (L + R): negative = the left side moves "
-                    "less (left weaker), positive = the right side moves less.", "neutral",
-                    EMOTRICS, tasks),
+                    f"index of {words} movement, (L - R) / (L + R): negative = the left side "
+                    "moves less (left weaker), positive = the right side moves less. Not "
+                    "corrected for landmark noise: read its size against the noise column.",
+                    "neutral", EMOTRICS, tasks),
             Feature(f"{stem}_ratio", "face", "ratio", f"auto-eFACE style ratio of {words} "
                     "movement, weaker side / stronger side (1 = symmetric; equals 1 - "
                     "asymmetry percent / 100).", "higher_better", AUTO_EFACE, tasks),
+            Feature(f"{stem}_asym_noise_pct", "face", "%", f"How large a left-right difference "
+                    f"in {words} movement landmark noise alone makes in this recording (one "
+                    "standard error, in percent of the side that moves more): asymmetries "
+                    "smaller than about twice this cannot be seen.", "higher_worse",
+                    noise_source, tasks),
             Feature(f"{family}_peak_speed_asym_pct", "face", "%", f"Left-right difference in the "
                     f"fastest {words} speed, in percent of the faster side.", "higher_worse",
                     BANDINI_2018, tasks),
@@ -376,60 +411,160 @@ NOT_MEASURABLE = ("the signal is not measurable in the rest or peak frames (a la
                   "does not reach the line it is measured on)")
 
 
-def _asymmetry_columns(stem: str, left: float, right: float, reasons: dict, *,
-                       with_sides: bool, floor: float) -> dict:
-    """Percent, signed (and optionally per-side and ratio) columns of one left/right pair.
+def side_travel(normalised: np.ndarray, frames: pd.DataFrame, family: str, rest: np.ndarray,
+                peak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame travel of the left and the right side from their own rest (IOD, 0 at rest).
 
-    Below ``floor`` on both sides nothing moved, and the asymmetry columns get a reason instead.
+    Parameters
+    ----------
+    normalised : ndarray, shape (T, 68, 2)
+        Normalised landmarks (NaN rows for frames without a face).
+    frames : DataFrame
+        Per-frame signals of the same frames (``frame_signals``).
+    family : {"commissure", "brow"}
+        Mouth corners: each corner's displacement from its median rest position, projected on
+        the task's movement direction (the mean of the two corners' median rest-to-peak
+        displacements, the right one mirrored; lateral when neither corner moved). Brows: each
+        brow's height minus its median rest height.
+    rest, peak : ndarray of bool, shape (T,)
+        Rest and peak frames (``rest_and_peak_frames``).
+
+    Returns
+    -------
+    left, right : ndarray, shape (T,)
+        Positive in the direction of the task's movement.
     """
-    out = {}
-    if with_sides:
-        out[f"face__{stem}_left"], out[f"face__{stem}_right"] = left, right
-        for side, value in (("left", left), ("right", right)):
-            if np.isnan(value):
-                reasons[f"face__{stem}_{side}"] = NOT_MEASURABLE
-    names = ["asym_pct", "asym_signed"] + (["ratio"] if with_sides else [])
-    if not np.isfinite([left, right]).all():
-        for name in names:
-            reasons[f"face__{stem}_{name}"] = "a per-side value is not computable"
+    if family == "brow":
+        heights = [frames[f"brow_height_{side}"].to_numpy() for side in ("left", "right")]
+        return tuple(h - _median_over(h, rest) for h in heights)
+    mirror = np.array([-1.0, 1.0])
+    moved = {side: normalised[:, corner] - np.nanmedian(normalised[rest, corner], axis=0)
+             for side, corner in CORNERS.items()}
+    direction = (np.nanmedian(moved["left"][peak], axis=0)
+                 + mirror * np.nanmedian(moved["right"][peak], axis=0))
+    length = np.linalg.norm(direction)
+    direction = direction / length if np.isfinite(length) and length > 0 else np.array([1.0, 0.0])
+    return moved["left"] @ direction, moved["right"] @ (mirror * direction)
+
+
+def median_variance(values: np.ndarray, frames: np.ndarray) -> float:
+    """Sampling variance of the median of ``values`` over ``frames`` (squared units of ``values``).
+
+    For n independent normal values it is pi/2 x s^2 / n. Landmark noise is correlated along
+    consecutive frames, so n is replaced by n (1 - r) / (1 + r), r the lag-1 autocorrelation of
+    the values within runs of consecutive selected frames (clipped to 0 .. 0.99): a slowly
+    drifting error counts as few independent looks, frame-to-frame jitter as many. A drift slower
+    than a run hides from r, so when the frames form at least three runs (e.g. the peaks of three
+    repetitions) the spread of the runs' own medians is used too, and the larger estimate kept.
+    NaN with fewer than three finite values.
+    """
+    chosen = np.asarray(frames, dtype=bool) & np.isfinite(values)
+    n = int(chosen.sum())
+    if n < 3:
+        return np.nan
+    centred = values - values[chosen].mean()
+    runs = true_runs(chosen)
+    products = sum(float(np.sum(centred[a + 1:b] * centred[a:b - 1])) for a, b in runs)
+    squares = sum(float(np.sum(centred[a:b] ** 2)) for a, b in runs)
+    r = min(max(products / squares, 0.0), MAX_FRAME_AUTOCORRELATION) if squares > 0 else 0.0
+    within = np.pi / 2 * np.var(values[chosen], ddof=1) / (n * (1 - r) / (1 + r))
+    if len(runs) < 3:
+        return float(within)
+    run_medians = [np.median(values[a:b]) for a, b in runs]
+    return float(max(within, np.var(run_medians, ddof=1) / len(runs)))
+
+
+def noise_corrected_asymmetry(left: float, right: float, variance: float, *,
+                              z: float = ASYMMETRY_Z) -> dict:
+    """Asymmetry of two non-negative excursions beyond ``z`` standard errors of their difference.
+
+    Parameters
+    ----------
+    left, right : float
+        Excursions of the two sides (IOD), not both 0.
+    variance : float
+        Sampling variance of ``left - right`` (IOD^2).
+    z : float
+        Standard errors a difference must exceed to count.
+
+    Returns
+    -------
+    dict
+        ``asym_pct``: 100 x d / max(L, R), where d = sqrt(max(0, (L - R)^2 - z^2 variance)) is the
+        difference shrunk by the noise; ``ratio``: 1 - asym_pct / 100; ``asym_signed``:
+        (L - R) / (L + R), not shrunk, so that its sign names the side that moved less even when
+        the difference is within the noise (its size is then to be read against the noise);
+        ``asym_noise_pct``: 100 x sqrt(variance) / max(L, R).
+    """
+    left, right = _check_pair(left, right)
+    larger = max(left, right)
+    if not larger > 0 or not variance >= 0:
+        raise ConfigError(f"need a side that moved and a variance >= 0; got left={left}, "
+                          f"right={right}, variance={variance}")
+    shrunk = np.sqrt(max(0.0, (left - right) ** 2 - z * z * variance))
+    return {"asym_pct": 100.0 * shrunk / larger,
+            "asym_signed": (left - right) / (left + right),
+            "ratio": 1.0 - shrunk / larger,
+            "asym_noise_pct": 100.0 * np.sqrt(variance) / larger}
+
+
+def _excursion_asymmetry(stem: str, left: np.ndarray, right: np.ndarray, rest: np.ndarray,
+                         peak: np.ndarray, reasons: dict) -> dict:
+    """Per-side excursions and their noise-corrected asymmetry columns for one family."""
+    excursion = {"left": _static_change(left, rest, peak), "right": _static_change(right, rest, peak)}
+    out = {f"face__{stem}_{side}": value for side, value in excursion.items()}
+    for side, value in excursion.items():
+        if np.isnan(value):
+            reasons[f"face__{stem}_{side}"] = NOT_MEASURABLE
+    names = ("asym_pct", "asym_signed", "ratio", "asym_noise_pct")
+    difference = left - right
+    variance = median_variance(difference, peak) + median_variance(difference, rest)
+    if not np.isfinite(list(excursion.values())).all():
+        why = "a per-side value is not computable"
+    elif max(excursion.values()) <= MIN_MOVEMENT_IOD:
+        why = f"neither side moved measurably (both at most {MIN_MOVEMENT_IOD})"
+    elif not np.isfinite(variance):
+        why = "fewer than 3 rest or peak frames: the landmark noise cannot be estimated"
+    else:
+        # a side that moved against the task's direction has moved nothing towards it
+        values = noise_corrected_asymmetry(max(excursion["left"], 0.0),
+                                           max(excursion["right"], 0.0), variance)
+        out.update({f"face__{stem}_{name}": value for name, value in values.items()})
         return out
-    if max(left, right) <= floor:
-        for name in names:
-            reasons[f"face__{stem}_{name}"] = f"neither side moved measurably (both at most {floor})"
-        return out
-    out[f"face__{stem}_asym_pct"] = percent_asymmetry(left, right)
-    out[f"face__{stem}_asym_signed"] = signed_asymmetry(left, right)
-    if with_sides:
-        out[f"face__{stem}_ratio"] = task_ratio(left, right)
+    reasons.update({f"face__{stem}_{name}": why for name in names})
     return out
 
 
-def _side_features(family: str, frames: pd.DataFrame, times: np.ndarray, rest: np.ndarray,
-                   peak: np.ndarray, reasons: dict, kin_info: dict) -> dict:
+def _speed_asymmetry(family: str, left: dict, right: dict, reasons: dict) -> dict:
+    """Percent and signed asymmetry of the two sides' peak speeds."""
+    columns = {name: f"face__{family}_peak_speed_{name}" for name in ("asym_pct", "asym_signed")}
+    moved = [left["rom"], right["rom"]]
+    speeds = [left["peak_speed"], right["peak_speed"]]
+    if not (np.isfinite(moved + speeds).all() and max(moved) >= MIN_MOVEMENT_IOD
+            and max(speeds) > 0):
+        reasons.update(dict.fromkeys(columns.values(), "no side moved measurably, or no stretch "
+                                                       "of face frames as long as the smoothing "
+                                                       "window"))
+        return {}
+    return {columns["asym_pct"]: percent_asymmetry(*speeds),
+            columns["asym_signed"]: signed_asymmetry(*speeds)}
+
+
+def _side_features(family: str, normalised: np.ndarray, frames: pd.DataFrame, times: np.ndarray,
+                   rest: np.ndarray, peak: np.ndarray, reasons: dict, kin_info: dict) -> dict:
     """Excursion, peak-speed and timing asymmetry of one left/right family ("commissure", "brow").
 
     Adds the reasons for NaN columns to ``reasons`` and each side's kinematics to ``kin_info``.
     """
-    signal_stem, stem, _ = SIDES[family]
-    left = frames[f"{signal_stem}_left"].to_numpy()
-    right = frames[f"{signal_stem}_right"].to_numpy()
-    row = _asymmetry_columns(stem, abs(_static_change(left, rest, peak)),
-                             abs(_static_change(right, rest, peak)), reasons, with_sides=True,
-                             floor=MIN_MOVEMENT_IOD)
+    stem, _ = SIDES[family]
+    left, right = side_travel(normalised, frames, family, rest, peak)
+    row = _excursion_asymmetry(stem, left, right, rest, peak, reasons)
     speeds = {}
     for side, values in (("left", left), ("right", right)):
-        speeds[side], kin_info[f"{signal_stem}_{side}"] = motion_measures(
+        speeds[side], kin_info[f"{family}_travel_{side}"] = motion_measures(
             values, times_s=times, min_amplitude=MIN_MOVEMENT_IOD)
+    row.update(_speed_asymmetry(family, speeds["left"], speeds["right"], reasons))
     moved = [speeds[s]["rom"] for s in ("left", "right")]
-    if np.isfinite(moved).all() and max(moved) >= MIN_MOVEMENT_IOD:
-        row.update(_asymmetry_columns(f"{family}_peak_speed", speeds["left"]["peak_speed"],
-                                      speeds["right"]["peak_speed"], reasons, with_sides=False,
-                                      floor=0.0))
-    else:
-        for name in ("asym_pct", "asym_signed"):
-            reasons[f"face__{family}_peak_speed_{name}"] = (
-                "no side moved measurably, or no stretch of face frames as long as the "
-                "smoothing window")
     lag_column = f"face__{family}_lag_s"
     if np.isfinite(moved).all() and min(moved) >= MIN_MOVEMENT_IOD:
         row[lag_column], lag_info = temporal_lag(left, right, times_s=times)
@@ -552,7 +687,8 @@ def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: str,
         if key in cycle_info["reasons"]:
             reasons[f"face__cycle_{key}"] = f"{profile.main_signal}: {cycle_info['reasons'][key]}"
     for family in profile.sides:
-        row.update(_side_features(family, frames, times, rest, peak, reasons, kin_info))
+        row.update(_side_features(family, normalised, frames, times, rest, peak, reasons,
+                                  kin_info))
     if "commissure" in profile.sides:
         row.update(_mouth_statics(frames, rest, peak, profile.smile, reasons))
     for feature in FEATURES:
