@@ -1,6 +1,7 @@
 """``avstroke phantom --out DIR``: write the synthetic NeuroFace-layout demo cohort with its truth."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -9,7 +10,8 @@ from pathlib import Path
 
 from pipeline.config import DEFAULT_PHANTOM_DIR
 from pipeline.errors import ConfigError, check_option
-from pipeline.phantom.generate import PhantomParams, generate
+from pipeline.phantom.generate import (TRUTH_TASKS, PhantomParams, generate,
+                                       truth_cohort_params)
 from pipeline.stage import stage_main
 from pipeline.tasks import TASKS
 
@@ -31,7 +33,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--followup-share", type=float, default=defaults.followup_share,
                         help="share of post-stroke subjects with a follow-up visit (default: %(default)s)")
     parser.add_argument("--faces", type=Path, default=None,
-                        help="folder of extra face photos (*.png with iBUG .pts beside each)")
+                        help="folder of face photos with manual landmarks (*.png with an iBUG .pts "
+                             "beside each); identities are made from these instead of the "
+                             "default photo")
+    parser.add_argument("--truth-cohort", action="store_true",
+                        help="the cohort the truth checks use (needs --faces): smile, /pa/, "
+                             "/pa-ta-ka/ and sentence clips long enough for several attempts, a "
+                             "first frame at pts 1; --tasks, --seconds and --followup-share are "
+                             "then ignored")
     parser.add_argument("--tasks", default=",".join(TASKS),
                         help="comma-separated task codes to record (default: all)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
@@ -52,8 +61,17 @@ def run(args) -> int:
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     for task in tasks:
         check_option("--tasks", task, TASKS)
-    params = PhantomParams(subjects_per_group=args.subjects, followup_share=args.followup_share,
-                           seed=args.seed, fps=args.fps, clip_s=args.seconds)
+    if args.truth_cohort:
+        if args.faces is None:
+            raise ConfigError("--truth-cohort needs --faces: its identities come from photos with "
+                              "manual landmarks, never from dlib's own fit")
+        params = dataclasses.replace(truth_cohort_params(subjects_per_group=args.subjects,
+                                                         seed=args.seed), fps=args.fps)
+        tasks = TRUTH_TASKS
+    else:
+        params = PhantomParams(subjects_per_group=args.subjects,
+                               followup_share=args.followup_share, seed=args.seed, fps=args.fps,
+                               clip_s=args.seconds)
     start = time.monotonic()
     counts = generate(args.out, params, workers=args.workers, faces_dir=args.faces,
                       tasks=tasks)
