@@ -200,8 +200,8 @@ def load_models(root: Path) -> tuple[list[TrainedModel], list[RefusedModel]]:
         return [load_model(root)], []
     if not (root / modelset.MANIFEST_FILE).is_file():
         raise ConfigError(f"--model {root}: neither a model bundle ({BUNDLE_FILE}) nor a model set "
-                          f"({modelset.MANIFEST_FILE}); give the models folder of a run (RUN/models), "
-                          f"retraining a run made before model sets, or one bundle folder")
+                          f"({modelset.MANIFEST_FILE}); give the models folder of a run (RUN/models; a run "
+                          f"trained before model sets needs `avstroke train` again) or one bundle folder")
     # Resolved once, so every bundle comes from the set in use now even if a training swaps another in.
     loaded, refused = load_set(root.resolve())
     if not loaded:
