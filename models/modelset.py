@@ -214,6 +214,8 @@ def _replace_with_link(path: Path, target: Path, spare: Path) -> None:
 
 
 def _remove_other_sets(sets_dir: Path, keep: str) -> None:
+    """Remove every entry of ``sets_dir`` but ``keep``: replaced sets, staged folders and spare
+    links of killed trainings, a flat-layout models folder moved aside."""
     for entry in sets_dir.iterdir():
         if entry.name == keep:
             continue
