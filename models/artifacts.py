@@ -32,6 +32,7 @@ from pipeline.errors import AvstrokeError, ModelMismatchError
 
 BUNDLE_FILE = "bundle.json"
 BUNDLE_FORMAT = "avstroke.bundle/1"
+BUNDLE_KEYS = ("kind", "task_type", "feature_columns", "class_labels", "files")
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
 MODEL_MODULES = {"xgb": ("models.xgb", "save_xgb", "load_xgb"),
@@ -73,12 +74,34 @@ def write_json(path, data) -> None:
     write_text_atomic(path, json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file's content, read afresh (no memo: it checks a file on disk now)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json(path) -> dict:
+    """The JSON object stored in ``path``.
+
+    Raises
+    ------
+    BundleError
+        Naming the file, if it is missing, not UTF-8 JSON, or holds something other than an
+        object: a saved model whose description cannot be read is refused, not guessed at.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"{path} is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}); retrain or restore the file") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} holds a JSON {type(data).__name__}, expected an object")
+    return data
 
 
 def software_versions() -> dict:
@@ -232,7 +255,7 @@ def save_bundle(folder, *, model, class_labels=None, target: str = "",
         "target": target,
         "feature_columns": model.feature_columns,
         "class_labels": labels,
-        "files": {name: _sha256(folder / name) for name in files},
+        "files": {name: sha256_file(folder / name) for name in files},
         "model_summary": model.summary(),
         "software": software_versions(),
     })
@@ -245,20 +268,24 @@ def load_bundle(folder) -> Bundle:
     Raises
     ------
     BundleError
-        If a file is missing or was changed after saving (checksum), the format is unknown, or
-        the parts disagree (feature lists, task type, number of classes).
+        If a file is missing or was changed after saving (checksum), ``bundle.json`` is not
+        valid JSON or lacks a field, the format is unknown, or the parts disagree (feature
+        lists, task type, number of classes).
     """
     folder = Path(folder)
     path = folder / BUNDLE_FILE
     if not path.is_file():
         raise BundleError(f"{folder} is not a model bundle: {BUNDLE_FILE} is missing")
-    info = json.loads(path.read_text(encoding="utf-8"))
+    info = read_json(path)
     if info.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{path}: format {info.get('format')!r} is not {BUNDLE_FORMAT!r}")
+    absent = [key for key in BUNDLE_KEYS if key not in info]
+    if absent:
+        raise BundleError(f"{path} lacks {', '.join(absent)}; retrain or restore the file")
     for name, checksum in info["files"].items():
         if not (folder / name).is_file():
             raise BundleError(f"{folder}: bundle file {name} is missing")
-        if _sha256(folder / name) != checksum:
+        if sha256_file(folder / name) != checksum:
             raise BundleError(f"{folder / name} was changed after the bundle was saved "
                               f"(checksum differs); retrain or restore the file")
     _, load = _model_functions(info["kind"])
@@ -361,8 +388,7 @@ def render_model_card(card: dict) -> str:
 def write_model_card(folder, *, metadata: dict, date: str | None = None) -> dict:
     """Write ``model_card.json`` and ``model_card.md`` into a bundle folder; return the card."""
     folder = Path(folder)
-    info = json.loads((folder / BUNDLE_FILE).read_text(encoding="utf-8")) \
-        if (folder / BUNDLE_FILE).is_file() else None
+    info = read_json(folder / BUNDLE_FILE) if (folder / BUNDLE_FILE).is_file() else None
     card = build_model_card(metadata=metadata, bundle_info=info, date=date)
     write_json(folder / CARD_JSON, card)
     write_text_atomic(folder / CARD_MARKDOWN, render_model_card(card))

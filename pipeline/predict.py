@@ -1,8 +1,14 @@
 """``avstroke predict``: score new recordings with the trained models.
 
 The new recordings (a manifest, or one video with ``--video --subject --task``) go through the same
-extraction stages into ``--out``; then every model bundle under ``--model`` scores each subject's
-first visit.
+extraction stages into ``--out``; then the models of ``--model`` score each subject's first visit.
+
+``--model`` is a run's model set (``RUN/models``, see ``models.modelset``) or one bundle folder. Of
+a model set, exactly the bundles its manifest ``model_set.json`` lists are used, the models of the
+training that ``metrics.json`` describes: a bundle folder it does not list is ignored with a
+warning. A listed bundle that is missing, altered (checksum) or unreadable is refused with the
+reason, before extraction, and the other models go on; every subject-visit is then listed as
+refused for it. When no listed model can be loaded, predict stops before extraction.
 
 A model is trained on the tasks its columns name (those whose columns reach the estimator). A
 subject-visit without a recording of one of them would get, for every feature of that task, only
@@ -23,13 +29,13 @@ Outputs, with pseudonymous ids only:
 - ``OUT/refused.csv``: one row per subject-visit and model not scored, with ``missing_tasks`` and
   the ``reason``.
 
-Exit codes: 0 every pair scored; 1 extraction failed or at least one pair was refused; 2 a usage or
-input error, including a single clip that no model was trained on alone.
+Exit codes: 0 every pair scored; 1 extraction failed or at least one pair was refused (including
+every pair of a model that could not be loaded); 2 a usage or input error, including a single clip
+that no model was trained on alone and a ``--model`` none of whose models can be loaded.
 """
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -38,7 +44,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.artifacts import CARD_JSON, Bundle, load_bundle
+from models import modelset
+from models.artifacts import BUNDLE_FILE, CARD_JSON, Bundle, BundleError, load_bundle, read_json
 from models.scoring import align_to_model, missing_tasks, tasks_by_visit, trained_tasks
 from pipeline import cache
 from pipeline.errors import ConfigError, ModelMismatchError
@@ -51,14 +58,13 @@ log = logging.getLogger("avstroke")
 DESCRIPTION = "Predict impairment, severity and recovery for new recordings with trained models."
 # The run's stages up to the feature table; manual-landmark evaluation has nothing to do here.
 EXTRACTION = [stage for stage in selected_stages("validate", "assemble") if stage[0] != "landmarks-eval"]
-BUNDLE_FILE = "bundle.json"
 KEYS = ["subject_id", "visit", "target", "model", "model_folder"]
 REFUSAL_COLUMNS = KEYS + ["missing_tasks", "reason"]
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", type=Path, required=True,
-                        help="folder of trained models (RUN/models) or one model bundle folder")
+                        help="the model set of a run (RUN/models) or one model bundle folder")
     parser.add_argument("--video", type=Path, default=None, help="one video to score instead of a manifest")
     parser.add_argument("--subject", default=None, help="pseudonymous subject id of --video")
     parser.add_argument("--task", default=None, help=f"task of --video: one of {', '.join(TASKS)}")
@@ -93,6 +99,41 @@ class TrainedModel:
     name: str
     tasks: tuple
 
+    @property
+    def target(self) -> str:
+        """What is predicted, in words."""
+        return self.bundle.target
+
+    @property
+    def kind(self) -> str:
+        """Model kind, ``xgb`` or ``fusion``."""
+        return self.bundle.info["kind"]
+
+
+@dataclass(frozen=True)
+class RefusedModel:
+    """A bundle a model set lists that could not be loaded.
+
+    Attributes
+    ----------
+    folder : Path
+        The bundle folder.
+    name : str
+        ``<target specification>/<model kind>``.
+    target : str
+        What is predicted, in words.
+    kind : str
+        Model kind.
+    reason : str
+        Why it was refused.
+    """
+
+    folder: Path
+    name: str
+    target: str
+    kind: str
+    reason: str
+
 
 def single_video_manifest(args) -> Path:
     """Write a one-row manifest for ``--video`` into the output folder."""
@@ -109,24 +150,64 @@ def single_video_manifest(args) -> Path:
     return path
 
 
-def bundle_folders(root: Path) -> list[Path]:
-    """Every model bundle at or below ``root``."""
-    if (root / BUNDLE_FILE).is_file():
-        return [root]
-    found = sorted(p.parent for p in root.rglob(BUNDLE_FILE))
-    if not found:
-        raise ConfigError(f"--model {root}: no trained model ({BUNDLE_FILE}) found; run `avstroke train` first")
-    return found
+def trained_model(folder: Path, bundle: Bundle, target: str) -> TrainedModel:
+    """A loaded bundle named ``<target>/<kind>``, with the tasks an input must hold for it."""
+    return TrainedModel(folder=folder, bundle=bundle, name=f"{target}/{bundle.info['kind']}",
+                        tasks=tuple(trained_tasks(bundle.used_columns)))
 
 
 def load_model(folder: Path) -> TrainedModel:
-    """Load one bundle; its target specification comes from the model card ``avstroke train``
-    writes beside it (a bundle saved without a card is named by its target description)."""
+    """Load one bundle folder given alone; its target specification comes from the model card
+    ``avstroke train`` writes beside it (a bundle saved without a card is named by its target
+    description)."""
     bundle = load_bundle(folder)
     card = folder / CARD_JSON
-    target = json.loads(card.read_text(encoding="utf-8")).get("target") if card.is_file() else None
-    return TrainedModel(folder=folder, bundle=bundle, name=f"{target or bundle.target}/{bundle.info['kind']}",
-                        tasks=tuple(trained_tasks(bundle.used_columns)))
+    target = read_json(card).get("target") if card.is_file() else None
+    return trained_model(folder, bundle, target or bundle.target)
+
+
+def load_set(set_dir: Path) -> tuple[list[TrainedModel], list[RefusedModel]]:
+    """The models a model set's manifest lists: those that load, and those refused with the reason.
+
+    Bundle folders the manifest does not list are left out with a warning.
+    """
+    listed = modelset.read_manifest(set_dir)
+    for folder in modelset.unlisted_bundles(set_dir, listed):
+        log.warning("predict: %s is ignored: %s does not list it, so it is not part of the training in use",
+                    folder, modelset.MANIFEST_FILE)
+    loaded, refused = [], []
+    for entry in listed:
+        try:
+            loaded.append(trained_model(entry.folder, modelset.load_listed(entry), entry.target))
+        except BundleError as exc:  # one damaged model must not stop the others
+            log.error("predict: model %s refused: %s", entry.name, exc)
+            refused.append(RefusedModel(folder=entry.folder, name=entry.name, target=entry.description,
+                                        kind=entry.model, reason=str(exc)))
+    return loaded, refused
+
+
+def load_models(root: Path) -> tuple[list[TrainedModel], list[RefusedModel]]:
+    """The models of ``--model``: one bundle folder, or a model set (``load_set``).
+
+    Raises
+    ------
+    ConfigError
+        If ``root`` is neither a bundle nor a model set.
+    BundleError
+        If the bundle, or every model of the set, cannot be loaded.
+    """
+    if (root / BUNDLE_FILE).is_file():
+        return [load_model(root)], []
+    if not (root / modelset.MANIFEST_FILE).is_file():
+        raise ConfigError(f"--model {root}: neither a model bundle ({BUNDLE_FILE}) nor a model set "
+                          f"({modelset.MANIFEST_FILE}); give the models folder of a run (RUN/models; a run "
+                          f"trained before model sets needs `avstroke train` again) or one bundle folder")
+    # Resolved once, so every bundle comes from the set in use now even if a training swaps another in.
+    loaded, refused = load_set(root.resolve())
+    if not loaded:
+        reasons = "; ".join(f"{model.name}: {model.reason}" for model in refused)
+        raise BundleError(f"--model {root}: none of its {len(refused)} model(s) can be loaded: {reasons}")
+    return loaded, refused
 
 
 def models_for_task(models: list[TrainedModel], task: str) -> list[TrainedModel]:
@@ -149,11 +230,15 @@ def task_refusal(trained, missing) -> str:
             f"(--allow-partial scores it anyway, marking the imputed tasks)")
 
 
-def identity(rows: pd.DataFrame, model: TrainedModel) -> pd.DataFrame:
+def identity(rows: pd.DataFrame, model: TrainedModel | RefusedModel) -> pd.DataFrame:
     """``KEYS`` of each row scored (or refused) by ``model``."""
     return pd.DataFrame({"subject_id": rows["subject_id"].to_numpy(), "visit": rows["visit"].to_numpy(),
-                         "target": model.bundle.target, "model": model.bundle.info["kind"],
-                         "model_folder": model.folder.name})
+                         "target": model.target, "model": model.kind, "model_folder": model.folder.name})
+
+
+def refuse_every_visit(table: pd.DataFrame, model: TrainedModel | RefusedModel, reason: str) -> pd.DataFrame:
+    """``REFUSAL_COLUMNS`` rows refusing each subject's first visit in ``table`` for ``model``."""
+    return identity(first_visits(table), model).assign(missing_tasks="", reason=reason)
 
 
 def reasons_text(bundle: Bundle, X: pd.DataFrame, predictions: pd.DataFrame,
@@ -270,7 +355,7 @@ def choose_models(models: list[TrainedModel], args) -> list[TrainedModel]:
 def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     # Models first: a clip no model can score is refused before minutes of extraction.
-    models = [load_model(folder) for folder in bundle_folders(args.model)]
+    models, unusable = load_models(args.model)
     if args.video is not None:
         args.manifest = single_video_manifest(args)
     models = choose_models(models, args)
@@ -284,21 +369,23 @@ def run(args) -> int:
         try:
             predictions, refusals = score(table, present, model, top=args.top, allow_partial=args.allow_partial)
         except ModelMismatchError as exc:
-            predictions = pd.DataFrame()
-            refusals = identity(first_visits(table), model).assign(missing_tasks="", reason=str(exc))
+            predictions, refusals = pd.DataFrame(), refuse_every_visit(table, model, str(exc))
         for row in refusals.itertuples():
             log.error("predict: refused subject %s (visit %s) for model %s: %s", row.subject_id, row.visit,
                       model.name, row.reason)
         scored += [predictions] if len(predictions) else []
         refused += [refusals] if len(refusals) else []
+    refused += [refuse_every_visit(table, model, f"the model could not be loaded: {model.reason}")
+                for model in unusable]
     predictions = pd.concat(scored, ignore_index=True) if scored else pd.DataFrame(columns=KEYS)
     refusals = pd.concat(refused, ignore_index=True) if refused else pd.DataFrame(columns=REFUSAL_COLUMNS)
     for name, frame in (("predictions.csv", predictions), ("refused.csv", refusals)):
         cache.atomic_write(args.out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
     n_partial = int(predictions["imputed_tasks"].astype(bool).sum()) if len(predictions) else 0
-    log.info("predict: %d predictions for %d subjects from %d models, %d scored with missing tasks "
-             "(--allow-partial), %d refused -> %s, %s", len(predictions), predictions["subject_id"].nunique(),
-             len(models), n_partial, len(refusals), args.out / "predictions.csv", args.out / "refused.csv")
+    log.info("predict: %d predictions for %d subjects from %d models (%d refused), %d scored with missing "
+             "tasks (--allow-partial), %d refused -> %s, %s", len(predictions), predictions["subject_id"].nunique(),
+             len(models), len(unusable), n_partial, len(refusals), args.out / "predictions.csv",
+             args.out / "refused.csv")
     return 1 if len(refusals) else 0
 
 

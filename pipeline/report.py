@@ -1,12 +1,13 @@
 """``avstroke report``: the feature-importance report of a trained run.
 
-Reads ``RUN/features/table.parquet``, ``RUN/features/recordings.parquet``, ``RUN/metrics.json``,
-``RUN/cv_predictions.parquet``, the XGBoost bundles under ``RUN/models/<target>/xgb/``,
-``RUN/errors.csv``, ``RUN/validation.csv``, ``RUN/landmarks_quality.parquet`` and, when the run
-measured it, ``RUN/landmarks_error.parquet``. Writes ``RUN/report/report.html`` (one
-self-contained file), ``RUN/report/figures/*.png`` and ``RUN/report/subjects/<id>.html``, each
-atomically; pages and figures of an earlier report that the new one no longer has are removed.
-Skipped when the inputs, the settings and the report code are unchanged.
+Reads ``RUN/features/table.parquet``, ``RUN/features/recordings.parquet``, from the model set in
+use (``models.modelset``) ``RUN/metrics.json``, ``RUN/cv_predictions.parquet`` and the XGBoost
+bundles under ``RUN/models/<target>/xgb/``, and ``RUN/errors.csv``, ``RUN/validation.csv``,
+``RUN/landmarks_quality.parquet`` and, when the run measured it, ``RUN/landmarks_error.parquet``.
+Writes ``RUN/report/report.html`` (one self-contained file), ``RUN/report/figures/*.png`` and
+``RUN/report/subjects/<id>.html``, each atomically; pages and figures of an earlier report that
+the new one no longer has are removed. Skipped when the inputs, the settings and the report code
+are unchanged.
 """
 from __future__ import annotations
 
@@ -18,11 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from models import artifacts
+from models import artifacts, modelset
 from pipeline import __version__, cache
 from pipeline.errors import ConfigError
 from pipeline.stage import stage_main
-from pipeline.train import slug as target_folder
 from reports.figures import write_png
 from reports.html import SUBJECT_FOLDER, RunInputs, build_report
 
@@ -30,13 +30,13 @@ log = logging.getLogger("avstroke")
 DESCRIPTION = ("Write the feature-importance report (one self-contained HTML file) and "
                "participant pages.")
 CODE_MODULES = ["reports.importance", "reports.figures", "reports.methods", "reports.html",
-                "reports.export", "pipeline.report", "pipeline.visits"]
+                "reports.export", "models.modelset", "pipeline.report", "pipeline.visits"]
 TEMPLATE_FILES = ("report.html", "subject.html")
 REPORT_FOLDER = "report"
 REPORT_FILE = "report.html"
 FIGURE_FOLDER = "figures"
-REQUIRED = ("features/table.parquet", "features/recordings.parquet", "metrics.json",
-            "cv_predictions.parquet")
+REQUIRED = ("features/table.parquet", "features/recordings.parquet", modelset.METRICS_FILE,
+            modelset.CV_PREDICTIONS_FILE)
 OPTIONAL = ("errors.csv", "validation.csv", "landmarks_quality.parquet", "landmarks_error.parquet")
 ERROR_COLUMNS = ["stage", "recording_id", "file", "error", "message"]
 VALIDATION_COLUMNS = ["severity", "file", "row", "column", "recording_id", "message"]
@@ -64,7 +64,7 @@ def load_bundles(run_dir: Path, targets) -> tuple[dict, dict]:
     """The XGBoost bundle of each target, and why any could not be loaded."""
     bundles, problems = {}, {}
     for target in targets:
-        folder = run_dir / "models" / target_folder(target) / "xgb"
+        folder = modelset.bundle_folder(run_dir / modelset.SET_LINK, target, "xgb")
         if not folder.is_dir():
             problems[(target, "xgb")] = "no XGBoost model was saved for this target"
             continue
@@ -82,13 +82,13 @@ def load_inputs(run_dir: Path) -> RunInputs:
     if missing:
         raise ConfigError(f"{run_dir}: missing {', '.join(missing)}; run `avstroke assemble` and "
                           f"`avstroke train --out {run_dir}` first")
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((run_dir / modelset.METRICS_FILE).read_text(encoding="utf-8"))
     bundles, problems = load_bundles(run_dir, metrics.get("targets", {}))
     return RunInputs(
         table=pd.read_parquet(run_dir / "features" / "table.parquet"),
         recordings=pd.read_parquet(run_dir / "features" / "recordings.parquet"),
         metrics=metrics,
-        cv_predictions=pd.read_parquet(run_dir / "cv_predictions.parquet"),
+        cv_predictions=pd.read_parquet(run_dir / modelset.CV_PREDICTIONS_FILE),
         bundles=bundles, bundle_problems=problems,
         errors=_csv(run_dir / "errors.csv", ERROR_COLUMNS),
         validation=_csv(run_dir / "validation.csv", VALIDATION_COLUMNS),
@@ -100,7 +100,8 @@ def load_inputs(run_dir: Path) -> RunInputs:
 def report_key(run_dir: Path, *, top: int, repeats: int) -> str:
     """Cache key of the report: input contents, settings, report code and templates."""
     names = list(REQUIRED) + [n for n in OPTIONAL if (run_dir / n).is_file()]
-    models = sorted((run_dir / "models").glob("*/xgb/*")) if (run_dir / "models").is_dir() else []
+    models_dir = run_dir / modelset.SET_LINK
+    models = sorted(models_dir.glob("*/xgb/*")) if models_dir.is_dir() else []
     inputs = {name: cache.file_digest(run_dir / name) for name in names}
     inputs.update({str(p.relative_to(run_dir)): cache.file_digest(p)
                    for p in models if p.is_file()})

@@ -5,21 +5,27 @@ identical outer folds, metrics with subject-level bootstrap CIs, a label-permuta
 calibration, and the paired fusion-versus-best-unimodal difference; then a final model refit on
 all subjects with every modality, saved in formats that cannot run code on load, with a model card.
 
-Writes ``RUN/cv_predictions.parquet`` (out-of-fold predictions per subject), ``RUN/metrics.json``
-and ``RUN/models/<target>/<model>/``. Skipped when the table, the settings and the modelling code
-are unchanged.
+Writes one model set (``models.modelset``): ``cv_predictions.parquet`` (out-of-fold predictions
+per subject), ``metrics.json``, the bundles ``<target>/<model>/`` and the manifest
+``model_set.json``, all into a new folder that replaces the previous set in one atomic step at the
+end, seen as ``RUN/models/`` (with ``RUN/metrics.json`` and ``RUN/cv_predictions.parquet``). A
+training that is killed or fails leaves the previous set in use, whole.
+
+The new set holds the targets of this training only: retraining a subset of targets drops the
+others' models and metrics, so ``metrics.json`` and the models always describe one training with
+one set of settings. A training in which every target was skipped changes nothing and exits 1.
+Skipped when the table, the settings and the modelling code are unchanged.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import sys
 from datetime import date
 
 import pandas as pd
 
-from models import artifacts
+from models import artifacts, modelset
 from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import fit_final, nested_cv, results_summary
 from models.modalities import FINAL_SET, modality_sets
@@ -31,8 +37,8 @@ from pipeline.stage import stage_main
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Train and evaluate XGBoost and the fusion network with subject-grouped nested CV."
 CODE_MODULES = ["models.cv", "models.evaluate", "models.xgb", "models.fusion", "models.metrics",
-                "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "pipeline.train",
-                "pipeline.visits"]
+                "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "models.modelset",
+                "pipeline.train", "pipeline.visits"]
 DEFAULT_TARGETS = "group:PS-vs-HC,group:ALS-vs-HC,group:3class,score:score_mean_tot,recovery"
 MODELS = ("xgb", "fusion")
 
@@ -79,14 +85,10 @@ def settings_from(args) -> TrainSettings:
                          bootstrap=args.bootstrap)
 
 
-def slug(target: str) -> str:
-    """A folder name for a target specification."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", target).strip("_")
-
-
-def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out, *,
+def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, set_dir, *,
                  workers: int = 1) -> tuple[dict, list]:
-    """Evaluate and refit every model on one target; return its metrics and prediction tables."""
+    """Evaluate and refit every model on one target, saving the final models into the staged
+    model set ``set_dir``; return the target's metrics and prediction tables."""
     target = build_target(table, spec)
     for reason, n in target.excluded.items():
         log.warning("train: %s: %d subject(s) left out: %s", spec, n, reason)
@@ -115,9 +117,9 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out, *
         final_set = FINAL_SET if FINAL_SET in sets else max(sets, key=lambda s: len(sets[s]))
         final = fit_final(rows, y, rows["subject_id"], model=model, columns=sets[final_set],
                           task_type=target.task_type, seed=settings.seed)
-        folder = out / "models" / slug(spec) / model
+        folder = modelset.bundle_folder(set_dir, spec, model)
         artifacts.save_bundle(folder, model=final, class_labels=list(target.class_labels),
-                              target=target.description, overwrite=True)
+                              target=target.description)
         artifacts.write_model_card(folder, date=date.today().isoformat(), metadata={
             "target": spec, "description": target.description, "estimator": model,
             "modality_set": final_set, "n_subjects": int(rows["subject_id"].nunique()),
@@ -127,6 +129,40 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, out, *
     return summary, predictions
 
 
+def train_targets(table: pd.DataFrame, settings: TrainSettings, set_dir, *,
+                  workers: int = 1) -> tuple[dict, list]:
+    """Train every target of ``settings`` into the staged model set ``set_dir``.
+
+    Returns
+    -------
+    metrics : dict
+        ``metrics.json`` content: ``settings``, ``targets`` (those trained) and
+        ``skipped_targets`` (specification -> reason).
+    predictions : list of DataFrame
+        Out-of-fold subject predictions per target and model.
+    """
+    metrics, predictions, failed = {"settings": dataclasses.asdict(settings), "targets": {}}, [], {}
+    for spec in settings.targets:
+        try:
+            metrics["targets"][spec], preds = train_target(table, spec, settings, set_dir, workers=workers)
+        except TargetError as exc:  # one unsupported target must not hide the others' results
+            log.warning("train: target %s skipped: %s", spec, exc)
+            failed[spec] = str(exc)
+            continue
+        predictions += preds
+    metrics["skipped_targets"] = failed
+    return metrics, predictions
+
+
+def write_set_files(set_dir, metrics: dict, predictions: list, key: str) -> None:
+    """Write the out-of-fold predictions, ``metrics.json`` with its cache key, and the manifest
+    (made from ``metrics``) into the staged model set ``set_dir``."""
+    cache.write_parquet(pd.concat(predictions, ignore_index=True), set_dir / modelset.CV_PREDICTIONS_FILE)
+    artifacts.write_json(set_dir / modelset.METRICS_FILE, metrics)
+    cache.write_key(set_dir / modelset.METRICS_FILE, key)
+    modelset.write_manifest(set_dir, metrics)
+
+
 def run(args) -> int:
     settings = settings_from(args)
     table_path = args.out / "features" / "table.parquet"
@@ -134,28 +170,22 @@ def run(args) -> int:
         raise TargetError(f"{table_path} not found: run `avstroke assemble` first")
     key = cache.make_key(inputs={"table": cache.file_digest(table_path)}, params=dataclasses.asdict(settings),
                          code=cache.code_digest(CODE_MODULES))
-    metrics_path = args.out / "metrics.json"
-    if cache.is_fresh(metrics_path, key):
-        log.info("train: up to date (%s)", metrics_path)
+    current_metrics = args.out / modelset.SET_LINK / modelset.METRICS_FILE
+    if cache.is_fresh(current_metrics, key):
+        log.info("train: up to date (%s)", current_metrics)
         return 0
     table = pd.read_parquet(table_path)
-    metrics, predictions, failed = {"settings": dataclasses.asdict(settings), "targets": {}}, [], {}
-    for spec in settings.targets:
-        try:
-            metrics["targets"][spec], preds = train_target(table, spec, settings, args.out,
-                                                           workers=args.workers)
-        except TargetError as exc:  # one unsupported target must not hide the others' results
-            log.warning("train: target %s skipped: %s", spec, exc)
-            failed[spec] = str(exc)
-            continue
-        predictions += preds
-    metrics["skipped_targets"] = failed
-    cv = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame()
-    cache.write_parquet(cv, args.out / "cv_predictions.parquet")
-    artifacts.write_json(metrics_path, metrics)
-    cache.write_key(metrics_path, key)
-    log.info("train: %d targets trained, %d skipped (%s)", len(metrics["targets"]), len(failed), metrics_path)
-    return 0 if metrics["targets"] else 1
+    with modelset.staged_set(args.out) as staged:
+        metrics, predictions = train_targets(table, settings, staged, workers=args.workers)
+        if not metrics["targets"]:
+            log.error("train: no target could be trained; the model set in use (%s) is unchanged",
+                      args.out / modelset.SET_LINK)
+            return 1
+        write_set_files(staged, metrics, predictions, key)
+        published = modelset.publish(args.out, staged)
+    log.info("train: %d targets trained, %d skipped; model set %s in use as %s", len(metrics["targets"]),
+             len(metrics["skipped_targets"]), published.name, args.out / modelset.SET_LINK)
+    return 0
 
 
 def main(argv=None) -> int:

@@ -513,6 +513,23 @@ def test_bundle_refuses_a_file_changed_after_saving(tmp_path):
         artifacts.load_bundle(tmp_path)
 
 
+@pytest.mark.parametrize("damage,message", [
+    (lambda text: text[: len(text) // 2], "bundle.json is not valid JSON"),
+    (lambda text: "[]", "bundle.json holds a JSON list, expected an object"),
+    (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "files"}),
+     "bundle.json lacks files"),
+])
+def test_an_unreadable_bundle_description_is_a_bundle_error_naming_the_file(tmp_path, damage, message):
+    X, y, groups, _ = make_cohort(24, seed=12)
+    fitted = fit_final(X, y, groups, model="xgb", columns=VIDEO, task_type="binary", seed=0,
+                       model_params=FAST_XGB)
+    artifacts.save_bundle(tmp_path, model=fitted)
+    path = tmp_path / artifacts.BUNDLE_FILE
+    path.write_text(damage(path.read_text()))
+    with pytest.raises(artifacts.BundleError, match=message):
+        artifacts.load_bundle(tmp_path)
+
+
 def test_fusion_weights_are_loaded_with_weights_only(tmp_path, monkeypatch):
     X, y, groups, _ = make_cohort(24, seed=13)
     model = fit_fusion(X[VIDEO + AUDIO], y, groups, task_type="binary", n_classes=2, seed=0,

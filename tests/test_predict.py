@@ -1,19 +1,21 @@
 """``avstroke predict`` on small synthetic tables and bundles: a visit lacking a task a model was
 trained on is refused naming the task, ``--allow-partial`` scores it with the imputed tasks marked
-and no missing feature among the reasons, and a single clip gets only the models trained on its
-task alone."""
+and no missing feature among the reasons, a single clip gets only the models trained on its
+task alone, and of a model set only the bundles its manifest lists score, a damaged one refused
+by name."""
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models import artifacts
+from models import artifacts, modelset
 from models.scoring import missing_tasks, tasks_by_visit, trained_tasks
-from models.xgb import fit_xgb
+from models.xgb import MODEL_FILE, fit_xgb
 from pipeline import predict
 from pipeline.errors import ConfigError, ModelMismatchError
 from reports.importance import plain_name, ranked_reasons, shap_contributions, signed_contributions
@@ -48,23 +50,31 @@ def save_model(folder: Path, columns: list, spec: str, table=None) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def models_root(tmp_path_factory) -> Path:
-    """Two bundles: one trained on the smile and /pa/ tasks, one on /pa/ alone (plus age)."""
-    root = tmp_path_factory.mktemp("models")
-    save_model(root / "group_PS-vs-HC" / "xgb", [SMILE, PA, AGE], "group:PS-vs-HC")
-    save_model(root / "pa_only" / "xgb", [PA, AGE], "group:PS-vs-HC-pa")
+def save_model_set(root: Path, columns_of: dict) -> Path:
+    """A model set as ``avstroke train`` leaves it: one XGBoost bundle per target specification
+    (``columns_of``: specification -> columns) and the manifest listing them."""
+    for spec, columns in columns_of.items():
+        save_model(modelset.bundle_folder(root, spec, "xgb"), columns, spec)
+    modelset.write_manifest(root, {"targets": {spec: {"description": f"what {spec} predicts", "models": {"xgb": {}}}
+                                               for spec in columns_of}})
     return root
 
 
 @pytest.fixture(scope="module")
+def models_root(tmp_path_factory) -> Path:
+    """Two bundles: one trained on the smile and /pa/ tasks, one on /pa/ alone (plus age)."""
+    return save_model_set(tmp_path_factory.mktemp("models"),
+                          {"group:PS-vs-HC": [SMILE, PA, AGE], "group:PS-vs-HC-pa": [PA, AGE]})
+
+
+@pytest.fixture(scope="module")
 def both_tasks(models_root):
-    return predict.load_model(models_root / "group_PS-vs-HC" / "xgb")
+    return predict.load_model(modelset.bundle_folder(models_root, "group:PS-vs-HC", "xgb"))
 
 
 @pytest.fixture(scope="module")
 def pa_only(models_root):
-    return predict.load_model(models_root / "pa_only" / "xgb")
+    return predict.load_model(modelset.bundle_folder(models_root, "group:PS-vs-HC-pa", "xgb"))
 
 
 def new_input() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -213,3 +223,83 @@ def test_predict_writes_predictions_and_refusals_and_exits_1_when_anything_was_r
         assert sorted(refused["subject_id"]) == ["SMILE_ONLY", "SMILE_ONLY"]
         assert set(refused["missing_tasks"]) == {"DDK_PA"}
         assert "SMILE_ONLY" not in set(predictions["subject_id"])
+
+
+# ---------------------------------------------------------------- which bundles of a model set score
+
+AGE_ONLY = "group:PS-vs-HC-age"
+
+
+@pytest.fixture(scope="module")
+def three_models(tmp_path_factory) -> Path:
+    """A model set of three bundles; the third reads age alone, so every input has what it needs."""
+    return save_model_set(tmp_path_factory.mktemp("three"), {"group:PS-vs-HC": [SMILE, PA, AGE],
+                                                            "group:PS-vs-HC-pa": [PA, AGE], AGE_ONLY: [AGE]})
+
+
+def copy_of(root: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(root, tmp_path / "models"))
+
+
+def predict_with(root: Path, out: Path, monkeypatch, *options) -> tuple[int, pd.DataFrame, pd.DataFrame, str]:
+    """Run the command on ``new_input`` (extraction replaced by the ready tables); its exit status,
+    predictions, refusals and log."""
+    monkeypatch.setattr(predict, "run_stages", lambda args, stages: 0)
+    write_features(out)
+    status = predict.main(["--model", str(root), "--out", str(out), *options])
+    predictions, refused = (pd.read_csv(out / name, keep_default_na=False)
+                            for name in ("predictions.csv", "refused.csv"))
+    return status, predictions, refused, (out / "logs" / "avstroke.log").read_text()
+
+
+def test_a_damaged_listed_bundle_is_refused_by_name_and_the_others_still_score(three_models, tmp_path, monkeypatch):
+    root = copy_of(three_models, tmp_path)
+    model_file = modelset.bundle_folder(root, "group:PS-vs-HC", "xgb") / MODEL_FILE
+    model_file.write_bytes(model_file.read_bytes()[: model_file.stat().st_size // 2])
+    (modelset.bundle_folder(root, "group:PS-vs-HC-pa", "xgb") / artifacts.BUNDLE_FILE).write_text('{"format": ')
+    status, predictions, refused, log = predict_with(root, tmp_path / "out", monkeypatch)
+    assert status == 1
+    assert set(predictions["target"]) == {f"what {AGE_ONLY} predicts"}
+    assert sorted(predictions["subject_id"]) == ["FAILED", "FULL", "SMILE_ONLY"]
+    assert "ERROR predict: model group:PS-vs-HC/xgb refused: " in log
+    assert f"{MODEL_FILE} was changed after the bundle was saved (checksum differs)" in log
+    assert "ERROR predict: model group:PS-vs-HC-pa/xgb refused: " in log
+    assert f"{artifacts.BUNDLE_FILE} was changed after training (checksum differs from model_set.json's)" in log
+    assert not any(word in log for word in ("Traceback", "XGBoostError", "JSONDecodeError"))
+    # Every subject-visit is listed as refused for each damaged model, with the reason.
+    for spec in ("group:PS-vs-HC", "group:PS-vs-HC-pa"):
+        rows = refused[refused["target"] == f"what {spec} predicts"]
+        assert sorted(rows["subject_id"]) == ["FAILED", "FULL", "SMILE_ONLY"]
+        assert rows["reason"].str.startswith("the model could not be loaded: ").all()
+
+
+def test_a_listed_bundle_folder_that_is_gone_is_refused_naming_it(three_models, tmp_path, monkeypatch):
+    root = copy_of(three_models, tmp_path)
+    shutil.rmtree(modelset.bundle_folder(root, "group:PS-vs-HC-pa", "xgb"))
+    status, predictions, refused, log = predict_with(root, tmp_path / "out", monkeypatch)
+    assert status == 1
+    assert "model group:PS-vs-HC-pa/xgb refused: " in log
+    assert "is listed in model_set.json but holds no bundle.json; retrain, or restore the folder" in log
+    assert set(refused["target"]) == {"what group:PS-vs-HC-pa predicts", "what group:PS-vs-HC predicts"}
+    assert len(predictions) == 2 + 3  # FULL and FAILED by the two-task model, everyone by age alone
+
+
+def test_a_model_set_none_of_whose_models_loads_is_refused_before_extraction(models_root, tmp_path, monkeypatch):
+    root = copy_of(models_root, tmp_path)
+    for spec in ("group:PS-vs-HC", "group:PS-vs-HC-pa"):
+        shutil.rmtree(modelset.bundle_folder(root, spec, "xgb"))
+    monkeypatch.setattr(predict, "run_stages", lambda args, stages: pytest.fail("extraction ran"))
+    assert predict.main(["--model", str(root), "--out", str(tmp_path / "out")]) == 2
+    log = (tmp_path / "out" / "logs" / "avstroke.log").read_text()
+    assert f"--model {root}: none of its 2 model(s) can be loaded: group:PS-vs-HC/xgb: " in log
+
+
+def test_a_bundle_folder_the_manifest_does_not_list_is_ignored_with_a_warning(models_root, tmp_path, monkeypatch):
+    root = copy_of(models_root, tmp_path)
+    stray = root / "left_over" / "xgb"
+    shutil.copytree(modelset.bundle_folder(root, "group:PS-vs-HC", "xgb"), stray)
+    status, predictions, refused, log = predict_with(root, tmp_path / "out", monkeypatch, "--allow-partial")
+    assert f"WARNING predict: {stray.resolve()} is ignored: model_set.json does not list it" in log
+    # Both listed models score every subject; the stray copy scores no one.
+    assert status == 0 and refused.empty and len(predictions) == 6
+    assert sorted(predictions["target"].unique()) == ["what group:PS-vs-HC predicts", "what group:PS-vs-HC-pa predicts"]
