@@ -11,6 +11,9 @@ Output folder::
     <out>/truth/events.csv        every syllable / movement event
     <out>/truth/landmarks/<recording_id>.parquet   true landmarks of every frame
 
+Every time in ``truth/`` is clip time, seconds on the file's own clock (``features.clip_time``):
+with ``first_pts`` the first frame, and the sound with it, start ``first_pts / fps`` seconds in.
+
 Each clip is written atomically and keyed by its parameters and the generator's code, so an
 interrupted generation resumes and a re-run with the same settings writes nothing.
 """
@@ -193,9 +196,9 @@ def recording_id(truth: design.SubjectTruth, task: str) -> str:
     return f"{truth.subject_id}_{truth.visit}_{task}"
 
 
-def _truth_landmark_table(points: np.ndarray, fps: float) -> pd.DataFrame:
+def _truth_landmark_table(points: np.ndarray, fps: float, start_s: float) -> pd.DataFrame:
     n = len(points)
-    data = {"frame": np.arange(n), "time_s": np.arange(n) / fps}
+    data = {"frame": np.arange(n), "time_s": start_s + np.arange(n) / fps}
     for k in range(68):
         data[f"x{k}"] = points[:, k, 0]
         data[f"y{k}"] = points[:, k, 1]
@@ -236,12 +239,13 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
     audio = voice.synthesize(schedule, voice=voice_params, room=subject_room(params, truth),
                              sr=params.audio_rate, rng=rng_audio)
     writer.write_clip(video, frames(), fps=params.fps, size=(params.width, params.height),
-                      audio=audio, audio_rate=params.audio_rate)
+                      audio=audio, audio_rate=params.audio_rate, first_pts=params.first_pts)
     marked = np.sort(rng_marks.choice(n_frames, size=int(rng_marks.integers(6, 16)), replace=False))
     manual = points[marked] + rng_marks.normal(0, ANNOTATOR_SD_PX, size=points[marked].shape)
     writer.write_landmark_txt(neuroface.landmarks_path(out, truth.group, truth.subject_id, truth.visit, task),
                               writer.landmark_table(marked, manual))
-    events = [dataclasses.asdict(e) for e in schedule.events]
+    start_s = params.first_pts / params.fps  # the first frame's time on the file's clock
+    events = [{**dataclasses.asdict(e), "onset_s": start_s + e.onset_s} for e in schedule.events]
     clip = {
         "recording_id": rid, "subject_id": truth.subject_id, "visit": truth.visit, "task": task,
         "group": truth.group, "face_source": source.name, "n_frames": n_frames, "fps": params.fps,
@@ -252,7 +256,7 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
             displacements, neutral_landmarks=identity.landmarks, fps=params.fps).items()},
         "scores": scores.rate_video(truth, task, rng_score), "events": events,
     }
-    cache.write_parquet(_truth_landmark_table(points, params.fps), truth_path, key=key,
+    cache.write_parquet(_truth_landmark_table(points, params.fps, start_s), truth_path, key=key,
                         metadata={"clip": clip})
     return clip
 
