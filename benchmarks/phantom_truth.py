@@ -1,14 +1,18 @@
-"""Print how well a run's features recover the phantom's known truth.
+"""Print how well the features recover the truth of a phantom cohort dlib cannot have shaped.
 
-Usage (after `make demo`)::
+Usage::
 
-    .venv/bin/python benchmarks/phantom_truth.py --phantom data/phantom --run runs/demo
+    .venv/bin/python benchmarks/phantom_truth.py [--faces ../shared/realdata/faces/lfpw]
+                                                 [--subjects 6] [--seed 21]
 
-Prints, for the smile task (NSM_SPREAD), the Spearman correlation between the measured mouth-corner
-asymmetry and the true facial weakness of the post-stroke visits, the share of them whose weaker
-side is identified, and how much of the true asymmetry dlib registers; for DDK_PA and DDK_PATAKA,
-the syllable-rate error against the true event rate; for the sentence task (BBP_NORMAL), the
-Spearman correlation of measured and injected jitter; and the landmark error against the truth.
+Builds the truth cohort (``avstroke phantom --truth-cohort``: identities from the hand-annotated
+LFPW photos, balanced across groups; DDK clips of several attempts separated by pauses; sentence
+clips of several sentences; a first frame at pts 1) in ``data/phantom_truth``, runs every stage up
+to ``assemble`` in ``runs/phantom_truth`` (both are reused when up to date), and prints dlib's
+landmark error against the true landmarks, the DDK rate and rhythm against the true within-train
+values, the smile asymmetry against the true left-right difference, and the measured jitter
+against the injected one. ``tests/test_phantom_truth.py`` asserts the bars on a cohort of the same
+kind.
 """
 from __future__ import annotations
 
@@ -16,51 +20,65 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from scipy.stats import spearmanr
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from features.video.landmarks import landmark_array  # noqa: E402
-from pipeline.phantom.proof import recordings_with_truth  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from pipeline.cli import main as avstroke  # noqa: E402
+from pipeline.phantom.proof import (SMILE_TASK, ddk_truth_figures, landmark_nme,  # noqa: E402
+                                    recordings_with_truth, smile_truth_figures)
+
+DEFAULT_FACES = REPO.parent / "shared" / "realdata" / "faces" / "lfpw"
 
 
-def truth_nme(phantom: Path, run: Path, recording_ids) -> float:
-    errors = []
-    for rid in recording_ids:
-        tracked = landmark_array(pd.read_parquet(run / "cache" / "landmarks" / f"{rid}.parquet"))
-        truth = landmark_array(pd.read_parquet(phantom / "truth" / "landmarks" / f"{rid}.parquet"))
-        iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=1)
-        errors.append(np.nanmean(np.linalg.norm(tracked - truth, axis=2).mean(axis=1) / iod))
-    return float(np.mean(errors))
+def build(faces: Path, subjects: int, seed: int) -> tuple[Path, Path]:
+    """Generate the cohort and run the stages up to assemble; return (phantom, run) folders."""
+    phantom, run = REPO / "data" / "phantom_truth", REPO / "runs" / "phantom_truth"
+    manifest = run.parent / "phantom_truth_manifest.csv"
+    steps = (["phantom", "--out", str(phantom), "--faces", str(faces), "--truth-cohort",
+              "--subjects", str(subjects), "--seed", str(seed)],
+             ["manifest", "--layout", "neuroface", str(phantom), "--out", str(manifest)],
+             ["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble",
+              "--workers", "2"])
+    run.parent.mkdir(parents=True, exist_ok=True)
+    for step in steps:
+        if avstroke(step) != 0:
+            sys.exit(f"avstroke {' '.join(step)} failed")
+    return phantom, run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phantom", type=Path, default=REPO / "data" / "phantom")
-    parser.add_argument("--run", type=Path, default=REPO / "runs" / "demo")
+    parser.add_argument("--faces", type=Path, default=DEFAULT_FACES,
+                        help="photos with manual 68-point .pts files (default: %(default)s)")
+    parser.add_argument("--subjects", type=int, default=6, help="subjects per group")
+    parser.add_argument("--seed", type=int, default=21)
     args = parser.parse_args()
-    table = recordings_with_truth(args.phantom, args.run)
-    spread = table[table["task"] == "NSM_SPREAD"]
-    stroke = spread[spread["group"] == "PS"]
-    rho = spearmanr(stroke["face__commissure_excursion_asym_pct"], stroke["facial_weakness"]).statistic
-    side = np.where(stroke["face__commissure_excursion_asym_signed"] < 0, "left", "right")
-    registered = (stroke["face__commissure_excursion_asym_pct"] / (100 * stroke["facial_weakness"])).median()
-    print(f"SPREAD, {len(stroke)} post-stroke visits: Spearman(asymmetry %, true weakness) = {rho:.3f}; "
-          f"weaker side identified in {np.mean(side == stroke['weak_side']):.0%}; "
-          f"measured / true asymmetry (median) = {registered:.2f}")
+    phantom, run = build(args.faces, args.subjects, args.seed)
+    table = recordings_with_truth(phantom, run)
+    smile = table[table["task"] == SMILE_TASK]
+    print(f"landmark error of dlib against the true landmarks, every frame of "
+          f"{len(smile)} smile clips: {landmark_nme(phantom, run, smile['recording_id']):.4f} "
+          f"inter-ocular distances")
     for task in ("DDK_PA", "DDK_PATAKA"):
-        ddk = table[table["task"] == task]
-        error = (ddk["ddk__syllable_rate"] - ddk["event_rate_hz"]).abs() / ddk["event_rate_hz"]
-        print(f"{task}, {len(ddk)} clips: syllable-rate error median {error.median():.1%}, max {error.max():.1%}; "
-              f"audio-video rate disagreement max {ddk['ddk__video_rate_disagreement_pct'].abs().max():.1f}%")
+        f = ddk_truth_figures(table, task)
+        print(f"{task}, {f['clips']} clips: within-train syllable rate error median "
+              f"{f['rate_error_median']:.1%}, max {f['rate_error_max']:.1%}; train count right in "
+              f"{f['trains_right']:.0%}; Spearman(interval CV, true) = "
+              f"{f['interval_cv_spearman']:.3f}; audio-video rate disagreement max "
+              f"{f['video_disagreement_max']:.1f}% ({f['video_missing']} clips without a video rate)")
+    f = smile_truth_figures(table)
+    medians = ", ".join(f"{g} {f['median_by_group'][g]:.1f}% (true {f['true_median_by_group'][g]:.1f}%)"
+                        for g in ("HC", "ALS", "PS"))
+    print(f"{SMILE_TASK}, {f['visits']} visits: Spearman(asymmetry %, true left-right difference) "
+          f"= {f['spearman_all']:.3f} over all visits, {f['spearman_stroke']:.3f} over post-stroke "
+          f"visits; weaker side named in {f['weak_side_right']:.0%} of post-stroke visits; "
+          f"median asymmetry {medians}; measured / true (post-stroke median) "
+          f"{f['registered']:.2f}")
     sentence = table[table["task"] == "BBP_NORMAL"].dropna(subset=["voice__jitter_local_pct"])
-    rho_j = spearmanr(sentence["voice__jitter_local_pct"], sentence["voice_jitter_pct"]).statistic
-    print(f"BBP_NORMAL, {len(sentence)} clips: Spearman(measured jitter, injected jitter) = {rho_j:.3f}")
-    print(f"landmark NME against the phantom's truth, every frame of {len(spread)} SPREAD clips: "
-          f"{truth_nme(args.phantom, args.run, spread['recording_id']):.4f} inter-ocular distances")
+    rho = spearmanr(sentence["voice__jitter_local_pct"], sentence["voice_jitter_pct"]).statistic
+    print(f"BBP_NORMAL, {len(sentence)} clips: Spearman(measured jitter, injected jitter) = {rho:.3f}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
+from features.video.landmarks import landmark_array
 from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import nested_cv
 from models.modalities import modality_sets
@@ -53,9 +55,15 @@ def _truth_table(phantom: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"visit": str, "subject_id": str})
 
 
+# The clip truth the feature checks compare with (``truth/recordings.csv``).
+CLIP_TRUTH = ("event_rate_hz", "event_interval_cv", "n_trains", "voice_jitter_pct",
+              "motion_corner_excursion_left", "motion_corner_excursion_right")
+SMILE_TASK = "NSM_SPREAD"
+
+
 def recordings_with_truth(phantom: Path, run: Path) -> pd.DataFrame:
     """One row per recording: the run's measured features beside the subject's latent truth
-    (``truth/subjects.csv``) and the clip's event rate and injected jitter.
+    (``truth/subjects.csv``) and the clip's truth (``CLIP_TRUTH``).
 
     Parameters
     ----------
@@ -68,7 +76,79 @@ def recordings_with_truth(phantom: Path, run: Path) -> pd.DataFrame:
     subjects = _truth_table(phantom, "subjects.csv").drop(columns="group")
     clips = _truth_table(phantom, "recordings.csv")
     return recordings.merge(subjects, on=["subject_id", "visit"]).merge(
-        clips[["recording_id", "event_rate_hz", "voice_jitter_pct"]], on="recording_id")
+        clips[["recording_id", *CLIP_TRUTH]], on="recording_id")
+
+
+def true_asymmetry_pct(table: pd.DataFrame) -> pd.Series:
+    """The true left-right difference of the mouth corners' travel, |L - R| / max(L, R) x 100."""
+    left = table["motion_corner_excursion_left"]
+    right = table["motion_corner_excursion_right"]
+    return 100.0 * (left - right).abs() / np.maximum(left, right)
+
+
+def ddk_truth_figures(table: pd.DataFrame, task: str) -> dict:
+    """How one DDK task's features recover the truth, from ``recordings_with_truth``.
+
+    Returns
+    -------
+    dict
+        ``clips``; ``rate_error_max`` and ``rate_error_median`` (|measured - true| / true
+        within-train syllable rate); ``trains_right`` (share of clips whose train count is
+        right); ``interval_cv_spearman`` (measured against true within-train CV);
+        ``video_disagreement_max`` (|audio - video rate| in % of the video rate) and
+        ``video_missing`` (clips without a video rate).
+    """
+    ddk = table[table["task"] == task]
+    error = (ddk["ddk__syllable_rate"] - ddk["event_rate_hz"]).abs() / ddk["event_rate_hz"]
+    disagreement = ddk["ddk__video_rate_disagreement_pct"].abs()
+    return {"clips": len(ddk), "rate_error_max": float(error.max()),
+            "rate_error_median": float(error.median()),
+            "trains_right": float((ddk["ddk__train_count"] == ddk["n_trains"]).mean()),
+            "interval_cv_spearman": float(spearmanr(ddk["ddk__interval_cv"],
+                                                    ddk["event_interval_cv"]).statistic),
+            "video_disagreement_max": float(disagreement.max()),
+            "video_missing": int(disagreement.isna().sum())}
+
+
+def smile_truth_figures(table: pd.DataFrame) -> dict:
+    """How the smile asymmetry recovers the truth, from ``recordings_with_truth``.
+
+    A clip whose corners did not move measurably (asymmetry NaN) counts as symmetric (0).
+
+    Returns
+    -------
+    dict
+        ``visits``; ``spearman_all`` (measured ``face__commissure_excursion_asym_pct`` against
+        ``true_asymmetry_pct`` over every visit) and ``spearman_stroke`` (post-stroke visits);
+        ``weak_side_right`` (share of post-stroke visits whose signed index points to the
+        weak side); ``median_by_group`` (measured, %), ``true_median_by_group`` (%), and
+        ``registered`` (median measured / true asymmetry of the post-stroke visits).
+    """
+    smile = table[table["task"] == SMILE_TASK]
+    measured = smile["face__commissure_excursion_asym_pct"].fillna(0.0)
+    truth = true_asymmetry_pct(smile)
+    stroke = smile["group"] == "PS"
+    signed = smile.loc[stroke, "face__commissure_excursion_asym_signed"]
+    found = np.where(signed < 0, "left", np.where(signed > 0, "right", ""))
+    return {"visits": len(smile),
+            "spearman_all": float(spearmanr(measured, truth).statistic),
+            "spearman_stroke": float(spearmanr(measured[stroke], truth[stroke]).statistic),
+            "weak_side_right": float(np.mean(found == smile.loc[stroke, "weak_side"])),
+            "median_by_group": measured.groupby(smile["group"]).median().to_dict(),
+            "true_median_by_group": truth.groupby(smile["group"]).median().to_dict(),
+            "registered": float((measured[stroke] / truth[stroke]).median())}
+
+
+def landmark_nme(phantom: Path, run: Path, recording_ids) -> float:
+    """Mean over recordings of the mean landmark error against the truth, every frame, in
+    inter-ocular distances of the true landmarks."""
+    errors = []
+    for rid in recording_ids:
+        tracked = landmark_array(pd.read_parquet(Path(run) / "cache" / "landmarks" / f"{rid}.parquet"))
+        truth = landmark_array(pd.read_parquet(Path(phantom) / "truth" / "landmarks" / f"{rid}.parquet"))
+        iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=1)
+        errors.append(np.nanmean(np.linalg.norm(tracked - truth, axis=2).mean(axis=1) / iod))
+    return float(np.mean(errors))
 
 
 def read_truth(phantom: Path) -> pd.DataFrame:
