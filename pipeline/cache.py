@@ -5,7 +5,8 @@ and the source code of the modules that compute it (ARCHITECTURE.md). The key is
 output (parquet schema metadata) or beside it (``<file>.key``), so a file is up to date exactly
 when its stored key equals the key the stage would compute now. Every write goes to a temporary
 file in the same folder and is renamed into place, so an interrupted run never leaves a
-half-written output that could pass for a finished one.
+half-written output that could pass for a finished one. An output that exists but cannot be read
+(a truncated file) counts as absent, so it is recomputed.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+log = logging.getLogger("avstroke")
+
 KEY_FIELD = b"avstroke_cache_key"
+# What reading a damaged file raises: pyarrow's errors, OSError, and ValueError (zip and numpy).
+UNREADABLE = (pa.ArrowException, OSError, ValueError)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _CHUNK = 1 << 20
@@ -141,7 +147,11 @@ def read_parquet_metadata(path: str | Path) -> dict:
 
 
 def stored_key(path: str | Path) -> str | None:
-    """Cache key stored with an output, or None when it is absent or unreadable as ours."""
+    """Cache key stored with an output, or None when it is absent or has none.
+
+    Raises whatever reading a damaged parquet file raises (one of ``UNREADABLE``); ``freshness``
+    turns that into "recompute".
+    """
     path = Path(path)
     if path.suffix == ".parquet":
         if not path.exists():
@@ -159,6 +169,27 @@ def write_key(path: str | Path, key: str) -> None:
     atomic_write(side, lambda tmp: tmp.write_text(key + "\n"))
 
 
+def freshness(path: str | Path, key: str) -> tuple[bool, str]:
+    """Whether ``path`` exists and was written under ``key``, and why an existing file is not usable.
+
+    Returns
+    -------
+    fresh : bool
+        True when the stored key equals ``key``.
+    problem : str
+        Empty, or "unreadable (<error type>)" when the file exists but its key cannot be read
+        (e.g. truncated by a full disk or a bad copy); the output is then recomputed like an
+        absent one, and the caller says so.
+    """
+    try:
+        return stored_key(path) == key, ""
+    except UNREADABLE as exc:
+        return False, f"unreadable ({type(exc).__name__})"
+
+
 def is_fresh(path: str | Path, key: str) -> bool:
-    """True when ``path`` exists and was written under ``key``."""
-    return stored_key(path) == key
+    """True when ``path`` exists and was written under ``key``; an unreadable file is logged."""
+    fresh, problem = freshness(path, key)
+    if problem:
+        log.warning("cache: %s is %s; it is recomputed", path, problem)
+    return fresh

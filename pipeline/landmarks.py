@@ -24,7 +24,7 @@ from features.video.landmarks import TrackerParams, landmark_array, track_landma
 from features.video.overlay import draw_landmarks, sample_frames
 from pipeline import cache
 from pipeline.errors import NoFaceError
-from pipeline.recordings import cache_path, finish, valid_recordings
+from pipeline.recordings import cache_path, finish, recomputed, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.phantom.writer import write_clip
 from pipeline.stage import stage_main
@@ -68,13 +68,14 @@ def track_one(item: dict) -> ItemResult:
     rid, path, out = item["recording_id"], item["file"], item["out"]
     key = cache.make_key(inputs={"video": cache.file_digest(path)}, params=item["params"],
                          code=item["code"])
-    if cache.is_fresh(out, key):
+    fresh, problem = cache.freshness(out, key)
+    if fresh:
         return ItemResult(rid, "cached", path)
     table, info = track_landmarks(iter_frames(path), params=TrackerParams(**item["params"]))
     if info["face_share"] == 0:
         raise NoFaceError(f"{path}: no face found in any of its {info['n_frames']} frames")
     cache.write_parquet(table, out, key=key, metadata={"info": info})
-    return ItemResult(rid, "done", path)
+    return ItemResult(rid, "done", path, warning=recomputed("landmarks", problem))
 
 
 def write_overlays(video: str, landmarks_file: Path, folder: Path) -> None:

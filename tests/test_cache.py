@@ -57,3 +57,13 @@ def test_sidecar_key_for_other_files(tmp_path):
     assert cache.is_fresh(path, "abc")
     path.unlink()
     assert not cache.is_fresh(path, "abc")
+
+
+def test_a_truncated_output_counts_as_absent(tmp_path):
+    path = tmp_path / "out.parquet"
+    cache.write_parquet(pd.DataFrame({"x": range(1000)}), path, key="k1")
+    path.write_bytes(path.read_bytes()[:100])
+    fresh, problem = cache.freshness(path, "k1")
+    assert not fresh and problem == "unreadable (ArrowInvalid)"
+    assert not cache.is_fresh(path, "k1")
+    assert cache.freshness(tmp_path / "absent.parquet", "k1") == (False, "")
