@@ -6,7 +6,8 @@ features are cached under ``RUN/cache/audio/`` and gathered into ``RUN/features/
 Each feature file's metadata also holds the recording's speech intervals, pauses, syllable nuclei
 and DDK syllable onsets and peaks, in clip time (seconds since the video container's start, the
 clock of the landmark times; see ``features.clip_time``). A recording without sound is skipped
-and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on.
+and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on; a skipped or
+failed recording's cached feature row is deleted, so it can never stand in for the current file.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pandas as pd
 from features.audio.audio_features import audio_features
 from features.audio.decode import TARGET_SR, load_audio
 from pipeline import cache
-from pipeline.recordings import (audio_source, cache_path, finish, gather, one_row, recomputed,
+from pipeline.recordings import (audio_source, cache_path, drop_outputs, finish, gather, one_row, recomputed,
                                  valid_recordings)
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
@@ -109,6 +110,7 @@ def run(args) -> int:
                       "decode_code": decode_code, "out": str(cache_path(args.out, KIND, r["recording_id"])),
                       "pcm": str(Path(args.out) / "cache" / "audio16k" / f"{r['recording_id']}.npz")})
     results = skipped + run_items("audio", items, features_one, workers=args.workers, dask_address=args.dask)
+    drop_outputs(args.out, KIND, results)
     cache.write_parquet(gather(args.out, KIND, results), args.out / "features" / "audio.parquet")
     return finish(args.out, "audio", results)
 

@@ -4,7 +4,8 @@ Reads each recording's landmark file, computes the features of ``features.video.
 and writes ``RUN/features/face.parquet`` (one row per recording). Recordings whose landmarks fall
 below the quality bar keep their features and are flagged in ``quality__below_bar``. Each
 recording's row is cached under ``RUN/cache/face/`` and reused while its landmarks (their cache key)
-and the feature code are unchanged.
+and the feature code are unchanged. A recording without landmarks (the landmarks stage failed on
+it, say a replaced video shows no face) loses its row and is listed in ``RUN/errors.csv``.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 from features.video.face_features import face_features
 from features.video.landmarks import landmark_array
 from pipeline import cache
-from pipeline.recordings import cache_path, finish, gather, one_row, recomputed, valid_recordings
+from pipeline.recordings import cache_path, drop_outputs, finish, gather, one_row, recomputed, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
 
@@ -57,6 +58,7 @@ def run(args) -> int:
         items.append({"recording_id": r.recording_id, "file": str(source), "task": r.task, "code": code,
                       "out": str(cache_path(args.out, KIND, r.recording_id))})
     results += run_items("face-features", items, features_one, workers=args.workers, dask_address=args.dask)
+    drop_outputs(args.out, KIND, results)
     cache.write_parquet(gather(args.out, KIND, results), args.out / "features" / "face.parquet")
     return finish(args.out, "face-features", results)
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main as cli
+from tests.conftest import tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]
 N_RECORDINGS = 3
@@ -35,6 +36,41 @@ def manifest(small_phantom, tmp_path) -> Path:
     path = tmp_path / "data_manifest.csv"
     pd.concat([first, other.head(N_RECORDINGS - len(first))]).to_csv(path, index=False)
     return path
+
+
+def test_a_faceless_replacement_video_drops_the_old_face_features(manifest, tmp_path):
+    run = tmp_path / "run"
+    args = ["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble"]
+    assert cli(args) == 0
+    table = pd.read_csv(manifest, dtype=str, keep_default_na=False).set_index("recording_id")
+    victim = table.index[table["task"] == "NSM_SPREAD"][0]
+    assert victim in set(pd.read_parquet(run / "features" / "face.parquet")["recording_id"])
+    before = {kind: mtimes(run / "cache" / kind) for kind in ("landmarks", "face", "audio")}
+    tiny_clip(manifest.parent / table.loc[victim, "video_path"], seconds=2.0)  # gradient frames, no face
+
+    assert cli(args) == 0
+    errors = pd.read_csv(run / "errors.csv")
+    assert ("landmarks", victim, "NoFaceError") in set(zip(errors["stage"], errors["recording_id"], errors["error"]))
+    assert set(errors["recording_id"]) == {victim}
+    assert not (run / "cache" / "landmarks" / f"{victim}.parquet").exists()
+    assert not (run / "cache" / "face" / f"{victim}.parquet").exists()
+    assert victim not in set(pd.read_parquet(run / "features" / "face.parquet")["recording_id"])
+    assert victim not in set(pd.read_parquet(run / "landmarks_quality.parquet")["recording_id"])
+    recordings = pd.read_parquet(run / "features" / "recordings.parquet").set_index("recording_id")
+    face = [c for c in recordings.columns if c.startswith("face__")]
+    assert face and recordings.loc[victim, face].isna().all()
+    assert pd.isna(recordings.loc[victim, "quality__face_share"])
+    assert recordings.drop(index=victim)[face].notna().any(axis=1).all()
+    subjects = pd.read_parquet(run / "features" / "table.parquet").set_index(["subject_id", "visit"])
+    spread = [c for c in subjects.columns if c.startswith("face__NSM_SPREAD__")]
+    assert subjects.loc[(table.loc[victim, "subject_id"], table.loc[victim, "visit"]), spread].isna().all()
+    # nothing else was recomputed
+    after = {kind: mtimes(run / "cache" / kind) for kind in before}
+    for kind in before:
+        assert {k: v for k, v in after[kind].items() if k != f"{victim}.parquet"} == \
+            {k: v for k, v in before[kind].items() if k != f"{victim}.parquet"}
+    assert after["audio"][f"{victim}.parquet"] != before["audio"][f"{victim}.parquet"], \
+        "the new video's sound is new and was analysed"
 
 
 def test_a_truncated_landmark_file_is_recomputed_with_a_warning(manifest, tmp_path):
