@@ -2,11 +2,14 @@
 
 A stage module defines ``add_arguments(parser)`` for its own options and ``run(args) -> int``;
 ``stage_main`` adds the common options, sets up logging to the terminal and to the run folder's
-log, and prints an AvstrokeError as a one-line message instead of a traceback.
+log, holds the run folder's lock while the command runs (``pipeline.run_folder``: one command per
+folder at a time), and prints an AvstrokeError as a
+one-line message instead of a traceback.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Callable
 
 from pipeline.config import DEFAULT_MANIFEST, DEFAULT_RUN_DIR, LOG_DIR
 from pipeline.errors import AvstrokeError
+from pipeline.run_folder import locked
 
 log = logging.getLogger("avstroke")
 
@@ -75,7 +79,8 @@ def stage_main(prog: str, description: str, add_arguments: Callable, run: Callab
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "out", None) if common else None, args.verbose)
     try:
-        return run(args)
+        with locked(args.out) if common else contextlib.nullcontext():
+            return run(args)
     except AvstrokeError as exc:
         log.error("error: %s", exc)
         return 2

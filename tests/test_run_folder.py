@@ -90,3 +90,40 @@ def test_a_truncated_landmark_file_is_recomputed_with_a_warning(manifest, tmp_pa
     assert any(line.endswith("landmarks: 1 done, 2 cached, 0 failed") for line in logged)
     assert rid in set(pd.read_parquet(run / "landmarks_error.parquet")["recording_id"])
     assert not (run / "errors.csv").exists() or pd.read_csv(run / "errors.csv").empty
+
+
+@pytest.fixture
+def tiny_manifest(tmp_path) -> Path:
+    """A one-recording manifest; with --no-probe, validation of it takes milliseconds."""
+    tiny_clip(tmp_path / "a.avi")
+    path = tmp_path / "tiny.csv"
+    path.write_text("recording_id,subject_id,group,task,visit,video_path\nr1,S1,HC,NSM_SPREAD,02,a.avi\n")
+    return path
+
+
+HOLD_LOCK = """
+import sys, time
+from pipeline.run_folder import locked
+with locked(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tiny_manifest, tmp_path):
+    run = tmp_path / "run"
+    args = ["run", "--manifest", str(tiny_manifest), "--out", str(run), "--to", "validate", "--no-probe"]
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert cli(args) == 2
+        logged = (run / "logs" / "avstroke.log").read_text()
+        assert f"run folder {run} is in use by another avstroke command (process {holder.pid})" in logged
+        assert not (run / "manifest.validated.parquet").exists(), "the refused run wrote nothing"
+    finally:
+        holder.kill()  # as a crash would: the operating system releases the lock
+        holder.wait()
+    assert cli(args) == 0
+    assert (run / "manifest.validated.parquet").is_file()
+    assert cli(args) == 0, "a finished command releases the lock"
