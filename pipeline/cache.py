@@ -5,8 +5,9 @@ and the source code of the modules that compute it (ARCHITECTURE.md). The key is
 output (parquet schema metadata) or beside it (``<file>.key``), so a file is up to date exactly
 when its stored key equals the key the stage would compute now. Every write goes to a temporary
 file in the same folder and is renamed into place, so an interrupted run never leaves a
-half-written output that could pass for a finished one. An output that exists but cannot be read
-(a truncated file) counts as absent, so it is recomputed.
+half-written output that could pass for a finished one; a process killed mid-write leaves only a
+temporary file (``.<name>.<random>.tmp``), which ``remove_temp_files`` clears on the next run. An
+output that exists but cannot be read (a truncated file) counts as absent, so it is recomputed.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -28,6 +30,9 @@ import pyarrow.parquet as pq
 log = logging.getLogger("avstroke")
 
 KEY_FIELD = b"avstroke_cache_key"
+# Temporary names of atomic_write: "." + final name + "." + mkstemp's random letters + ".tmp".
+TEMP_SUFFIX = ".tmp"
+TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX) + "$")
 # What reading a damaged file raises: pyarrow's errors, OSError, and ValueError (zip and numpy).
 UNREADABLE = (pa.ArrowException, OSError, ValueError)
 _UMASK = os.umask(0)
@@ -112,7 +117,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
@@ -144,6 +149,27 @@ def read_parquet_metadata(path: str | Path) -> dict:
     prefix = b"avstroke_"
     return {k[len(prefix):].decode(): json.loads(v) for k, v in raw.items()
             if k.startswith(prefix) and k != KEY_FIELD}
+
+
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files ``atomic_write`` left under ``folder`` when its process died.
+
+    Only names of the form ``.<name>.<random>.tmp`` are touched. Call it only while no other
+    process can be writing in ``folder`` (the run folder's lock, ``pipeline.run_folder``).
+
+    Returns
+    -------
+    list of Path
+        The files deleted.
+    """
+    removed = []
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if TEMP_NAME.match(name):
+                path = Path(parent) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return sorted(removed)
 
 
 def stored_key(path: str | Path) -> str | None:

@@ -4,18 +4,23 @@ Every command that writes into a run folder holds an exclusive lock on ``RUN/.lo
 as it runs, so two runs never interleave (one building face features from the other's half-updated
 landmarks). The lock is an ``flock`` on an open file: the operating system drops it when the
 process ends, however it ends, so a killed run never leaves the folder locked. The holder writes
-its process id into the file for the message a refused command prints.
+its process id into the file for the message a refused command prints. With the lock held no
+other avstroke process can be mid-write in the folder, so the temporary files that killed writes
+left behind are removed.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 from pathlib import Path
 from typing import Iterator
 
+from pipeline import cache
 from pipeline.errors import RunFolderBusyError
 
+log = logging.getLogger("avstroke")
 LOCK_FILE = ".lock"
 
 
@@ -59,3 +64,14 @@ def locked(run_dir: str | Path) -> Iterator[Path]:
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
+
+@contextlib.contextmanager
+def prepared(run_dir: str | Path) -> Iterator[None]:
+    """Lock the run folder and clear the temporary files of writes that were killed."""
+    with locked(run_dir):
+        removed = cache.remove_temp_files(run_dir)
+        if removed:
+            log.info("run folder: removed %d temporary files left by an interrupted run", len(removed))
+            for path in removed:
+                log.debug("removed %s", path)
+        yield

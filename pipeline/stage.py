@@ -3,7 +3,7 @@
 A stage module defines ``add_arguments(parser)`` for its own options and ``run(args) -> int``;
 ``stage_main`` adds the common options, sets up logging to the terminal and to the run folder's
 log, holds the run folder's lock while the command runs (``pipeline.run_folder``: one command per
-folder at a time), and prints an AvstrokeError as a
+folder at a time, temporary files of killed writes cleared), and prints an AvstrokeError as a
 one-line message instead of a traceback.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Callable
 
 from pipeline.config import DEFAULT_MANIFEST, DEFAULT_RUN_DIR, LOG_DIR
 from pipeline.errors import AvstrokeError
-from pipeline.run_folder import locked
+from pipeline.run_folder import prepared
 
 log = logging.getLogger("avstroke")
 
@@ -79,7 +79,7 @@ def stage_main(prog: str, description: str, add_arguments: Callable, run: Callab
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "out", None) if common else None, args.verbose)
     try:
-        with locked(args.out) if common else contextlib.nullcontext():
+        with prepared(args.out) if common else contextlib.nullcontext():
             return run(args)
     except AvstrokeError as exc:
         log.error("error: %s", exc)

@@ -127,3 +127,26 @@ def test_a_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tiny_ma
     assert cli(args) == 0
     assert (run / "manifest.validated.parquet").is_file()
     assert cli(args) == 0, "a finished command releases the lock"
+
+
+def test_temporary_files_of_killed_writes_are_removed_and_nothing_else(tiny_manifest, tmp_path):
+    run = tmp_path / "run"
+    args = ["run", "--manifest", str(tiny_manifest), "--out", str(run), "--to", "validate", "--no-probe"]
+    assert cli(args) == 0
+    planted = [run / "export" / ".features.xlsx.k3j_h5g6.tmp", run / ".errors.csv.x1y2z3w4.tmp",
+               run / "cache" / "landmarks" / ".r1.parquet.abcdefgh.tmp"]
+    kept = {run / "export" / "features.xlsx": b"a finished export", run / "export" / "notes.tmp": b"a user's file",
+            run / ".hidden": b"dot file", run / "cache" / "landmarks" / ".tmp": b"only a suffix",
+            run / "cache" / "landmarks" / "r1.parquet.key": b"abc\n"}
+    for path in planted:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a table")
+    for path, content in kept.items():
+        path.write_bytes(content)
+    before = {p for p in run.rglob("*") if p.is_file()}
+
+    assert cli(args) == 0
+    after = {p for p in run.rglob("*") if p.is_file()}
+    assert after == before - set(planted)
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert "removed 3 temporary files" in (run / "logs" / "avstroke.log").read_text()
