@@ -1,9 +1,10 @@
 """``avstroke run``: every batch stage in order, skipping what is up to date.
 
 Each stage keeps its own cache, so a second run recomputes only what changed. ``--from`` and
-``--to`` pick a range of stages. The run stops when validation finds the manifest unusable or
-when every recording of a stage failed; single failed recordings are listed in RUN/errors.csv
-and the rest go on.
+``--to`` pick a range of stages; a run that starts after validate reads the run folder's
+validated manifest and refuses a ``--manifest`` other than the one it was validated from. The run
+stops when validation finds the manifest unusable or when every recording of a stage failed;
+single failed recordings are listed in RUN/errors.csv and the rest go on.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from pipeline.config import STAGES
 from pipeline.errors import ConfigError
+from pipeline.manifest import check_validated_from
 from pipeline.stage import stage_main
 
 log = logging.getLogger("avstroke")
@@ -62,7 +64,10 @@ def run_stages(args, stages: list[tuple[str, str]]) -> int:
 
 
 def run(args) -> int:
-    if run_stages(args, selected_stages(args.from_stage, args.to_stage)) != 0:
+    stages = selected_stages(args.from_stage, args.to_stage)
+    if stages[0][0] != "validate" and args.manifest is not None:
+        check_validated_from(args.out, args.manifest, args.data_root)
+    if run_stages(args, stages) != 0:
         return 1
     errors = args.out / "errors.csv"
     n_failed = len(pd.read_csv(errors)) if errors.exists() else 0

@@ -24,8 +24,9 @@ log = logging.getLogger("avstroke")
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every stage takes: manifest, run folder, data root, parallelism, verbosity."""
-    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST,
-                        help="recording manifest CSV (default: %(default)s)")
+    parser.add_argument("--manifest", type=Path, default=None,
+                        help=f"recording manifest CSV (validate's default: {DEFAULT_MANIFEST}; later "
+                             f"stages read the run folder's validated manifest)")
     parser.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR,
                         help="run folder for every output (default: %(default)s)")
     parser.add_argument("--data-root", type=Path, default=None,

@@ -150,3 +150,28 @@ def test_temporary_files_of_killed_writes_are_removed_and_nothing_else(tiny_mani
     assert after == before - set(planted)
     assert {path: path.read_bytes() for path in kept} == kept
     assert "removed 3 temporary files" in (run / "logs" / "avstroke.log").read_text()
+
+
+def test_a_different_manifest_is_refused_when_the_run_starts_after_validate(tiny_manifest, tmp_path):
+    run = tmp_path / "run"
+    other = tmp_path / "other.csv"
+    other.write_text(tiny_manifest.read_text().replace("r1,S1,HC", "r2,S2,PS"))
+    moved = tmp_path / "moved" / tiny_manifest.name  # same text, media paths relative to another folder
+    moved.parent.mkdir()
+    moved.write_text(tiny_manifest.read_text())
+    later = ["--out", str(run), "--from", "assemble", "--to", "assemble"]
+    assert cli(["run", "--manifest", str(tiny_manifest), "--out", str(run), "--to", "validate", "--no-probe"]) == 0
+
+    for refused in (other, moved):
+        assert cli(["run", "--manifest", str(refused), *later]) == 2
+        logged = (run / "logs" / "avstroke.log").read_text().splitlines()[-1]
+        assert f"was validated from {tiny_manifest} (data root {tiny_manifest.parent})" in logged
+        assert f"not from --manifest {refused}" in logged and "run from validate" in logged
+    assert not (run / "features").exists(), "a refused run ran no stage"
+    assert cli(["run", "--manifest", str(tiny_manifest), *later]) == 0
+    assert cli(["run", *later]) == 0, "without --manifest the validated one is used"
+    assert list(pd.read_parquet(run / "features" / "recordings.parquet")["recording_id"]) == ["r1"]
+    # re-validating is how a new manifest enters the folder
+    assert cli(["run", "--manifest", str(other), "--out", str(run), "--to", "validate", "--no-probe"]) == 0
+    assert cli(["run", "--manifest", str(other), *later]) == 0
+    assert list(pd.read_parquet(run / "features" / "recordings.parquet")["recording_id"]) == ["r2"]
