@@ -16,7 +16,6 @@ import pandas as pd
 
 from pipeline.config import STAGES
 from pipeline.errors import ConfigError
-from pipeline.manifest import check_validated_from
 from pipeline.stage import stage_main
 
 log = logging.getLogger("avstroke")
@@ -63,11 +62,13 @@ def run_stages(args, stages: list[tuple[str, str]]) -> int:
     return 0
 
 
+def validates_manifest(args) -> bool:
+    """A run validates its --manifest when it starts at validate (see ``stage_main``)."""
+    return selected_stages(args.from_stage, args.to_stage)[0][0] == "validate"
+
+
 def run(args) -> int:
-    stages = selected_stages(args.from_stage, args.to_stage)
-    if stages[0][0] != "validate" and args.manifest is not None:
-        check_validated_from(args.out, args.manifest, args.data_root)
-    if run_stages(args, stages) != 0:
+    if run_stages(args, selected_stages(args.from_stage, args.to_stage)) != 0:
         return 1
     errors = args.out / "errors.csv"
     n_failed = len(pd.read_csv(errors)) if errors.exists() else 0
@@ -77,7 +78,8 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    return stage_main("avstroke run", DESCRIPTION, add_arguments, run, argv)
+    return stage_main("avstroke run", DESCRIPTION, add_arguments, run, argv,
+                      validates_manifest=validates_manifest)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 A stage module defines ``add_arguments(parser)`` for its own options and ``run(args) -> int``;
 ``stage_main`` adds the common options, sets up logging to the terminal and to the run folder's
 log, holds the run folder's lock while the command runs (``pipeline.run_folder``: one command per
-folder at a time, temporary files of killed writes cleared), and prints an AvstrokeError as a
+folder at a time, temporary files of killed writes cleared), refuses a ``--manifest`` other than
+the one the run folder was validated from unless the command validates it, and prints an AvstrokeError as a
 one-line message instead of a traceback.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable
 
 from pipeline.config import DEFAULT_MANIFEST, DEFAULT_RUN_DIR, LOG_DIR
 from pipeline.errors import AvstrokeError
+from pipeline.manifest import check_validated_from
 from pipeline.run_folder import prepared
 
 log = logging.getLogger("avstroke")
@@ -65,8 +67,16 @@ def setup_logging(run_dir: Path | None, verbose: bool) -> None:
 
 
 def stage_main(prog: str, description: str, add_arguments: Callable, run: Callable,
-               argv: list[str] | None = None, *, common: bool = True) -> int:
+               argv: list[str] | None = None, *, common: bool = True,
+               validates_manifest: Callable | None = None) -> int:
     """Parse arguments, set up logging and run a stage; return its exit code.
+
+    Parameters
+    ----------
+    validates_manifest : callable, optional
+        ``validates_manifest(args) -> bool``: True when this command validates ``--manifest``
+        itself (validate, a run from validate, predict). Any other command reads the run folder's
+        validated manifest, and a ``--manifest`` given to it must be the one validated there.
 
     Exit codes: 0 success, 1 the stage failed (e.g. validation errors, every recording failed),
     2 a usage or input error reported as one message.
@@ -81,6 +91,8 @@ def stage_main(prog: str, description: str, add_arguments: Callable, run: Callab
     setup_logging(getattr(args, "out", None) if common else None, args.verbose)
     try:
         with prepared(args.out) if common else contextlib.nullcontext():
+            if common and args.manifest is not None and not (validates_manifest and validates_manifest(args)):
+                check_validated_from(args.out, args.manifest, args.data_root)
             return run(args)
     except AvstrokeError as exc:
         log.error("error: %s", exc)

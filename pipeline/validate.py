@@ -91,8 +91,14 @@ def run(args) -> int:
     return 1 if n_err else 0
 
 
+def validates_manifest(args) -> bool:
+    """Validating is what this command does (see ``stage_main``)."""
+    return True
+
+
 def main(argv=None) -> int:
-    return stage_main("avstroke validate", DESCRIPTION, add_arguments, run, argv)
+    return stage_main("avstroke validate", DESCRIPTION, add_arguments, run, argv,
+                      validates_manifest=validates_manifest)
 
 
 if __name__ == "__main__":

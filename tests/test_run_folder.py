@@ -167,6 +167,7 @@ def test_a_different_manifest_is_refused_when_the_run_starts_after_validate(tiny
         logged = (run / "logs" / "avstroke.log").read_text().splitlines()[-1]
         assert f"was validated from {tiny_manifest} (data root {tiny_manifest.parent})" in logged
         assert f"not from --manifest {refused}" in logged and "run from validate" in logged
+    assert cli(["assemble", "--manifest", str(other), "--out", str(run)]) == 2, "a single stage, too"
     assert not (run / "features").exists(), "a refused run ran no stage"
     assert cli(["run", "--manifest", str(tiny_manifest), *later]) == 0
     assert cli(["run", *later]) == 0, "without --manifest the validated one is used"
