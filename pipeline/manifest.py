@@ -286,8 +286,8 @@ def check_validated_from(run_dir: str | Path, path: str | Path, data_root: str |
     was = (f"{stored['manifest']} (data root {stored['data_root']})" if stored is not None
            else "a manifest it kept no record of (an older avstroke)")
     raise ConfigError(f"{run_dir} was validated from {was}, not from --manifest {path} (data root "
-                      f"{given['data_root']}): run from validate to use this manifest (no --from, or "
-                      f"--from validate), or give another --out")
+                      f"{given['data_root']}): run from validate to use this manifest (`avstroke "
+                      f"validate`, or `avstroke run` without --from), or give another --out")
 
 
 def validate(path: str | Path, *, data_root: str | Path | None = None, probe_media: bool = True,

@@ -4,8 +4,8 @@ A stage module defines ``add_arguments(parser)`` for its own options and ``run(a
 ``stage_main`` adds the common options, sets up logging to the terminal and to the run folder's
 log, holds the run folder's lock while the command runs (``pipeline.run_folder``: one command per
 folder at a time, temporary files of killed writes cleared), refuses a ``--manifest`` other than
-the one the run folder was validated from unless the command validates it, and prints an AvstrokeError as a
-one-line message instead of a traceback.
+the one the run folder was validated from unless the command validates it, and prints an
+AvstrokeError as a one-line message instead of a traceback.
 """
 from __future__ import annotations
 
@@ -91,7 +91,8 @@ def stage_main(prog: str, description: str, add_arguments: Callable, run: Callab
     setup_logging(getattr(args, "out", None) if common else None, args.verbose)
     try:
         with prepared(args.out) if common else contextlib.nullcontext():
-            if common and args.manifest is not None and not (validates_manifest and validates_manifest(args)):
+            validates = validates_manifest is not None and validates_manifest(args)
+            if common and args.manifest is not None and not validates:
                 check_validated_from(args.out, args.manifest, args.data_root)
             return run(args)
     except AvstrokeError as exc:
