@@ -6,11 +6,13 @@ features are cached under ``RUN/cache/audio/`` and gathered into ``RUN/features/
 Each feature file's metadata also holds the recording's speech intervals, pauses, syllable nuclei
 and DDK syllable onsets and peaks, in clip time (seconds since the video container's start, the
 clock of the landmark times; see ``features.clip_time``). A recording without sound is skipped
-and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on.
+and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on; a skipped or
+failed recording's cached feature row is deleted, so it can never stand in for the current file.
 """
 from __future__ import annotations
 
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ import pandas as pd
 from features.audio.audio_features import audio_features
 from features.audio.decode import TARGET_SR, load_audio
 from pipeline import cache
-from pipeline.recordings import audio_source, cache_path, finish, gather, one_row, valid_recordings
+from pipeline.recordings import (audio_source, cache_path, drop_outputs, finish, gather, one_row, recomputed,
+                                 valid_recordings)
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
 
@@ -41,35 +44,47 @@ def _save_decoded(tmp: Path, signal: np.ndarray, start_s: float) -> None:
         np.savez(fh, signal=signal.astype(np.float32), start_s=np.float64(start_s))
 
 
-def decoded_audio(source: str, cache_file: Path, code: str) -> tuple[np.ndarray, float, str]:
+def _load_decoded(cache_file: Path) -> tuple[np.ndarray, float]:
+    with np.load(cache_file) as stored:
+        return stored["signal"], float(stored["start_s"])
+
+
+def decoded_audio(source: str, cache_file: Path, code: str) -> tuple[np.ndarray, float, str, str]:
     """16 kHz mono samples of ``source``, decoded once and cached as ``.npz``.
 
     Returns the samples, the clip time of the first one in seconds (``load_audio``'s
-    ``start_s``) and their cache key.
+    ``start_s``), their cache key, and why the cached samples were decoded again ('' when they
+    were absent, stale or read): a damaged file counts as absent.
     """
     key = cache.make_key(inputs={"media": cache.file_digest(source)}, params={"sr": TARGET_SR}, code=code)
-    if cache.is_fresh(cache_file, key):
-        with np.load(cache_file) as stored:
-            return stored["signal"], float(stored["start_s"]), key
+    fresh, problem = cache.freshness(cache_file, key)
+    if fresh:
+        try:
+            return *_load_decoded(cache_file), key, ""
+        except (*cache.UNREADABLE, zipfile.BadZipFile, EOFError, KeyError) as exc:
+            problem = f"unreadable ({type(exc).__name__})"
     signal, info = load_audio(source, target_sr=TARGET_SR)
     cache.atomic_write(cache_file, lambda tmp: _save_decoded(tmp, signal, info["start_s"]))
     cache.write_key(cache_file, key)
-    return signal, info["start_s"], key
+    return signal, info["start_s"], key, problem
 
 
 def features_one(item: dict) -> ItemResult:
     """Audio features of one recording, or its cached row."""
     rid, source, out = item["recording_id"], item["file"], item["out"]
-    signal, start_s, audio_key = decoded_audio(source, Path(item["pcm"]), item["decode_code"])
+    signal, start_s, audio_key, decode_problem = decoded_audio(source, Path(item["pcm"]), item["decode_code"])
     key = cache.make_key(inputs={"audio": audio_key}, params={"task": item["task"]}, code=item["code"])
-    if cache.is_fresh(out, key):
-        return ItemResult(rid, "cached", source)
+    fresh, problem = cache.freshness(out, key)
+    warning = "; ".join(filter(None, (recomputed("16 kHz samples", decode_problem),
+                                      recomputed("audio features", problem))))
+    if fresh:
+        return ItemResult(rid, "cached", source, warning=warning)
     row, info = audio_features(signal, TARGET_SR, task=item["task"], start_s=start_s)
     times = {name: info[name] for name in STORED_TIMES if name in info}
     cache.write_parquet(one_row(row, rid), out, key=key,
                         metadata={"nan_reasons": info.get("nan_reasons", {}),
                                   "egemaps": info.get("egemaps", {}), **times})
-    return ItemResult(rid, "done", source)
+    return ItemResult(rid, "done", source, warning=warning)
 
 
 def has_sound(media: pd.DataFrame) -> set:
@@ -95,6 +110,7 @@ def run(args) -> int:
                       "decode_code": decode_code, "out": str(cache_path(args.out, KIND, r["recording_id"])),
                       "pcm": str(Path(args.out) / "cache" / "audio16k" / f"{r['recording_id']}.npz")})
     results = skipped + run_items("audio", items, features_one, workers=args.workers, dask_address=args.dask)
+    drop_outputs(args.out, KIND, results)
     cache.write_parquet(gather(args.out, KIND, results), args.out / "features" / "audio.parquet")
     return finish(args.out, "audio", results)
 

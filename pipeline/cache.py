@@ -5,7 +5,9 @@ and the source code of the modules that compute it (ARCHITECTURE.md). The key is
 output (parquet schema metadata) or beside it (``<file>.key``), so a file is up to date exactly
 when its stored key equals the key the stage would compute now. Every write goes to a temporary
 file in the same folder and is renamed into place, so an interrupted run never leaves a
-half-written output that could pass for a finished one.
+half-written output that could pass for a finished one; a process killed mid-write leaves only a
+temporary file (``.<name>.<random>.tmp``), which ``remove_temp_files`` clears on the next run. An
+output that exists but cannot be read (a truncated file) counts as absent, so it is recomputed.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -24,7 +28,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+log = logging.getLogger("avstroke")
+
 KEY_FIELD = b"avstroke_cache_key"
+# Temporary names of atomic_write: "." + final name + "." + mkstemp's random letters + ".tmp".
+TEMP_SUFFIX = ".tmp"
+TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX) + "$")
+# What reading a damaged file raises: pyarrow's errors, OSError, and ValueError (zip and numpy).
+UNREADABLE = (pa.ArrowException, OSError, ValueError)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _CHUNK = 1 << 20
@@ -158,7 +169,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
@@ -192,8 +203,33 @@ def read_parquet_metadata(path: str | Path) -> dict:
             if k.startswith(prefix) and k != KEY_FIELD}
 
 
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files ``atomic_write`` left under ``folder`` when its process died.
+
+    Only names of the form ``.<name>.<random>.tmp`` are touched. Call it only while no other
+    process can be writing in ``folder`` (the run folder's lock, ``pipeline.run_folder``).
+
+    Returns
+    -------
+    list of Path
+        The files deleted.
+    """
+    removed = []
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if TEMP_NAME.match(name):
+                path = Path(parent) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return sorted(removed)
+
+
 def stored_key(path: str | Path) -> str | None:
-    """Cache key stored with an output, or None when it is absent or unreadable as ours."""
+    """Cache key stored with an output, or None when it is absent or has none.
+
+    Raises whatever reading a damaged parquet file raises (one of ``UNREADABLE``); ``freshness``
+    turns that into "recompute".
+    """
     path = Path(path)
     if path.suffix == ".parquet":
         if not path.exists():
@@ -211,6 +247,27 @@ def write_key(path: str | Path, key: str) -> None:
     atomic_write(side, lambda tmp: tmp.write_text(key + "\n"))
 
 
+def freshness(path: str | Path, key: str) -> tuple[bool, str]:
+    """Whether ``path`` exists and was written under ``key``, and why an existing file is not usable.
+
+    Returns
+    -------
+    fresh : bool
+        True when the stored key equals ``key``.
+    problem : str
+        Empty, or "unreadable (<error type>)" when the file exists but its key cannot be read
+        (e.g. truncated by a full disk or a bad copy); the output is then recomputed like an
+        absent one, and the caller says so.
+    """
+    try:
+        return stored_key(path) == key, ""
+    except UNREADABLE as exc:
+        return False, f"unreadable ({type(exc).__name__})"
+
+
 def is_fresh(path: str | Path, key: str) -> bool:
-    """True when ``path`` exists and was written under ``key``."""
-    return stored_key(path) == key
+    """True when ``path`` exists and was written under ``key``; an unreadable file is logged."""
+    fresh, problem = freshness(path, key)
+    if problem:
+        log.warning("cache: %s is %s; it is recomputed", path, problem)
+    return fresh

@@ -1,7 +1,8 @@
 """The ``avstroke`` command: one subcommand per stage, plus phantom, manifest, run and predict.
 
-Each subcommand is a module with ``add_arguments``, ``run`` and ``DESCRIPTION``; the same module
-runs as ``python -m <module>``.
+Each subcommand is a module with ``add_arguments``, ``run`` and ``DESCRIPTION`` (and
+``validates_manifest`` when it validates its ``--manifest`` itself); the same module runs as
+``python -m <module>``.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     module_name, common = table[name]
     module = importlib.import_module(module_name)
     return stage_main(f"avstroke {name}", module.DESCRIPTION, module.add_arguments, module.run,
-                      argv[1:], common=common)
+                      argv[1:], common=common, validates_manifest=getattr(module, "validates_manifest", None))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,10 @@ class ConfigError(AvstrokeError):
     """A command-line option or parameter has a value outside what is allowed."""
 
 
+class RunFolderBusyError(AvstrokeError):
+    """Another avstroke command is running in the same run folder."""
+
+
 class TargetError(AvstrokeError):
     """The manifest cannot support the requested prediction target."""
 

@@ -3,8 +3,9 @@
 Reads each recording's landmark file, computes the features of ``features.video.face_features``
 and writes ``RUN/features/face.parquet`` (one row per recording). Recordings whose landmarks fall
 below the quality bar keep their features and are flagged in ``quality__below_bar``. Each
-recording's row is cached under ``RUN/cache/face/`` and reused while its landmarks and the feature
-code are unchanged.
+recording's row is cached under ``RUN/cache/face/`` and reused while its landmarks (their cache key)
+and the feature code are unchanged. A recording without landmarks (the landmarks stage failed on
+it, say a replaced video shows no face) loses its row and is listed in ``RUN/errors.csv``.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 from features.video.face_features import face_features
 from features.video.landmarks import landmark_array
 from pipeline import cache
-from pipeline.recordings import cache_path, finish, gather, one_row, valid_recordings
+from pipeline.recordings import cache_path, drop_outputs, finish, gather, one_row, recomputed, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
 
@@ -34,13 +35,14 @@ def features_one(item: dict) -> ItemResult:
     rid, source, out = item["recording_id"], item["file"], item["out"]
     key = cache.make_key(inputs={"landmarks": cache.stored_key(source)}, params={"task": item["task"]},
                          code=item["code"])
-    if cache.is_fresh(out, key):
+    fresh, problem = cache.freshness(out, key)
+    if fresh:
         return ItemResult(rid, "cached", source)
     frames = pd.read_parquet(source)
     row, info = face_features(landmark_array(frames), frames["time_s"].to_numpy(), task=item["task"],
                               face_found=frames["face_found"].to_numpy())
     cache.write_parquet(one_row(row, rid), out, key=key, metadata={"reasons": info.get("reasons", {})})
-    return ItemResult(rid, "done", source)
+    return ItemResult(rid, "done", source, warning=recomputed("face features", problem))
 
 
 def run(args) -> int:
@@ -56,6 +58,7 @@ def run(args) -> int:
         items.append({"recording_id": r.recording_id, "file": str(source), "task": r.task, "code": code,
                       "out": str(cache_path(args.out, KIND, r.recording_id))})
     results += run_items("face-features", items, features_one, workers=args.workers, dask_address=args.dask)
+    drop_outputs(args.out, KIND, results)
     cache.write_parquet(gather(args.out, KIND, results), args.out / "features" / "face.parquet")
     return finish(args.out, "face-features", results)
 

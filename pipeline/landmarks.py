@@ -6,7 +6,8 @@ metadata) and ``RUN/landmarks_quality.parquet`` (one row per recording: share of
 face, longest gap, jitter, detections run). Frame times are clip time, seconds since the video
 container's start: the clock the audio stage's times are on (``features.clip_time``). A
 recording's file is reused while the video's content, the tracker settings and the tracking code
-(decoding and clock included) are unchanged.
+(decoding and clock included) are unchanged; when tracking fails (e.g. a replaced video shows no
+face) the recording's file is deleted, so no later stage reads landmarks of the old video.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from features.video.landmarks import TrackerParams, landmark_array, track_landma
 from features.video.overlay import draw_landmarks, sample_frames
 from pipeline import cache
 from pipeline.errors import NoFaceError
-from pipeline.recordings import cache_path, finish, valid_recordings
+from pipeline.recordings import cache_path, drop_outputs, finish, recomputed, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.phantom.writer import write_clip
 from pipeline.stage import stage_main
@@ -68,13 +69,14 @@ def track_one(item: dict) -> ItemResult:
     rid, path, out = item["recording_id"], item["file"], item["out"]
     key = cache.make_key(inputs={"video": cache.file_digest(path)}, params=item["params"],
                          code=item["code"])
-    if cache.is_fresh(out, key):
+    fresh, problem = cache.freshness(out, key)
+    if fresh:
         return ItemResult(rid, "cached", path)
     table, info = track_landmarks(iter_frames(path), params=TrackerParams(**item["params"]))
     if info["face_share"] == 0:
         raise NoFaceError(f"{path}: no face found in any of its {info['n_frames']} frames")
     cache.write_parquet(table, out, key=key, metadata={"info": info})
-    return ItemResult(rid, "done", path)
+    return ItemResult(rid, "done", path, warning=recomputed("landmarks", problem))
 
 
 def write_overlays(video: str, landmarks_file: Path, folder: Path) -> None:
@@ -122,6 +124,7 @@ def run(args) -> int:
     items = [{"recording_id": r.recording_id, "file": r.video_path, "params": params, "code": code,
               "out": str(cache_path(args.out, KIND, r.recording_id))} for r in recordings.itertuples()]
     results = run_items("landmarks", items, track_one, workers=args.workers, dask_address=args.dask)
+    drop_outputs(args.out, KIND, results)
     ok = [r.recording_id for r in results if r.status in ("done", "cached")]
     cache.write_parquet(quality_table(args.out, ok), args.out / "landmarks_quality.parquet")
     if args.overlays:

@@ -68,7 +68,13 @@ def run(args) -> int:
                                       "no tracked landmarks to compare"))
             continue
         try:
-            error = recording_error(pd.read_parquet(tracked_path), read_neuroface_landmarks(r.landmarks_path),
+            tracked = pd.read_parquet(tracked_path)
+        except cache.UNREADABLE as exc:  # damaged since the landmarks stage ran; that stage redoes it
+            results.append(ItemResult(r.recording_id, "failed", r.video_path, type(exc).__name__,
+                                      "its tracked landmarks are unreadable; run landmarks to recompute them"))
+            continue
+        try:
+            error = recording_error(tracked, read_neuroface_landmarks(r.landmarks_path),
                                     frame_base=args.manual_frame_base, file=r.landmarks_path)
         except MediaError as exc:  # a bad annotation file is listed and the others go on
             results.append(ItemResult(r.recording_id, "failed", r.landmarks_path, type(exc).__name__, str(exc)))

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import ManifestError, MediaError
+from pipeline.cache import file_digest, read_parquet_metadata
+from pipeline.errors import ConfigError, ManifestError, MediaError
 from pipeline.media import MediaFacts, probe
 from pipeline.tasks import GROUPS, SEXES, TASKS
 from pipeline.visits import DATE_COLUMN, ROW_COLUMN, visit_rank
@@ -42,6 +43,8 @@ FPS_RANGE = (10.0, 240.0)
 DURATION_RANGE_S = (0.5, 600.0)
 AUDIO_RATE_RANGE_HZ = (8000, 96000)
 AGE_RANGE = (0.0, 120.0)
+VALIDATED_FILE = "manifest.validated.parquet"
+SOURCE_KEY = "source"  # metadata of VALIDATED_FILE: the manifest and data root it came from
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,53 @@ def check_columns(table: pd.DataFrame, file: str) -> list[Issue]:
     return issues
 
 
+def media_root(path: str | Path, data_root: str | Path | None) -> Path:
+    """The folder a manifest's media paths are relative to: ``data_root``, else the manifest's."""
+    return Path(data_root) if data_root is not None else Path(path).parent
+
+
+def manifest_source(path: str | Path, data_root: str | Path | None = None) -> dict:
+    """What a validated manifest is made from: the CSV, the SHA-256 of its content, the data root.
+
+    Raises
+    ------
+    ManifestError
+        If the manifest file does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    return {"manifest": str(path.resolve()), "sha256": file_digest(path),
+            "data_root": str(media_root(path, data_root).resolve())}
+
+
+def check_validated_from(run_dir: str | Path, path: str | Path, data_root: str | Path | None = None) -> None:
+    """Refuse a manifest other than the one the run folder's validated manifest was made from.
+
+    The stages after validate read the validated manifest, not the CSV, so a different
+    ``--manifest`` given to them would be silently ignored. Nothing is checked while the folder
+    holds no validated manifest (the stages then say to validate first).
+
+    Raises
+    ------
+    ConfigError
+        If the manifest's content or data root differs from the validated one's, or the
+        validated manifest does not record where it came from (made by an older version).
+    """
+    validated = Path(run_dir) / VALIDATED_FILE
+    if not validated.is_file():
+        return
+    stored = read_parquet_metadata(validated).get(SOURCE_KEY)
+    given = manifest_source(path, data_root)
+    if stored is not None and (stored["sha256"], stored["data_root"]) == (given["sha256"], given["data_root"]):
+        return
+    was = (f"{stored['manifest']} (data root {stored['data_root']})" if stored is not None
+           else "a manifest it kept no record of (an older avstroke)")
+    raise ConfigError(f"{run_dir} was validated from {was}, not from --manifest {path} (data root "
+                      f"{given['data_root']}): run from validate to use this manifest (`avstroke "
+                      f"validate`, or `avstroke run` without --from), or give another --out")
+
+
 def validate(path: str | Path, *, data_root: str | Path | None = None, probe_media: bool = True,
              require_group: bool = True, progress=None) -> tuple[pd.DataFrame, pd.DataFrame, list[Issue]]:
     """Check a manifest and its media; return the validated table, media facts and all issues.
@@ -269,7 +319,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     """
     path = Path(path)
     file = str(path)
-    root = Path(data_root) if data_root is not None else path.parent
+    root = media_root(path, data_root)
     table = read_manifest(path)
     issues = check_columns(table, file)
     if any(i.severity == "error" for i in issues):
@@ -316,7 +366,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
 
 def load_validated(run_dir: str | Path) -> pd.DataFrame:
     """The validated manifest of a run folder, written by ``avstroke validate``."""
-    path = Path(run_dir) / "manifest.validated.parquet"
+    path = Path(run_dir) / VALIDATED_FILE
     if not path.is_file():
         raise ManifestError(f"{path} not found: run `avstroke validate` (or `avstroke run`) first")
     return pd.read_parquet(path)

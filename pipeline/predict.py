@@ -389,8 +389,14 @@ def run(args) -> int:
     return 1 if len(refusals) else 0
 
 
+def validates_manifest(args) -> bool:
+    """predict validates the new recordings' manifest into its own folder (see ``stage_main``)."""
+    return True
+
+
 def main(argv=None) -> int:
-    return stage_main("avstroke predict", DESCRIPTION, add_arguments, run, argv)
+    return stage_main("avstroke predict", DESCRIPTION, add_arguments, run, argv,
+                      validates_manifest=validates_manifest)
 
 
 if __name__ == "__main__":

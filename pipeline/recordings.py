@@ -48,10 +48,28 @@ def gather(run_dir: Path, kind: str, results: list[ItemResult]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"recording_id": []})
 
 
+def drop_outputs(run_dir: Path, kind: str, results: list[ItemResult]) -> None:
+    """Delete the cache files of the recordings that failed or were skipped in this run.
+
+    Such a file was made from an earlier input (a replaced video, landmarks since lost); left in
+    place, a later stage or run would take it for the output of the current one.
+    """
+    for r in results:
+        if r.status in ("failed", "skipped"):
+            cache_path(run_dir, kind, r.recording_id).unlink(missing_ok=True)
+
+
+def recomputed(what: str, problem: str) -> str:
+    """Warning for an item whose cache entry could not be read (see ``cache.freshness``), or ''."""
+    return f"cached {what} {problem}, recomputed" if problem else ""
+
+
 def finish(run_dir: Path, stage: str, results: list[ItemResult]) -> int:
-    """Log the stage summary, write its rows of RUN/errors.csv, and return the exit code."""
+    """Log the stage summary and warnings, write its rows of RUN/errors.csv, return the exit code."""
     log.info(summarise(stage, results))
     for r in results:
+        if r.warning:
+            log.warning("%s %s: %s", stage, r.recording_id, r.warning)
         if r.status == "failed":
             log.warning("%s %s: %s: %s", stage, r.recording_id, r.error, r.message)
     record_errors(run_dir, stage, results)

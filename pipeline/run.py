@@ -1,9 +1,10 @@
 """``avstroke run``: every batch stage in order, skipping what is up to date.
 
 Each stage keeps its own cache, so a second run recomputes only what changed. ``--from`` and
-``--to`` pick a range of stages. The run stops when validation finds the manifest unusable or
-when every recording of a stage failed; single failed recordings are listed in RUN/errors.csv
-and the rest go on.
+``--to`` pick a range of stages; a run that starts after validate reads the run folder's
+validated manifest and refuses a ``--manifest`` other than the one it was validated from. The run
+stops when validation finds the manifest unusable or when every recording of a stage failed;
+single failed recordings are listed in RUN/errors.csv and the rest go on.
 """
 from __future__ import annotations
 
@@ -61,6 +62,11 @@ def run_stages(args, stages: list[tuple[str, str]]) -> int:
     return 0
 
 
+def validates_manifest(args) -> bool:
+    """A run validates its --manifest when it starts at validate (see ``stage_main``)."""
+    return selected_stages(args.from_stage, args.to_stage)[0][0] == "validate"
+
+
 def run(args) -> int:
     if run_stages(args, selected_stages(args.from_stage, args.to_stage)) != 0:
         return 1
@@ -72,7 +78,8 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    return stage_main("avstroke run", DESCRIPTION, add_arguments, run, argv)
+    return stage_main("avstroke run", DESCRIPTION, add_arguments, run, argv,
+                      validates_manifest=validates_manifest)
 
 
 if __name__ == "__main__":

@@ -32,13 +32,19 @@ ERROR_COLUMNS = ["stage", "recording_id", "file", "error", "message"]
 
 @dataclass(frozen=True)
 class ItemResult:
-    """What happened to one recording in one stage."""
+    """What happened to one recording in one stage.
+
+    ``warning`` is something the user should hear about an item that still succeeded (e.g. its
+    unreadable cache entry was recomputed); it is returned rather than logged because work in
+    worker processes cannot reach this process's log.
+    """
 
     recording_id: str
     status: str
     file: str = ""
     error: str = ""
     message: str = ""
+    warning: str = ""
 
 
 def guarded(work: Callable[[dict], ItemResult], item: dict) -> ItemResult:

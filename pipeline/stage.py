@@ -2,11 +2,15 @@
 
 A stage module defines ``add_arguments(parser)`` for its own options and ``run(args) -> int``;
 ``stage_main`` adds the common options, sets up logging to the terminal and to the run folder's
-log, and prints an AvstrokeError as a one-line message instead of a traceback.
+log, holds the run folder's lock while the command runs (``pipeline.run_folder``: one command per
+folder at a time, temporary files of killed writes cleared), refuses a ``--manifest`` other than
+the one the run folder was validated from unless the command validates it, and prints an
+AvstrokeError as a one-line message instead of a traceback.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -14,14 +18,17 @@ from typing import Callable
 
 from pipeline.config import DEFAULT_MANIFEST, DEFAULT_RUN_DIR, LOG_DIR
 from pipeline.errors import AvstrokeError
+from pipeline.manifest import check_validated_from
+from pipeline.run_folder import prepared
 
 log = logging.getLogger("avstroke")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every stage takes: manifest, run folder, data root, parallelism, verbosity."""
-    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST,
-                        help="recording manifest CSV (default: %(default)s)")
+    parser.add_argument("--manifest", type=Path, default=None,
+                        help=f"recording manifest CSV (validate's default: {DEFAULT_MANIFEST}; later "
+                             f"stages read the run folder's validated manifest)")
     parser.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR,
                         help="run folder for every output (default: %(default)s)")
     parser.add_argument("--data-root", type=Path, default=None,
@@ -60,8 +67,16 @@ def setup_logging(run_dir: Path | None, verbose: bool) -> None:
 
 
 def stage_main(prog: str, description: str, add_arguments: Callable, run: Callable,
-               argv: list[str] | None = None, *, common: bool = True) -> int:
+               argv: list[str] | None = None, *, common: bool = True,
+               validates_manifest: Callable | None = None) -> int:
     """Parse arguments, set up logging and run a stage; return its exit code.
+
+    Parameters
+    ----------
+    validates_manifest : callable, optional
+        ``validates_manifest(args) -> bool``: True when this command validates ``--manifest``
+        itself (validate, a run from validate, predict). Any other command reads the run folder's
+        validated manifest, and a ``--manifest`` given to it must be the one validated there.
 
     Exit codes: 0 success, 1 the stage failed (e.g. validation errors, every recording failed),
     2 a usage or input error reported as one message.
@@ -75,7 +90,11 @@ def stage_main(prog: str, description: str, add_arguments: Callable, run: Callab
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "out", None) if common else None, args.verbose)
     try:
-        return run(args)
+        with prepared(args.out) if common else contextlib.nullcontext():
+            validates = validates_manifest is not None and validates_manifest(args)
+            if common and args.manifest is not None and not validates:
+                check_validated_from(args.out, args.manifest, args.data_root)
+            return run(args)
     except AvstrokeError as exc:
         log.error("error: %s", exc)
         return 2

@@ -1,6 +1,7 @@
 """``avstroke validate``: check the manifest and every media file before any heavy work.
 
-Writes ``RUN/manifest.validated.parquet`` (rows with absolute paths and a ``valid`` flag),
+Writes ``RUN/manifest.validated.parquet`` (rows with absolute paths and a ``valid`` flag; its
+metadata records the manifest's path, content digest and data root, which later runs check),
 ``RUN/media.parquet`` (stream facts per recording) and ``RUN/validation.csv`` (every issue).
 Exit status 1 when any error was found. Within ``avstroke run``, errors confined to single
 recordings (a missing or undecodable file, an unknown task) exclude those recordings and are
@@ -16,6 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline import cache, manifest
+from pipeline.config import DEFAULT_MANIFEST
 from pipeline.runner import ItemResult, progress_enabled, record_errors
 from pipeline.stage import stage_main
 
@@ -48,7 +50,8 @@ def execute(args) -> tuple[int, bool]:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     progress = (lambda it: tqdm(it, desc="validate", unit="rec")) if progress_enabled() else None
-    table, media, issues = manifest.validate(args.manifest, data_root=args.data_root,
+    source = args.manifest if args.manifest is not None else DEFAULT_MANIFEST
+    table, media, issues = manifest.validate(source, data_root=args.data_root,
                                              probe_media=not args.no_probe, progress=progress,
                                              require_group=not getattr(args, "allow_unknown_group", False))
     issue_table = pd.DataFrame([asdict(i) for i in issues],
@@ -70,7 +73,8 @@ def execute(args) -> tuple[int, bool]:
             bad.setdefault(issue.recording_id, []).append(f"{issue.column}: {issue.message}")
     table["valid"] = ~table["recording_id"].isin(bad)
     table["validation_error"] = ["; ".join(bad.get(r, [])) for r in table["recording_id"]]
-    cache.write_parquet(table, out / "manifest.validated.parquet")
+    cache.write_parquet(table, out / manifest.VALIDATED_FILE,
+                        metadata={manifest.SOURCE_KEY: manifest.manifest_source(source, args.data_root)})
     cache.write_parquet(media, out / "media.parquet")
     record_errors(out, "validate", [
         ItemResult(recording_id=rid, status="failed", error="ValidationError", message="; ".join(msgs))
@@ -87,8 +91,14 @@ def run(args) -> int:
     return 1 if n_err else 0
 
 
+def validates_manifest(args) -> bool:
+    """Validating is what this command does (see ``stage_main``)."""
+    return True
+
+
 def main(argv=None) -> int:
-    return stage_main("avstroke validate", DESCRIPTION, add_arguments, run, argv)
+    return stage_main("avstroke validate", DESCRIPTION, add_arguments, run, argv,
+                      validates_manifest=validates_manifest)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,24 @@ def test_sidecar_key_for_other_files(tmp_path):
     assert cache.is_fresh(path, "abc")
     path.unlink()
     assert not cache.is_fresh(path, "abc")
+
+
+def test_a_truncated_output_counts_as_absent(tmp_path):
+    path = tmp_path / "out.parquet"
+    cache.write_parquet(pd.DataFrame({"x": range(1000)}), path, key="k1")
+    path.write_bytes(path.read_bytes()[:100])
+    fresh, problem = cache.freshness(path, "k1")
+    assert not fresh and problem == "unreadable (ArrowInvalid)"
+    assert not cache.is_fresh(path, "k1")
+    assert cache.freshness(tmp_path / "absent.parquet", "k1") == (False, "")
+
+
+def test_the_temporary_name_pattern_is_the_one_atomic_write_uses(tmp_path):
+    names = []
+    cache.atomic_write(tmp_path / "features.xlsx", lambda tmp: names.append(tmp.name) or tmp.write_text("x"))
+    assert cache.TEMP_NAME.match(names[0])
+    assert not cache.TEMP_NAME.match("features.xlsx") and not cache.TEMP_NAME.match("notes.tmp")
+    left = tmp_path / names[0]
+    left.write_text("left by a killed write")
+    assert cache.remove_temp_files(tmp_path) == [left]
+    assert [p.name for p in tmp_path.iterdir()] == ["features.xlsx"]
