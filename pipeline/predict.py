@@ -12,7 +12,8 @@ A single clip (``--video``) is scored by the models trained on its task alone (w
 ``--allow-partial``, by every model); when there is none, predict stops before extraction and
 names the tasks each model needs.
 
-Outputs, with pseudonymous ids only:
+Outputs, with pseudonymous ids only and every text cell neutralised against spreadsheet formulas
+(``pipeline.spreadsheet``):
 
 - ``OUT/predictions.csv``: one row per subject, target and model scored, with class probabilities
   (or the predicted score); ``n_missing_features``, how many of the model's features were absent
@@ -43,6 +44,7 @@ from models.scoring import align_to_model, missing_tasks, tasks_by_visit, traine
 from pipeline import cache
 from pipeline.errors import ConfigError, ModelMismatchError
 from pipeline.run import run_stages, selected_stages
+from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
 from pipeline.tasks import TASKS
 from pipeline.visits import first_visits
@@ -294,7 +296,7 @@ def run(args) -> int:
     predictions = pd.concat(scored, ignore_index=True) if scored else pd.DataFrame(columns=KEYS)
     refusals = pd.concat(refused, ignore_index=True) if refused else pd.DataFrame(columns=REFUSAL_COLUMNS)
     for name, frame in (("predictions.csv", predictions), ("refused.csv", refusals)):
-        cache.atomic_write(args.out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+        write_csv(frame, args.out / name)
     n_partial = int(predictions["imputed_tasks"].astype(bool).sum()) if len(predictions) else 0
     log.info("predict: %d predictions for %d subjects from %d models, %d scored with missing tasks "
              "(--allow-partial), %d refused -> %s, %s", len(predictions), predictions["subject_id"].nunique(),

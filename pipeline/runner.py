@@ -22,7 +22,7 @@ import joblib
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline.cache import atomic_write
+from pipeline.spreadsheet import write_csv
 
 log = logging.getLogger("avstroke")
 
@@ -129,7 +129,7 @@ def record_errors(run_dir: str | Path, stage: str, results: Iterable[ItemResult]
                         for r in results if r.status in ("failed", "skipped")],
                        columns=ERROR_COLUMNS)
     table = pd.concat([old, new], ignore_index=True) if len(old) else new
-    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    return write_csv(table, path)
 
 
 def exit_code(results: list[ItemResult]) -> int:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from pipeline import cache, manifest
 from pipeline.runner import ItemResult, progress_enabled, record_errors
+from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
 
 log = logging.getLogger("avstroke")
@@ -53,7 +54,7 @@ def execute(args) -> tuple[int, bool]:
                                              require_group=not getattr(args, "allow_unknown_group", False))
     issue_table = pd.DataFrame([asdict(i) for i in issues],
                                columns=["severity", "file", "row", "column", "recording_id", "message"])
-    cache.atomic_write(out / "validation.csv", lambda tmp: issue_table.to_csv(tmp, index=False))
+    write_csv(issue_table, out / "validation.csv")
     for issue in issues[:MAX_PRINTED]:
         (log.error if issue.severity == "error" else log.warning)(str(issue))
     if len(issues) > MAX_PRINTED:

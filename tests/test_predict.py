@@ -213,3 +213,37 @@ def test_predict_writes_predictions_and_refusals_and_exits_1_when_anything_was_r
         assert sorted(refused["subject_id"]) == ["SMILE_ONLY", "SMILE_ONLY"]
         assert set(refused["missing_tasks"]) == {"DDK_PA"}
         assert "SMILE_ONLY" not in set(predictions["subject_id"])
+
+
+TYPED_SUBJECTS = {"FULL": '=HYPERLINK("http://x","y")', "SMILE_ONLY": "@SUM(1)", "FAILED": "+1"}
+TYPED_VISITS = {"FULL": "=1+1", "SMILE_ONLY": "-1+2", "FAILED": "=1+1"}
+
+
+def test_predictions_and_refusals_hold_no_formula(models_root, tmp_path, monkeypatch):
+    # Ids and visits typed like formulas, as if they had passed no validation.
+    monkeypatch.setattr(predict, "run_stages", lambda args, stages: 0)
+    recordings, table = new_input()
+    for frame in (recordings, table):
+        frame["visit"] = frame["subject_id"].map(TYPED_VISITS)
+        frame["subject_id"] = frame["subject_id"].map(TYPED_SUBJECTS)
+    table["manifest_row"] = np.arange(len(table)) + 2
+    (tmp_path / "features").mkdir()
+    recordings.to_parquet(tmp_path / "features" / "recordings.parquet")
+    table.to_parquet(tmp_path / "features" / "table.parquet")
+    assert predict.main(["--model", str(models_root), "--out", str(tmp_path)]) == 1
+    texts = {name: pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)
+             for name in ("predictions.csv", "refused.csv")}
+    predictions, refused = texts["predictions.csv"], texts["refused.csv"]
+    assert set(zip(predictions["subject_id"], predictions["visit"])) == {
+        ("'" + TYPED_SUBJECTS["FULL"], "'=1+1"), ("'+1", "'=1+1")}
+    assert set(zip(refused["subject_id"], refused["visit"])) == {("'@SUM(1)", "'-1+2")}
+    for name, frame in texts.items():
+        cells = list(frame.columns) + [t for t in frame.to_numpy().ravel() if t]
+        assert not [t for t in cells if t[0] in "=+-@\t\r"], name
+    # Numbers are written as numbers: the probabilities are those the models give.
+    present = tasks_by_visit(recordings)
+    expected = pd.concat([predict.score(table, present, predict.load_model(folder), top=5, allow_partial=False)[0]
+                          for folder in predict.bundle_folders(models_root)], ignore_index=True)
+    written = pd.read_csv(tmp_path / "predictions.csv")
+    for column in ("prob_HC", "prob_PS", "n_missing_features"):
+        np.testing.assert_allclose(written[column].to_numpy(float), expected[column].to_numpy(float))
