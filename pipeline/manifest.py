@@ -36,6 +36,7 @@ PATH_COLUMNS = ("video_path", "audio_path", "landmarks_path")
 OPTIONAL = PATH_COLUMNS + ("age", "sex", DATE_COLUMN)
 NUMERIC_PREFIXES = ("score_", "outcome_", "covariate_")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ID_RULE = "may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit"
 DATE_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 ORDER_COLUMNS = ("subject_id", "visit", DATE_COLUMN)
 FPS_RANGE = (10.0, 240.0)
@@ -132,8 +133,7 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
         if not rid:
             add("error", row, "recording_id", "", "recording_id is empty")
         elif not ID_PATTERN.match(rid):
-            add("error", row, "recording_id", rid, "recording_id may hold only letters, digits, "
-                "'_', '-' and '.' (it names cache files)")
+            add("error", row, "recording_id", rid, f"recording_id {rid!r} {ID_RULE} (it names cache files)")
         elif rid in seen_ids:
             add("error", row, "recording_id", rid, f"duplicate recording_id (first on row {seen_ids[rid]})")
         else:
@@ -141,13 +141,16 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
         if not rec["subject_id"]:
             add("error", row, "subject_id", rid, "subject_id is empty")
         elif not ID_PATTERN.match(rec["subject_id"]):
-            add("error", row, "subject_id", rid, "subject_id may hold only letters, digits, '_', '-' and '.'")
+            add("error", row, "subject_id", rid, f"subject_id {rec['subject_id']!r} {ID_RULE}")
         if rec["group"] not in GROUPS and (require_group or rec["group"]):
             add("error", row, "group", rid, f"{rec['group']!r} is not a known group; allowed: {', '.join(GROUPS)}")
         if rec["task"] not in TASKS:
             add("error", row, "task", rid, f"{rec['task']!r} is not a known task; allowed: {', '.join(TASKS)}")
         if not rec["visit"]:
             add("error", row, "visit", rid, "visit is empty; give the session number, e.g. 02")
+        elif not ID_PATTERN.match(rec["visit"]):
+            # The visit is exported beside the ids, so it keeps to their characters.
+            add("error", row, "visit", rid, f"visit {rec['visit']!r} {ID_RULE}, e.g. 02")
         if DATE_COLUMN in table.columns and _date_problem(rec[DATE_COLUMN]):
             add("error", row, DATE_COLUMN, rid, _date_problem(rec[DATE_COLUMN]))
         if "sex" in table.columns and rec["sex"] and rec["sex"] not in SEXES:
