@@ -43,6 +43,9 @@ FPS_RANGE = (10.0, 240.0)
 DURATION_RANGE_S = (0.5, 600.0)
 AUDIO_RATE_RANGE_HZ = (8000, 96000)
 AGE_RANGE = (0.0, 120.0)
+VALIDATED_FILE = "manifest.validated.parquet"
+# Messages name the row and column, never the path: they reach tables people read.
+PATH_RULE = "give the path relative to the data root (the manifest's folder, or --data-root)"
 
 
 @dataclass(frozen=True)
@@ -174,9 +177,9 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
                 continue
             resolved = resolve_media_path(rec[col], root)
             if not resolved.is_relative_to(root):
-                add("error", row, col, rid, f"path {rec[col]!r} escapes the data root {root}")
+                add("error", row, col, rid, f"the path escapes the data root; {PATH_RULE}")
             elif not resolved.is_file():
-                add("error", row, col, rid, f"file not found: {resolved}")
+                add("error", row, col, rid, f"file not found; {PATH_RULE}")
     groups_per_subject = table[table["group"] != ""].groupby("subject_id")["group"].unique()
     for subject, groups in groups_per_subject.items():
         if subject and len(groups) > 1:
@@ -243,6 +246,11 @@ def check_columns(table: pd.DataFrame, file: str) -> list[Issue]:
     return issues
 
 
+def data_root_of(manifest_path: str | Path, data_root: str | Path | None) -> Path:
+    """The folder media paths are relative to: ``data_root``, or else the manifest's folder."""
+    return Path(data_root) if data_root is not None else Path(manifest_path).parent
+
+
 def validate(path: str | Path, *, data_root: str | Path | None = None, probe_media: bool = True,
              require_group: bool = True, progress=None) -> tuple[pd.DataFrame, pd.DataFrame, list[Issue]]:
     """Check a manifest and its media; return the validated table, media facts and all issues.
@@ -272,7 +280,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     """
     path = Path(path)
     file = str(path)
-    root = Path(data_root) if data_root is not None else path.parent
+    root = data_root_of(path, data_root)
     table = read_manifest(path)
     issues = check_columns(table, file)
     if any(i.severity == "error" for i in issues):
@@ -319,7 +327,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
 
 def load_validated(run_dir: str | Path) -> pd.DataFrame:
     """The validated manifest of a run folder, written by ``avstroke validate``."""
-    path = Path(run_dir) / "manifest.validated.parquet"
+    path = Path(run_dir) / VALIDATED_FILE
     if not path.is_file():
         raise ManifestError(f"{path} not found: run `avstroke validate` (or `avstroke run`) first")
     return pd.read_parquet(path)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from features.metadata import COVARIATE_PREFIX, register_covariate
 from features.registry import SEP, Feature, lookup, parse_column
 from pipeline.cache import atomic_write
 from pipeline.errors import ConfigError, ManifestError, check_option
+from pipeline.privacy import FILE_LIKE
 from pipeline.spreadsheet import neutralised, store_text_as_text, write_csv
 from pipeline.tasks import GROUP_NAMES, GROUPS
 from pipeline.visits import RULE_WORDS, first_visits, visit_rank
@@ -69,8 +69,6 @@ KEY_DESCRIPTIONS = {
               f"rows are in visit order: {RULE_WORDS}."),
     "task": "Examination task the recording shows (Toronto NeuroFace task code).",
 }
-# A cell that looks like a path or a media/data file name would leak where recordings live.
-_FILE_LIKE = re.compile(r"[/\\]|\.(?:avi|mp4|mov|mkv|wav|flac|mp3|m4a|txt|csv|xlsx|parquet)$", re.IGNORECASE)
 HIGHLIGHT_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
 MAX_COLUMN_WIDTH = 60
 MIN_COLUMN_WIDTH = 8
@@ -162,7 +160,8 @@ def _unknown_message(name: str, available: list[str], bare: list[str]) -> str:
 def _check_no_files(table: pd.DataFrame, *, columns: list[str]) -> None:
     for column in columns:
         cells = table[column].astype(str)
-        bad = cells[cells.str.contains(_FILE_LIKE)]
+        # A cell that looks like a path or a file name would leak where recordings live.
+        bad = cells[cells.str.contains(FILE_LIKE)]
         if len(bad):
             raise ManifestError(f"{column} {bad.iloc[0]!r} looks like a path or a file name; exports carry "
                                 "pseudonymous ids only: give ids without folders or file extensions "
