@@ -242,8 +242,9 @@ def test_predictions_and_refusals_hold_no_formula(models_root, tmp_path, monkeyp
         assert not [t for t in cells if t[0] in "=+-@\t\r"], name
     # Numbers are written as numbers: the probabilities are those the models give.
     present = tasks_by_visit(recordings)
-    expected = pd.concat([predict.score(table, present, predict.load_model(folder), top=5, allow_partial=False)[0]
-                          for folder in predict.bundle_folders(models_root)], ignore_index=True)
+    models = [predict.load_model(folder) for folder in predict.bundle_folders(models_root)]
+    expected = pd.concat([predict.score(table, present, model, top=5, allow_partial=False)[0] for model in models],
+                         ignore_index=True)
     written = pd.read_csv(tmp_path / "predictions.csv")
     for column in ("prob_HC", "prob_PS", "n_missing_features"):
         np.testing.assert_allclose(written[column].to_numpy(float), expected[column].to_numpy(float))
