@@ -43,6 +43,7 @@ from models.artifacts import CARD_JSON, Bundle, load_bundle
 from models.scoring import align_to_model, missing_tasks, tasks_by_visit, trained_tasks
 from pipeline import cache
 from pipeline.errors import ConfigError, ModelMismatchError
+from pipeline.privacy import run_known_paths, scrub_paths
 from pipeline.run import run_stages, selected_stages
 from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
@@ -287,7 +288,9 @@ def run(args) -> int:
             predictions, refusals = score(table, present, model, top=args.top, allow_partial=args.allow_partial)
         except ModelMismatchError as exc:
             predictions = pd.DataFrame()
-            refusals = identity(first_visits(table), model).assign(missing_tasks="", reason=str(exc))
+            # The exception's text goes to refused.csv, a table people read.
+            reason = scrub_paths(str(exc), run_known_paths(args.out))
+            refusals = identity(first_visits(table), model).assign(missing_tasks="", reason=reason)
         for row in refusals.itertuples():
             log.error("predict: refused subject %s (visit %s) for model %s: %s", row.subject_id, row.visit,
                       model.name, row.reason)

@@ -248,3 +248,19 @@ def test_predictions_and_refusals_hold_no_formula(models_root, tmp_path, monkeyp
     written = pd.read_csv(tmp_path / "predictions.csv")
     for column in ("prob_HC", "prob_PS", "n_missing_features"):
         np.testing.assert_allclose(written[column].to_numpy(float), expected[column].to_numpy(float))
+
+
+def test_a_refusal_from_an_exception_names_no_file(models_root, tmp_path, monkeypatch):
+    private = "Smith John 1961-03-02 smile.avi"
+
+    def mismatch(*args, **kwargs):
+        raise ModelMismatchError(f"{private}: features do not match the model")
+
+    monkeypatch.setattr(predict, "run_stages", lambda args, stages: 0)
+    monkeypatch.setattr(predict, "score", mismatch)
+    write_features(tmp_path)
+    pd.DataFrame({"recording_id": ["FULL_01"], "video_path": [f"/data/{private}"]}).to_parquet(
+        tmp_path / "manifest.validated.parquet")
+    assert predict.main(["--model", str(models_root), "--out", str(tmp_path)]) == 1
+    refused = pd.read_csv(tmp_path / "refused.csv")
+    assert set(refused["reason"]) == {"[file]: features do not match the model"}
