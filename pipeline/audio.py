@@ -104,7 +104,8 @@ def run(args) -> int:
         source = audio_source(r)
         if r["recording_id"] not in sound:
             skipped.append(ItemResult(r["recording_id"], "skipped", source, "NoAudioError",
-                                      f"{source}: no audio stream and no audio_path; no audio features"))
+                                      "no audio stream in the recording (its audio_path file or, "
+                                      "without one, its video); no audio features"))
             continue
         items.append({"recording_id": r["recording_id"], "file": source, "task": r["task"], "code": code,
                       "decode_code": decode_code, "out": str(cache_path(args.out, KIND, r["recording_id"])),

@@ -74,7 +74,7 @@ def track_one(item: dict) -> ItemResult:
         return ItemResult(rid, "cached", path)
     table, info = track_landmarks(iter_frames(path), params=TrackerParams(**item["params"]))
     if info["face_share"] == 0:
-        raise NoFaceError(f"{path}: no face found in any of its {info['n_frames']} frames")
+        raise NoFaceError(f"no face found in any of the video's {info['n_frames']} frames")
     cache.write_parquet(table, out, key=key, metadata={"info": info})
     return ItemResult(rid, "done", path, warning=recomputed("landmarks", problem))
 

@@ -24,6 +24,7 @@ from reports.figures import landmark_error_figure
 from pipeline.errors import MediaError
 from pipeline.recordings import cache_path, finish, valid_recordings
 from pipeline.runner import ItemResult
+from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
 
 log = logging.getLogger("avstroke")
@@ -88,7 +89,7 @@ def run(args) -> int:
     table = pd.DataFrame(rows)
     cache.write_parquet(table, args.out / "landmarks_error.parquet")
     summary = pd.concat([summary_by(table, ["group"]).assign(task="all"), summary_by(table, ["group", "task"])])
-    cache.atomic_write(args.out / "landmarks_error_summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+    write_csv(summary, args.out / "landmarks_error_summary.csv")
     png = landmark_error_figure(summary[summary["task"] == "all"], point_groups=ERROR_COLUMNS,
                                 title="Landmark error against manual landmarks, by participant group")
     cache.atomic_write(args.out / "landmarks_error.png", lambda tmp: tmp.write_bytes(png))

@@ -37,6 +37,7 @@ PATH_COLUMNS = ("video_path", "audio_path", "landmarks_path")
 OPTIONAL = PATH_COLUMNS + ("age", "sex", DATE_COLUMN)
 NUMERIC_PREFIXES = ("score_", "outcome_", "covariate_")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ID_RULE = "may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit"
 DATE_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 ORDER_COLUMNS = ("subject_id", "visit", DATE_COLUMN)
 FPS_RANGE = (10.0, 240.0)
@@ -45,6 +46,8 @@ AUDIO_RATE_RANGE_HZ = (8000, 96000)
 AGE_RANGE = (0.0, 120.0)
 VALIDATED_FILE = "manifest.validated.parquet"
 SOURCE_KEY = "source"  # metadata of VALIDATED_FILE: the manifest and data root it came from
+# Messages name the row and column, never the path: they reach tables people read.
+PATH_RULE = "give the path relative to the data root (the manifest's folder, or --data-root)"
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,7 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
         if not rid:
             add("error", row, "recording_id", "", "recording_id is empty")
         elif not ID_PATTERN.match(rid):
-            add("error", row, "recording_id", rid, "recording_id may hold only letters, digits, "
-                "'_', '-' and '.' (it names cache files)")
+            add("error", row, "recording_id", rid, f"recording_id {rid!r} {ID_RULE} (it names cache files)")
         elif rid in seen_ids:
             add("error", row, "recording_id", rid, f"duplicate recording_id (first on row {seen_ids[rid]})")
         else:
@@ -144,13 +146,16 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
         if not rec["subject_id"]:
             add("error", row, "subject_id", rid, "subject_id is empty")
         elif not ID_PATTERN.match(rec["subject_id"]):
-            add("error", row, "subject_id", rid, "subject_id may hold only letters, digits, '_', '-' and '.'")
+            add("error", row, "subject_id", rid, f"subject_id {rec['subject_id']!r} {ID_RULE}")
         if rec["group"] not in GROUPS and (require_group or rec["group"]):
             add("error", row, "group", rid, f"{rec['group']!r} is not a known group; allowed: {', '.join(GROUPS)}")
         if rec["task"] not in TASKS:
             add("error", row, "task", rid, f"{rec['task']!r} is not a known task; allowed: {', '.join(TASKS)}")
         if not rec["visit"]:
             add("error", row, "visit", rid, "visit is empty; give the session number, e.g. 02")
+        elif not ID_PATTERN.match(rec["visit"]):
+            # The visit is exported beside the ids, so it keeps to their characters.
+            add("error", row, "visit", rid, f"visit {rec['visit']!r} {ID_RULE}, e.g. 02")
         if DATE_COLUMN in table.columns and _date_problem(rec[DATE_COLUMN]):
             add("error", row, DATE_COLUMN, rid, _date_problem(rec[DATE_COLUMN]))
         if "sex" in table.columns and rec["sex"] and rec["sex"] not in SEXES:
@@ -174,9 +179,9 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
                 continue
             resolved = resolve_media_path(rec[col], root)
             if not resolved.is_relative_to(root):
-                add("error", row, col, rid, f"path {rec[col]!r} escapes the data root {root}")
+                add("error", row, col, rid, f"the path escapes the data root; {PATH_RULE}")
             elif not resolved.is_file():
-                add("error", row, col, rid, f"file not found: {resolved}")
+                add("error", row, col, rid, f"file not found; {PATH_RULE}")
     groups_per_subject = table[table["group"] != ""].groupby("subject_id")["group"].unique()
     for subject, groups in groups_per_subject.items():
         if subject and len(groups) > 1:

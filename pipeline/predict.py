@@ -18,7 +18,8 @@ A single clip (``--video``) is scored by the models trained on its task alone (w
 ``--allow-partial``, by every model); when there is none, predict stops before extraction and
 names the tasks each model needs.
 
-Outputs, with pseudonymous ids only:
+Outputs, with pseudonymous ids only and every text cell neutralised against spreadsheet formulas
+(``pipeline.spreadsheet``):
 
 - ``OUT/predictions.csv``: one row per subject, target and model scored, with class probabilities
   (or the predicted score); ``n_missing_features``, how many of the model's features were absent
@@ -49,7 +50,9 @@ from models.artifacts import BUNDLE_FILE, CARD_JSON, Bundle, BundleError, load_b
 from models.scoring import align_to_model, missing_tasks, tasks_by_visit, trained_tasks
 from pipeline import cache
 from pipeline.errors import ConfigError, ModelMismatchError
+from pipeline.privacy import run_known_paths, scrub_paths
 from pipeline.run import run_stages, selected_stages
+from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
 from pipeline.tasks import TASKS
 from pipeline.visits import first_visits
@@ -369,7 +372,9 @@ def run(args) -> int:
         try:
             predictions, refusals = score(table, present, model, top=args.top, allow_partial=args.allow_partial)
         except ModelMismatchError as exc:
-            predictions, refusals = pd.DataFrame(), refuse_every_visit(table, model, str(exc))
+            # The exception's text goes to refused.csv, a table people read.
+            reason = scrub_paths(str(exc), run_known_paths(args.out))
+            predictions, refusals = pd.DataFrame(), refuse_every_visit(table, model, reason)
         for row in refusals.itertuples():
             log.error("predict: refused subject %s (visit %s) for model %s: %s", row.subject_id, row.visit,
                       model.name, row.reason)
@@ -380,7 +385,7 @@ def run(args) -> int:
     predictions = pd.concat(scored, ignore_index=True) if scored else pd.DataFrame(columns=KEYS)
     refusals = pd.concat(refused, ignore_index=True) if refused else pd.DataFrame(columns=REFUSAL_COLUMNS)
     for name, frame in (("predictions.csv", predictions), ("refused.csv", refusals)):
-        cache.atomic_write(args.out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+        write_csv(frame, args.out / name)
     n_partial = int(predictions["imputed_tasks"].astype(bool).sum()) if len(predictions) else 0
     log.info("predict: %d predictions for %d subjects from %d models (%d refused), %d scored with missing "
              "tasks (--allow-partial), %d refused -> %s, %s", len(predictions), predictions["subject_id"].nunique(),

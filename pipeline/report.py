@@ -2,9 +2,10 @@
 
 Reads ``RUN/features/table.parquet``, ``RUN/features/recordings.parquet``, from the model set in
 use (``models.modelset``) ``RUN/metrics.json``, ``RUN/cv_predictions.parquet`` and the XGBoost
-bundles under ``RUN/models/<target>/xgb/``, and ``RUN/errors.csv``, ``RUN/validation.csv``,
-``RUN/landmarks_quality.parquet`` and, when the run measured it, ``RUN/landmarks_error.parquet``.
-Writes ``RUN/report/report.html`` (one self-contained file), ``RUN/report/figures/*.png`` and
+bundles under ``RUN/models/<target>/xgb/``, ``RUN/errors.csv``, ``RUN/validation.csv``,
+``RUN/landmarks_quality.parquet``, when the run measured it ``RUN/landmarks_error.parquet``, and
+the media paths of ``RUN/manifest.validated.parquet``, which are removed from the error tables'
+messages. Writes ``RUN/report/report.html`` (one self-contained file), ``RUN/report/figures/*.png`` and
 ``RUN/report/subjects/<id>.html``, each atomically; pages and figures of an earlier report that
 the new one no longer has are removed. Skipped when the inputs, the settings and the report code
 are unchanged.
@@ -22,7 +23,11 @@ import pandas as pd
 from models import artifacts, modelset
 from pipeline import __version__, cache
 from pipeline.errors import ConfigError
+from pipeline.manifest import VALIDATED_FILE
+from pipeline.privacy import run_known_paths
+from pipeline.runner import ERROR_COLUMNS
 from pipeline.stage import stage_main
+from pipeline.validate import ISSUE_COLUMNS
 from reports.figures import write_png
 from reports.html import SUBJECT_FOLDER, RunInputs, build_report
 
@@ -30,16 +35,16 @@ log = logging.getLogger("avstroke")
 DESCRIPTION = ("Write the feature-importance report (one self-contained HTML file) and "
                "participant pages.")
 CODE_MODULES = ["reports.importance", "reports.figures", "reports.methods", "reports.html",
-                "reports.export", "models.modelset", "pipeline.report", "pipeline.visits"]
+                "reports.export", "models.modelset", "pipeline.report", "pipeline.visits",
+                "pipeline.privacy"]
 TEMPLATE_FILES = ("report.html", "subject.html")
 REPORT_FOLDER = "report"
 REPORT_FILE = "report.html"
 FIGURE_FOLDER = "figures"
 REQUIRED = ("features/table.parquet", "features/recordings.parquet", modelset.METRICS_FILE,
             modelset.CV_PREDICTIONS_FILE)
-OPTIONAL = ("errors.csv", "validation.csv", "landmarks_quality.parquet", "landmarks_error.parquet")
-ERROR_COLUMNS = ["stage", "recording_id", "file", "error", "message"]
-VALIDATION_COLUMNS = ["severity", "file", "row", "column", "recording_id", "message"]
+OPTIONAL = ("errors.csv", "validation.csv", "landmarks_quality.parquet", "landmarks_error.parquet",
+            VALIDATED_FILE)
 
 
 def add_arguments(parser) -> None:
@@ -91,9 +96,10 @@ def load_inputs(run_dir: Path) -> RunInputs:
         cv_predictions=pd.read_parquet(run_dir / modelset.CV_PREDICTIONS_FILE),
         bundles=bundles, bundle_problems=problems,
         errors=_csv(run_dir / "errors.csv", ERROR_COLUMNS),
-        validation=_csv(run_dir / "validation.csv", VALIDATION_COLUMNS),
+        validation=_csv(run_dir / "validation.csv", ISSUE_COLUMNS),
         landmarks_quality=_optional_parquet(run_dir / "landmarks_quality.parquet"),
         landmarks_error=_optional_parquet(run_dir / "landmarks_error.parquet"),
+        known_paths=run_known_paths(run_dir),
     )
 
 

@@ -14,7 +14,7 @@ import logging
 import sys
 import traceback
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -22,12 +22,14 @@ import joblib
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline.cache import atomic_write
+from pipeline.privacy import run_known_paths, scrub_paths
+from pipeline.spreadsheet import write_csv
 
 log = logging.getLogger("avstroke")
 
 STATUSES = ("done", "cached", "failed", "skipped")
-ERROR_COLUMNS = ["stage", "recording_id", "file", "error", "message"]
+# errors.csv is read by people: a recording is named by its id, never by its file.
+ERROR_COLUMNS = ["stage", "recording_id", "error", "message"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class ItemResult:
     ``warning`` is something the user should hear about an item that still succeeded (e.g. its
     unreadable cache entry was recomputed); it is returned rather than logged because work in
     worker processes cannot reach this process's log.
+    ``file`` is the file the work read; it is not written to ``errors.csv``, only removed from
+    the message there.
     """
 
     recording_id: str
@@ -126,16 +130,29 @@ def summarise(stage: str, results: Iterable[ItemResult]) -> str:
     return line
 
 
+def error_rows(stage: str, results: Iterable[ItemResult], known: list[str]) -> pd.DataFrame:
+    """``ERROR_COLUMNS`` of the failed and skipped results, each message without ``known`` paths
+    (``pipeline.privacy.known_paths``) or anything path-like."""
+    return pd.DataFrame([{"stage": stage, "recording_id": r.recording_id, "error": r.error,
+                          "message": scrub_paths(r.message, known)}
+                         for r in results if r.status in ("failed", "skipped")], columns=ERROR_COLUMNS)
+
+
 def record_errors(run_dir: str | Path, stage: str, results: Iterable[ItemResult]) -> Path:
-    """Replace this stage's rows of ``RUN/errors.csv`` with its current failures and skips."""
+    """Replace this stage's rows of ``RUN/errors.csv`` with its current failures and skips.
+
+    Messages lose the paths of the run's manifest and of the files the items read; the rows of
+    other stages are rewritten the same way, so a table from an older version loses its paths too.
+    """
+    results = list(results)
     path = Path(run_dir) / "errors.csv"
+    known = run_known_paths(run_dir, [r.file for r in results])
     old = pd.read_csv(path, dtype=str).fillna("") if path.exists() else pd.DataFrame(columns=ERROR_COLUMNS)
-    old = old[old["stage"] != stage]
-    new = pd.DataFrame([{"stage": stage, **{k: v for k, v in asdict(r).items() if k != "status"}}
-                        for r in results if r.status in ("failed", "skipped")],
-                       columns=ERROR_COLUMNS)
+    old = old.loc[old["stage"] != stage].reindex(columns=ERROR_COLUMNS)
+    old["message"] = [scrub_paths(message, known) for message in old["message"]]
+    new = error_rows(stage, results, known)
     table = pd.concat([old, new], ignore_index=True) if len(old) else new
-    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    return write_csv(table, path)
 
 
 def exit_code(results: list[ItemResult]) -> int:

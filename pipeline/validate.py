@@ -2,7 +2,8 @@
 
 Writes ``RUN/manifest.validated.parquet`` (rows with absolute paths and a ``valid`` flag; its
 metadata records the manifest's path, content digest and data root, which later runs check),
-``RUN/media.parquet`` (stream facts per recording) and ``RUN/validation.csv`` (every issue).
+``RUN/media.parquet`` (stream facts per recording) and ``RUN/validation.csv`` (every issue; its
+messages name no media path, ``pipeline.privacy``).
 Exit status 1 when any error was found. Within ``avstroke run``, errors confined to single
 recordings (a missing or undecodable file, an unknown task) exclude those recordings and are
 listed in ``RUN/errors.csv``; errors in the manifest as a whole stop the run.
@@ -18,13 +19,16 @@ from tqdm import tqdm
 
 from pipeline import cache, manifest
 from pipeline.config import DEFAULT_MANIFEST
+from pipeline.privacy import known_paths, scrub_paths
 from pipeline.runner import ItemResult, progress_enabled, record_errors
+from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Check the manifest and its media; list every problem with its row."
 FATAL_COLUMNS = ("recording_id", "subject_id", "group")
 MAX_PRINTED = 40
+ISSUE_COLUMNS = ["severity", "file", "row", "column", "recording_id", "message"]
 
 
 def add_arguments(parser) -> None:
@@ -35,6 +39,13 @@ def add_arguments(parser) -> None:
 def is_fatal(issue: manifest.Issue) -> bool:
     """An error that concerns the manifest as a whole rather than one recording."""
     return issue.severity == "error" and (issue.row <= 1 or issue.column in FATAL_COLUMNS)
+
+
+def issue_rows(issues: list[manifest.Issue], known: list[str]) -> pd.DataFrame:
+    """The validation table: one row per issue, its message without ``known`` paths
+    (``pipeline.privacy.known_paths``) or anything path-like."""
+    return pd.DataFrame([{**asdict(i), "message": scrub_paths(i.message, known)} for i in issues],
+                        columns=ISSUE_COLUMNS)
 
 
 def execute(args) -> tuple[int, bool]:
@@ -54,9 +65,9 @@ def execute(args) -> tuple[int, bool]:
     table, media, issues = manifest.validate(source, data_root=args.data_root,
                                              probe_media=not args.no_probe, progress=progress,
                                              require_group=not getattr(args, "allow_unknown_group", False))
-    issue_table = pd.DataFrame([asdict(i) for i in issues],
-                               columns=["severity", "file", "row", "column", "recording_id", "message"])
-    cache.atomic_write(out / "validation.csv", lambda tmp: issue_table.to_csv(tmp, index=False))
+    log.info("validate: media paths are read relative to %s",
+             manifest.media_root(args.manifest, args.data_root))
+    write_csv(issue_rows(issues, known_paths(table)), out / "validation.csv")
     for issue in issues[:MAX_PRINTED]:
         (log.error if issue.severity == "error" else log.warning)(str(issue))
     if len(issues) > MAX_PRINTED:

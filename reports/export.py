@@ -14,13 +14,14 @@ Everything here works on tables; only ``write_workbook`` and ``write_csvs`` touc
 - ``data_dictionary``: one row per exported column, in words, from the feature registry.
 
 Column headers keep the machine names (``face__commissure_excursion_asym_pct``), so a sheet reads
-back into pandas unchanged; the plain words live in the dictionary sheet.
+back into pandas unchanged; the plain words live in the dictionary sheet. Text that starts like a
+spreadsheet formula is written with a leading ``'`` (``pipeline.spreadsheet``), in the workbook and
+in the CSV files.
 """
 from __future__ import annotations
 
 import difflib
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ from features.metadata import COVARIATE_PREFIX, register_covariate
 from features.registry import SEP, Feature, lookup, parse_column
 from pipeline.cache import atomic_write
 from pipeline.errors import ConfigError, ManifestError, check_option
+from pipeline.privacy import FILE_LIKE
+from pipeline.spreadsheet import neutralised, store_text_as_text, write_csv
 from pipeline.tasks import GROUP_NAMES, GROUPS
 from pipeline.visits import RULE_WORDS, first_visits, visit_rank
 
@@ -66,8 +69,6 @@ KEY_DESCRIPTIONS = {
               f"rows are in visit order: {RULE_WORDS}."),
     "task": "Examination task the recording shows (Toronto NeuroFace task code).",
 }
-# A cell that looks like a path or a media/data file name would leak where recordings live.
-_FILE_LIKE = re.compile(r"[/\\]|\.(?:avi|mp4|mov|mkv|wav|flac|mp3|m4a|txt|csv|xlsx|parquet)$", re.IGNORECASE)
 HIGHLIGHT_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
 MAX_COLUMN_WIDTH = 60
 MIN_COLUMN_WIDTH = 8
@@ -159,7 +160,8 @@ def _unknown_message(name: str, available: list[str], bare: list[str]) -> str:
 def _check_no_files(table: pd.DataFrame, *, columns: list[str]) -> None:
     for column in columns:
         cells = table[column].astype(str)
-        bad = cells[cells.str.contains(_FILE_LIKE)]
+        # A cell that looks like a path or a file name would leak where recordings live.
+        bad = cells[cells.str.contains(FILE_LIKE)]
         if len(bad):
             raise ManifestError(f"{column} {bad.iloc[0]!r} looks like a path or a file name; exports carry "
                                 "pseudonymous ids only: give ids without folders or file extensions "
@@ -426,8 +428,8 @@ def _style_sheet(sheet, table: pd.DataFrame) -> None:
 
 
 def _highlight(sheet, z: pd.DataFrame, *, beyond: float) -> int:
-    """Fill the cells of |z| > beyond; return how many."""
-    columns = [c for c in z.columns if c not in KEY_COLUMNS]
+    """Fill the z-score cells (the numeric columns) of |z| > beyond; return how many."""
+    columns = set(z.select_dtypes("number").columns)
     count = 0
     for j, column in enumerate(z.columns, start=1):
         if column not in columns:
@@ -465,7 +467,8 @@ def write_workbook(path: str | Path, sheets: dict, *, highlight_beyond: float = 
     -----
     One header row of machine column names, bold and frozen (with the id columns), so
     ``pd.read_excel(path, sheet_name="values")`` gives back the values table; missing values are
-    empty cells.
+    empty cells. Every text cell is neutralised (``pipeline.spreadsheet``) and stored as text, so
+    no cell is a formula.
     """
     if not (isinstance(highlight_beyond, (int, float)) and math.isfinite(highlight_beyond)
             and highlight_beyond > 0):
@@ -477,8 +480,10 @@ def write_workbook(path: str | Path, sheets: dict, *, highlight_beyond: float = 
         nonlocal highlighted
         with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
             for name, table in sheets.items():
-                table.to_excel(writer, sheet_name=name, index=False)
-                _style_sheet(writer.sheets[name], table)
+                safe = neutralised(table)
+                safe.to_excel(writer, sheet_name=name, index=False)
+                store_text_as_text(writer.sheets[name])
+                _style_sheet(writer.sheets[name], safe)
             highlighted = _highlight(writer.sheets["z_scores"], sheets["z_scores"], beyond=highlight_beyond)
 
     atomic_write(path, write)
@@ -486,8 +491,7 @@ def write_workbook(path: str | Path, sheets: dict, *, highlight_beyond: float = 
 
 
 def write_csvs(folder: str | Path, sheets: dict) -> list[Path]:
-    """Write each sheet as ``<folder>/<sheet>.csv`` (UTF-8, empty cell for missing), atomically."""
+    """Write each sheet as ``<folder>/<sheet>.csv`` with ``pipeline.spreadsheet.write_csv``."""
     _check_sheets(sheets)
     folder = Path(folder)
-    return [atomic_write(folder / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
-            for name, table in sheets.items()]
+    return [write_csv(table, folder / f"{name}.csv") for name, table in sheets.items()]

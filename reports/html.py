@@ -4,7 +4,8 @@
 ``Report``: the main page, the PNG figures and the per-participant pages. Every figure is embedded
 as a base64 ``data:`` URI and all styling is inline, so each page opens offline and can be sent as
 one file. Only pseudonymous participant ids appear: no paths, file names, recording ids or
-images of faces; messages from the run's error tables are shown with paths replaced.
+images of faces; messages from the run's error tables are shown with every known path of the
+manifest and anything path-like replaced (``pipeline.privacy``).
 
 Sections: cohort and data quality, methods, results with confidence intervals (per target,
 model and modality set), the fusion-versus-single-modality claim exactly as ``metrics.json``
@@ -18,6 +19,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,7 @@ from models.metrics import PRIMARY_METRIC, roc_auc
 from models.modalities import FINAL_SET
 from models.targets import build_target
 from pipeline.errors import ConfigError, TargetError
+from pipeline.privacy import scrub_paths
 from pipeline.tasks import GROUP_NAMES, GROUPS
 from pipeline.visits import first_visits
 from reports import figures
@@ -61,10 +64,6 @@ CONTROL_MODELS = {
                   "the model may be reading the room (recording conditions), not the "
                   "participant"),
 }
-# Trailing punctuation stays: "/x/a.avi: no audio" -> "[file]: no audio".
-_PATH_TOKEN = re.compile(r"\S*[/\\]\S*?(?=[:;,.)]*(?:\s|$))")
-_FILE_TOKEN = re.compile(r"\S*\.(?:avi|mp4|mov|mkv|wav|flac|mp3|m4a|txt|csv|xlsx|parquet|pts)\b",
-                         re.IGNORECASE)
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -94,6 +93,9 @@ class RunInputs:
         ``landmarks_error.parquet`` (NME per recording), when the run measured it.
     bundle_problems : dict
         ``(target, model)`` -> why its bundle could not be loaded.
+    known_paths : list of str
+        Forms of the manifest's media paths (``pipeline.privacy.known_paths``), removed from the
+        messages of the error tables; empty when the run has no validated manifest.
     """
 
     table: pd.DataFrame
@@ -106,6 +108,7 @@ class RunInputs:
     landmarks_quality: pd.DataFrame | None = None
     landmarks_error: pd.DataFrame | None = None
     bundle_problems: dict = field(default_factory=dict)
+    known_paths: list = field(default_factory=list)
 
 
 @dataclass
@@ -143,12 +146,6 @@ def fmt_ci(estimate, low, high, digits: int = 2) -> str:
 def fmt_p(value) -> str:
     """A p-value with three decimals, or an en dash."""
     return "\u2013" if _missing(value) else f"{float(value):.3f}"
-
-
-def scrub(text) -> str:
-    """A message with every path-like or file-name token replaced by ``[file]``."""
-    text = "" if _missing(text) else str(text)
-    return _FILE_TOKEN.sub("[file]", _PATH_TOKEN.sub("[file]", text))
 
 
 def data_uri(png: bytes) -> str:
@@ -242,8 +239,9 @@ def task_rows(recordings: pd.DataFrame) -> tuple[list[str], list[dict]]:
     return groups, rows
 
 
-def failure_rows(errors: pd.DataFrame) -> list[dict]:
-    """Failed or skipped recordings by stage and error type, with a scrubbed example reason."""
+def failure_rows(errors: pd.DataFrame, known_paths: Sequence[str] = ()) -> list[dict]:
+    """Failed or skipped recordings by stage and error type, with an example reason from which
+    ``known_paths`` (``pipeline.privacy.known_paths``) and anything path-like are removed."""
     if errors.empty:
         return []
     table = errors.fillna({"error": "unknown"})
@@ -251,19 +249,20 @@ def failure_rows(errors: pd.DataFrame) -> list[dict]:
     for (stage, error), part in table.groupby(["stage", "error"], sort=True):
         rows.append({"stage": stage, "error": error,
                      "recordings": int(part["recording_id"].nunique()),
-                     "example": scrub(part["message"].iloc[0])})
+                     "example": scrub_paths(part["message"].iloc[0], known_paths)})
     return rows
 
 
-def validation_rows(validation: pd.DataFrame) -> list[dict]:
-    """Manifest validation issues by severity and column, with a scrubbed example message."""
+def validation_rows(validation: pd.DataFrame, known_paths: Sequence[str] = ()) -> list[dict]:
+    """Manifest validation issues by severity and column, with an example message from which
+    ``known_paths`` and anything path-like are removed."""
     if validation.empty:
         return []
     table = validation.fillna({"column": "", "severity": "issue"})
     rows = []
     for (severity, column), part in table.groupby(["severity", "column"], sort=True):
         rows.append({"severity": severity, "column": column or "(row)", "count": len(part),
-                     "example": scrub(part["message"].iloc[0])})
+                     "example": scrub_paths(part["message"].iloc[0], known_paths)})
     return rows
 
 
@@ -330,7 +329,7 @@ def _metric_rows(summary: dict) -> tuple[list[str], list[dict]]:
             main = fmt(r.get("estimate"))
             sub = "" if _missing(r.get("ci_low")) else \
                 f"{fmt(r.get('ci_low'))} to {fmt(r.get('ci_high'))}"
-            cells.append({"main": main, "sub": sub, "note": scrub(note)})
+            cells.append({"main": main, "sub": sub, "note": scrub_paths(note)})
         sets = protocol.get("modality_sets", {}).get(name, {})
         rows.append({"set": name, "families": sets.get("families", ""),
                      "n_features": sets.get("n_features", ""), "cells": cells,
@@ -350,7 +349,7 @@ def fusion_sentence(summary: dict) -> dict:
     claim = bool(record.get("fusion_beats_unimodal", False))
     if "difference" not in record:
         reason = record.get("note") or "no comparison was recorded"
-        return {"claim": False, "text": f"No fusion claim: {scrub(reason)}."}
+        return {"claim": False, "text": f"No fusion claim: {scrub_paths(reason)}."}
     metric = metric_words(record.get("metric", ""))
     difference = fmt_ci(record.get("difference"), record.get("ci_low"), record.get("ci_high"))
     detail = (f"{record.get('fusion_set')} {fmt(record.get('fusion'))} versus "
@@ -359,7 +358,7 @@ def fusion_sentence(summary: dict) -> dict:
     if claim:
         return {"claim": True, "text": f"Fusion beats the best single modality ({detail}): the "
                                        "interval of the difference excludes zero."}
-    note = f" ({scrub(record['note'])})" if record.get("note") else ""
+    note = f" ({scrub_paths(record['note'])})" if record.get("note") else ""
     return {"claim": False, "text": f"No claim that fusion beats the best single modality "
                                     f"({detail}): the interval of the difference includes zero or "
                                     f"is undefined{note}."}
@@ -583,7 +582,7 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
             "model": model, "final_set": final_set, "headers": headers, "rows": metric_rows,
             "fusion": fusion_sentence(model_summary),
             "permutation": _permutation_rows(model_summary),
-            "permutation_note": scrub(protocol.get("permutation_note", "")),
+            "permutation_note": scrub_paths(protocol.get("permutation_note", "")),
             "figures": _performance_figures(figs, target=target, model=model, summary=model_summary,
                                             preds=preds, task_type=task_type, labels=labels,
                                             modality_set=final_set,
@@ -601,7 +600,7 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
     section["ablations"] = ablations
     bundle = inputs.bundles.get((target, "xgb"))
     if bundle is None:
-        section["explanation_note"] = scrub(inputs.bundle_problems.get(
+        section["explanation_note"] = scrub_paths(inputs.bundle_problems.get(
             (target, "xgb"), "no XGBoost model was trained for this target"))
         return section
     xgb_predictions = next((m["predictions"] for m in section["models"] if m["model"] == "xgb"),
@@ -613,7 +612,7 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
             protocol=summary.get("models", {}).get("xgb", {}).get("protocol", {}),
             labels=labels, task_type=task_type, top=top, n_repeats=n_repeats, reported=reported)
     except ImportanceError as reason:  # shown in the report instead of the importances
-        section["explanation_note"] = scrub(str(reason))
+        section["explanation_note"] = scrub_paths(str(reason))
         return section
     section["importance_rows"] = _importance_rows(section["explanation"].table, top)
     return section
@@ -921,11 +920,12 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
     environment = _environment()
     html = environment.get_template("report.html").render(
         created=created, version=version, cohort=cohort, task_groups=task_groups, tasks=tasks,
-        failures=failure_rows(inputs.errors), validation=validation_rows(inputs.validation),
+        failures=failure_rows(inputs.errors, inputs.known_paths),
+        validation=validation_rows(inputs.validation, inputs.known_paths),
         quality=quality_rows(inputs.landmarks_quality, inputs.recordings),
         quality_bar=QUALITY_BAR, methods=methods_paragraphs(inputs.metrics),
         references=reference_list(), sections=sections,
-        skipped={target: scrub(reason) for target, reason in skipped.items()},
+        skipped={target: scrub_paths(reason) for target, reason in skipped.items()},
         limitations=limitations(cohort, sections, landmarks["summary"], inputs.metrics),
         landmarks=landmarks, z_available=z is not None,
         subjects=[{"id": s, "file": f"{SUBJECT_FOLDER}/{f}"} for s, f in zip(subjects, files)])

@@ -258,3 +258,89 @@ def test_stage_refuses_an_unknown_control_group(tmp_path):
     recordings_table().to_parquet(run / "features" / "recordings.parquet")
     assert export_stage.main(["--out", str(run), "--control-group", "CTRL"]) == 2
     assert not (run / "export").exists()
+
+
+# ---------------------------------------------------------------- nothing typed becomes a formula
+
+# Visits as a user might type them, and a face value; each subject has one visit, ordered by
+# manifest row.
+FORMULA_VISITS = {"N001": ("=1+1", 2.0), "N002": ("@SUM(1)", 4.0), "N003": ("+1", 6.0), "S001": ("-1+2", -1.0)}
+TYPED_VISITS = [visit for visit, _ in FORMULA_VISITS.values()]
+# A text column a clinic added, as it would reach the writer.
+CLINIC_NOTES = ['=HYPERLINK("http://x","y")', "\tleft side", "\rright side", "#N/A"]
+
+
+def formula_sheets() -> dict:
+    """Export sheets whose visits start like formulas, plus a clinic's text column, with negative
+    feature values (and so negative z-scores)."""
+    rows = []
+    for row, (subject, (visit, face)) in enumerate(FORMULA_VISITS.items(), start=2):
+        rows.append({"recording_id": f"{subject}_r", "subject_id": subject,
+                     "group": "PS" if subject.startswith("S") else "HC", "task": "NSM_SPREAD",
+                     "visit": visit, "manifest_row": row, FACE.column: face, VOICE.column: -face})
+    recordings = pd.DataFrame(rows)
+    values = export.feature_values(recordings)
+    norms = export.control_norms(recordings, control_group="HC")
+    sheets = {"values": values, "z_scores": export.z_scores(values, norms), "control_norms": norms,
+              "dictionary": export.data_dictionary(list(values.columns)),
+              "about": export.about_sheet(created="2026-01-01T00:00:00", version="test", control_group="HC",
+                                          highlight_beyond=2.0, selected=None, values=values)}
+    for name in ("values", "z_scores"):
+        sheets[name] = sheets[name].assign(clinic_note=CLINIC_NOTES)
+    return sheets
+
+
+def starts_like_a_formula(text: str) -> bool:
+    return text[:1] in ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_no_workbook_cell_is_a_formula_and_typed_text_is_marked(tmp_path):
+    sheets = formula_sheets()
+    path = tmp_path / "features.xlsx"
+    export.write_workbook(path, sheets)
+    book = openpyxl.load_workbook(path)
+    for name in export.SHEETS:
+        cells = [c for row in book[name].iter_rows() for c in row if c.value is not None]
+        assert not [c.coordinate for c in cells if c.data_type == "f"], name
+        assert not [c.value for c in cells if isinstance(c.value, str) and starts_like_a_formula(c.value)], name
+    for name in ("values", "z_scores"):
+        sheet = book[name]
+        header = [c.value for c in sheet[1]]
+        column = {h: [sheet.cell(row=r, column=header.index(h) + 1) for r in range(2, sheet.max_row + 1)]
+                  for h in header}
+        assert sorted(c.value for c in column["visit"]) == sorted("'" + v for v in TYPED_VISITS)
+        # openpyxl writes a carriage return as is and XML reads it back as a line feed.
+        assert [c.value for c in column["clinic_note"]] == \
+            ["'" + CLINIC_NOTES[0], "'\tleft side", "'\nright side", "#N/A"]
+        assert all(c.data_type == "s" for c in column["visit"] + column["clinic_note"])
+        for feature in (FACE.column, VOICE.column):
+            numbers = sheets[name][feature].to_numpy(dtype=float)
+            assert [c.data_type for c in column[feature]] == ["n"] * len(numbers)
+            assert [c.value for c in column[feature]] == pytest.approx(list(numbers))
+        assert min(c.value for c in column[VOICE.column]) < 0, "negative numbers stay numbers"
+
+
+def test_no_export_csv_cell_starts_like_a_formula(tmp_path):
+    sheets = formula_sheets()
+    export.write_csvs(tmp_path, sheets)
+    for name in export.SHEETS:
+        back = pd.read_csv(tmp_path / f"{name}.csv", dtype=str, keep_default_na=False)
+        texts = list(back.columns) + [t for t in back.to_numpy().ravel() if t]
+        typed = [t for t in texts if starts_like_a_formula(t)]
+        assert all(is_number(t) for t in typed), (name, typed)
+        for column in sheets[name].select_dtypes("number").columns:
+            pd.testing.assert_series_equal(pd.to_numeric(back[column]), sheets[name][column].astype(float),
+                                           check_names=False, check_dtype=False)
+    for name in ("values", "z_scores"):
+        back = pd.read_csv(tmp_path / f"{name}.csv", dtype=str, keep_default_na=False)
+        assert sorted(back["visit"]) == sorted("'" + v for v in TYPED_VISITS)
+        assert list(back["clinic_note"]) == ["'" + CLINIC_NOTES[0], "'\tleft side", "'\rright side", "#N/A"]
+        assert (pd.to_numeric(back[VOICE.column]) < 0).any(), "negative numbers stay numbers"

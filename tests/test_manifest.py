@@ -159,3 +159,37 @@ def test_visits_whose_order_is_unknown_stop_the_manifest(media_dir):
     _, _, issues = manifest.validate(numbered, probe_media=False)
     [error] = messages(issues)
     assert "subject S1 has visits 02, 2 with the same session number (manifest rows 2, 3)" in error
+
+
+def test_a_visit_typed_like_a_formula_or_a_date_is_refused_with_its_row(media_dir, tmp_path):
+    path = write_manifest(media_dir, [
+        "N001_02_DDK_PA,N001,HC,DDK_PA,02,a.avi,,,,",
+        "N002_v_DDK_PA,N002,HC,DDK_PA,=1+1,a.avi,,,,",      # row 3
+        "N003_v_DDK_PA,N003,HC,DDK_PA,02/03,b.avi,,,,",     # row 4
+    ])
+    _, _, issues = manifest.validate(path, probe_media=False)
+    errors = messages(issues)
+    for row, visit in (("row 3", "=1+1"), ("row 4", "02/03")):
+        assert [e for e in errors if f"{path} {row} " in e and "column 'visit'" in e
+                and f"visit {visit!r} may hold only letters, digits, '_', '-' and '.'" in e], \
+            f"no visit error on {row} in\n" + "\n".join(errors)
+    assert len(errors) == 2
+    run = tmp_path / "run"
+    assert cli(["validate", "--manifest", str(path), "--out", str(run)]) == 1
+    validation = pd.read_csv(run / "validation.csv", dtype=str, keep_default_na=False)
+    visits = validation[validation["column"] == "visit"]
+    assert list(visits["row"]) == ["3", "4"] and list(visits["severity"]) == ["error", "error"]
+    assert list(pd.read_parquet(run / "manifest.validated.parquet")["valid"]) == [True, False, False]
+    errors_table = pd.read_csv(run / "errors.csv")
+    assert list(errors_table["recording_id"]) == ["N002_v_DDK_PA", "N003_v_DDK_PA"]
+
+
+def test_validation_table_holds_no_formula(media_dir, tmp_path):
+    path = write_manifest(media_dir, ["=1+1,N001,HC,DDK_PA,02,a.avi,,,,,x"],
+                          header=HEADER.strip() + ",@note\n")
+    run = tmp_path / "run"
+    assert cli(["validate", "--manifest", str(path), "--out", str(run), "--no-probe"]) == 1
+    validation = pd.read_csv(run / "validation.csv", dtype=str, keep_default_na=False)
+    assert "'@note" in set(validation["column"]) and "'=1+1" in set(validation["recording_id"])
+    cells = list(validation.columns) + [t for t in validation.to_numpy().ravel() if t]
+    assert not [t for t in cells if t[0] in "=+-@\t\r"]

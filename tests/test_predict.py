@@ -303,3 +303,54 @@ def test_a_bundle_folder_the_manifest_does_not_list_is_ignored_with_a_warning(mo
     # Both listed models score every subject; the stray copy scores no one.
     assert status == 0 and refused.empty and len(predictions) == 6
     assert sorted(predictions["target"].unique()) == ["what group:PS-vs-HC predicts", "what group:PS-vs-HC-pa predicts"]
+
+
+TYPED_SUBJECTS = {"FULL": '=HYPERLINK("http://x","y")', "SMILE_ONLY": "@SUM(1)", "FAILED": "+1"}
+TYPED_VISITS = {"FULL": "=1+1", "SMILE_ONLY": "-1+2", "FAILED": "=1+1"}
+
+
+def test_predictions_and_refusals_hold_no_formula(models_root, tmp_path, monkeypatch):
+    # Ids and visits typed like formulas, as if they had passed no validation.
+    monkeypatch.setattr(predict, "run_stages", lambda args, stages: 0)
+    recordings, table = new_input()
+    for frame in (recordings, table):
+        frame["visit"] = frame["subject_id"].map(TYPED_VISITS)
+        frame["subject_id"] = frame["subject_id"].map(TYPED_SUBJECTS)
+    table["manifest_row"] = np.arange(len(table)) + 2
+    (tmp_path / "features").mkdir()
+    recordings.to_parquet(tmp_path / "features" / "recordings.parquet")
+    table.to_parquet(tmp_path / "features" / "table.parquet")
+    assert predict.main(["--model", str(models_root), "--out", str(tmp_path)]) == 1
+    texts = {name: pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)
+             for name in ("predictions.csv", "refused.csv")}
+    predictions, refused = texts["predictions.csv"], texts["refused.csv"]
+    assert set(zip(predictions["subject_id"], predictions["visit"])) == {
+        ("'" + TYPED_SUBJECTS["FULL"], "'=1+1"), ("'+1", "'=1+1")}
+    assert set(zip(refused["subject_id"], refused["visit"])) == {("'@SUM(1)", "'-1+2")}
+    for name, frame in texts.items():
+        cells = list(frame.columns) + [t for t in frame.to_numpy().ravel() if t]
+        assert not [t for t in cells if t[0] in "=+-@\t\r"], name
+    # Numbers are written as numbers: the probabilities are those the models give.
+    present = tasks_by_visit(recordings)
+    models = [predict.load_model(folder) for folder in predict.bundle_folders(models_root)]
+    expected = pd.concat([predict.score(table, present, model, top=5, allow_partial=False)[0] for model in models],
+                         ignore_index=True)
+    written = pd.read_csv(tmp_path / "predictions.csv")
+    for column in ("prob_HC", "prob_PS", "n_missing_features"):
+        np.testing.assert_allclose(written[column].to_numpy(float), expected[column].to_numpy(float))
+
+
+def test_a_refusal_from_an_exception_names_no_file(models_root, tmp_path, monkeypatch):
+    private = "Smith John 1961-03-02 smile.avi"
+
+    def mismatch(*args, **kwargs):
+        raise ModelMismatchError(f"{private}: features do not match the model")
+
+    monkeypatch.setattr(predict, "run_stages", lambda args, stages: 0)
+    monkeypatch.setattr(predict, "score", mismatch)
+    write_features(tmp_path)
+    pd.DataFrame({"recording_id": ["FULL_01"], "video_path": [f"/data/{private}"]}).to_parquet(
+        tmp_path / "manifest.validated.parquet")
+    assert predict.main(["--model", str(models_root), "--out", str(tmp_path)]) == 1
+    refused = pd.read_csv(tmp_path / "refused.csv")
+    assert set(refused["reason"]) == {"[file]: features do not match the model"}

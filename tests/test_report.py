@@ -18,9 +18,10 @@ from models.xgb import fit_xgb
 from pipeline import cache, report as report_stage, train as train_stage
 from reports import figures
 from pipeline.errors import ConfigError
+from pipeline.privacy import scrub_paths
 from reports.chance import PERMUTATION_ALPHA, above_chance
 from reports.html import (CONTROL_MODELS, RunInputs, build_report, chance_sentence,
-                          contribution_bar, deviation_rows, fusion_sentence, limitations, scrub)
+                          contribution_bar, deviation_rows, fusion_sentence, limitations)
 from reports.importance import (ablation_table, gain_importance, mean_abs_shap, oof_explanations,
                                 plain_name, shap_contributions, signed_contributions)
 from reports.methods import REFERENCES, methods_paragraphs
@@ -28,6 +29,9 @@ from reports.methods import REFERENCES, methods_paragraphs
 CHROMIUM = "/usr/bin/chromium"
 SIGNAL = "face__NSM_SPREAD__commissure_excursion_asym_pct"
 SECRET_FOLDER = "/secret/clinic/recordings"
+# File names as clinics write them: a name and birth date, with spaces, dots and non-ASCII letters.
+PRIVATE_FILES = ("Smith John 1961-03-02 smile.avi", "Müller.Anna.2.mp4", "Øyvind Ås – 1.avi")
+PRIVATE_PARTS = ("Smith", "John", "1961-03-02", "Müller", "Anna", "Øyvind", "Ås", "smile.avi", ".mp4")
 TASK_FEATURES = {
     "NSM_SPREAD": ["face__commissure_excursion_asym_pct", "face__lip_width_rom"],
     "BBP_NORMAL": ["voice__f0_mean_hz", "timing__speaking_rate", "nonspeech__level_dbfs"],
@@ -69,13 +73,33 @@ def run_dir(tmp_path_factory):
                              "--bootstrap", "50"])
     assert code == 0
     failed = recordings["recording_id"].iloc[4]
-    pd.DataFrame([{"stage": "audio", "recording_id": failed,
-                   "file": f"{SECRET_FOLDER}/{failed}_color.avi", "error": "MediaError",
-                   "message": f"{SECRET_FOLDER}/{failed}_color.avi: no audio stream and no "
-                              f"sidecar .wav"}]).to_csv(run / "errors.csv", index=False)
+    private = dict(zip(recordings["recording_id"].iloc[5:8], PRIVATE_FILES))
+    # The manifest's paths, and error tables written as an older version did: paths in messages,
+    # some of which only the manifest's paths can find (a name with spaces, a bare stem).
+    manifest = recordings[["recording_id"]].assign(video_path="")
+    manifest.loc[manifest["recording_id"].isin(private), "video_path"] = \
+        [f"{SECRET_FOLDER}/{private[r]}" for r in manifest["recording_id"] if r in private]
+    cache.write_parquet(manifest, run / "manifest.validated.parquet")
+    (smith, smith_file), (muller, muller_file), (oyvind, oyvind_file) = private.items()
+    pd.DataFrame([
+        {"stage": "audio", "recording_id": failed, "file": f"{SECRET_FOLDER}/{failed}_color.avi",
+         "error": "MediaError", "message": f"{SECRET_FOLDER}/{failed}_color.avi: no audio stream and no "
+                                           f"sidecar .wav"},
+        {"stage": "landmarks", "recording_id": smith, "file": f"{SECRET_FOLDER}/{smith_file}",
+         "error": "MediaError",
+         "message": f"{SECRET_FOLDER}/{smith_file}: cannot be opened as a video file ([Errno 1094995529] "
+                    f"Invalid data found when processing input: '{SECRET_FOLDER}/{smith_file}')"},
+        {"stage": "landmarks", "recording_id": muller, "file": muller_file, "error": "NoFaceError",
+         "message": f"no face found in {muller_file.rsplit('.', 1)[0]} (25 frames)"},
+        {"stage": "landmarks-eval", "recording_id": oyvind, "file": oyvind_file, "error": "MediaError",
+         "message": f"{oyvind_file} has 67 points in frame 3, expected 68"},
+    ]).to_csv(run / "errors.csv", index=False)
     pd.DataFrame([{"severity": "warning", "file": f"{SECRET_FOLDER}/manifest.csv", "row": 3,
                    "column": "age", "recording_id": failed,
-                   "message": f"age missing in {SECRET_FOLDER}/manifest.csv row 3"}]
+                   "message": f"age missing in {SECRET_FOLDER}/manifest.csv row 3"},
+                  {"severity": "error", "file": f"{SECRET_FOLDER}/manifest.csv", "row": 9,
+                   "column": "video_path", "recording_id": smith,
+                   "message": f"cannot decode: {SECRET_FOLDER}/{smith_file}: cannot be read as audio or video"}]
                  ).to_csv(run / "validation.csv", index=False)
     quality = pd.DataFrame({"recording_id": recordings["recording_id"], "n_frames": 100,
                             "face_share": 1.0, "longest_gap_frames": 0, "longest_gap_s": 0.0})
@@ -146,6 +170,7 @@ def test_report_keeps_participants_pseudonymous(run_dir, report_html):
         assert SECRET_FOLDER not in text
         assert ".avi" not in text.lower() and ".wav" not in text.lower()
         assert not any(r in text for r in recording_ids)
+        assert not [part for part in PRIVATE_PARTS if part in text]
     page = pages["S001"]
     assert "Out-of-fold predictions" in page and "Largest deviations" in page
     assert "towards PS" in page
@@ -395,7 +420,7 @@ def test_methods_state_the_run_settings_with_valid_citations():
 
 
 def test_scrub_removes_paths_and_media_names():
-    assert scrub("C:\\data\\A001.avi failed; see /tmp/x/y.csv and clip.wav or .wav") == \
+    assert scrub_paths("C:\\data\\A001.avi failed; see /tmp/x/y.csv and clip.wav or .wav") == \
         "[file] failed; see [file] and [file] or [file]"
 
 

@@ -38,3 +38,12 @@ def test_errors_table_replaces_only_its_stage(tmp_path):
     record_errors(tmp_path, "toy", results)
     table = pd.read_csv(tmp_path / "errors.csv")
     assert sorted(zip(table["stage"], table["recording_id"])) == [("other", "r9"), ("toy", "r1")]
+
+
+def test_errors_table_holds_no_formula_and_marks_once(tmp_path):
+    record_errors(tmp_path, "toy", [ItemResult("r1", "failed", "", "MediaError", "=1+1"),
+                                    ItemResult("r2", "failed", "", "MediaError", "-1+2 frames decoded")])
+    # Writing another stage reads the table back and writes it again.
+    record_errors(tmp_path, "other", [ItemResult("r3", "skipped", "", "NoAudioError", "@SUM(1)")])
+    table = pd.read_csv(tmp_path / "errors.csv", dtype=str)
+    assert list(table["message"]) == ["'=1+1", "'-1+2 frames decoded", "'@SUM(1)"]
