@@ -320,7 +320,7 @@ def test_audio_stage_stores_syllable_times_on_clip_time(tmp_path):
     onsets = stored["ddk"]["onset_times_s"]
     assert onsets == pytest.approx([audio_start_s + b for b in bursts_s], abs=0.02)
 
-    signal, start_s, _ = audio_stage.decoded_audio(item["file"], Path(item["pcm"]),
+    signal, start_s, _, _ = audio_stage.decoded_audio(item["file"], Path(item["pcm"]),
                                                    item["decode_code"])  # from the cache now
     assert start_s == stored["start_s"]
     row, info = audio_features(signal, TARGET_SR, task="DDK_PA")

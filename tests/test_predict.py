@@ -332,7 +332,7 @@ def test_predictions_and_refusals_hold_no_formula(models_root, tmp_path, monkeyp
         assert not [t for t in cells if t[0] in "=+-@\t\r"], name
     # Numbers are written as numbers: the probabilities are those the models give.
     present = tasks_by_visit(recordings)
-    models = [predict.load_model(folder) for folder in predict.bundle_folders(models_root)]
+    models, _ = predict.load_models(models_root)
     expected = pd.concat([predict.score(table, present, model, top=5, allow_partial=False)[0] for model in models],
                          ignore_index=True)
     written = pd.read_csv(tmp_path / "predictions.csv")

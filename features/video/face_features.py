@@ -207,8 +207,8 @@ def _feature_specs() -> list[Feature]:
             Feature(f"{stem}_right", "face", IOD, f"How far the right {words} moves from its own "
                     "rest position to the peak of the movement.", "higher_better", source, tasks),
             Feature(f"{stem}_asym_pct", "face", "%", f"Left-right difference in {words} "
-                    "movement beyond what landmark noise explains, in percent of the side that "
-                    "moves more (0 = symmetric, or a difference within the noise).",
+                    "movement, in percent of the side that moves more (0 = symmetric); a "
+                    "difference within the landmark noise of the recording reads 0.",
                     "higher_worse", noise_source, tasks),
             Feature(f"{stem}_asym_signed", "face", "index from -1 to 1", f"Signed left-right "
                     f"index of {words} movement, (L - R) / (L + R): negative = the left side "
