@@ -26,7 +26,8 @@ from pipeline.stage import stage_main
 DESCRIPTION = "Compute acoustic features (eGeMAPS, voice quality, DDK, timing) per recording."
 DECODE_MODULES = ["features.audio.decode", "features.clip_time"]
 FEATURE_MODULES = ["features.audio.audio_features", "features.audio.egemaps", "features.audio.voice_quality",
-                   "features.audio.ddk", "features.audio.timing", "features.audio.segments"]
+                   "features.audio.ddk", "features.audio.timing", "features.audio.segments",
+                   "features.audio.silence"]
 KIND = "audio"
 # Parts of audio_features' info that are stored with the features: the clip-time events.
 STORED_TIMES = ("start_s", "segmentation", "timing", "ddk")

