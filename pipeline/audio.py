@@ -6,7 +6,9 @@ features are cached under ``RUN/cache/audio/`` and gathered into ``RUN/features/
 Each feature file's metadata also holds the recording's speech intervals, pauses, syllable nuclei
 and DDK syllable onsets and peaks, in clip time (seconds since the video container's start, the
 clock of the landmark times; see ``features.clip_time``). A recording without sound is skipped
-and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on.
+and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on. A speech
+task whose sound is silent (``features.audio.silence``) keeps its row, with its speech features
+NaN and the reason in ``nan_reasons``; ``avstroke validate`` lists it among its warnings.
 """
 from __future__ import annotations
 

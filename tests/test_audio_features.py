@@ -462,7 +462,7 @@ SPEECH_FAMILIES = egemaps.COLUMNS + voice_quality.COLUMNS + timing.COLUMNS + ddk
     (scaled_to_peak(syllable_train(rate_hz=5.0, n_syllables=8), -70.0), "peaks at -70.0 dBFS"),
 ])
 def test_silent_sound_has_no_speech_features_and_says_why(signal, reason):
-    why = silence.silence_reason(signal)
+    why = silence.silence_reason(silence.peak_dbfs(signal), "DDK_PA")
     assert reason in why
     row, info = audio_features(signal, SR, task="DDK_PA")
     assert np.isnan(row["ddk__syllable_count"])  # not 0 syllables: nothing could be heard
@@ -472,10 +472,17 @@ def test_silent_sound_has_no_speech_features_and_says_why(signal, reason):
     assert np.isfinite(row["nonspeech__level_dbfs"])  # the recording condition is still described
 
 
+def test_a_quiet_room_is_not_silence_in_a_nonspeech_task():
+    row, info = audio_features(np.zeros(2 * SR), SR, task="NSM_OPEN")
+    assert silence.silence_reason(-np.inf, "NSM_OPEN") == ""
+    assert silence.silence_reason(-np.inf, "DDK_PA") not in info["nan_reasons"].values()
+    assert np.isfinite(row[egemaps.egemaps_column("loudness_sma3_amean")])  # measured, not refused
+
+
 def test_quiet_but_audible_speech_is_measured():
     # 10 dB above the silence threshold: a badly set gain, not a muted microphone
     signal = scaled_to_peak(syllable_train(rate_hz=5.0, n_syllables=8), -50.0)
-    assert silence.silence_reason(signal) == ""
+    assert silence.silence_reason(silence.peak_dbfs(signal), "DDK_PA") == ""
     row, info = audio_features(signal, SR, task="DDK_PA")
     assert row["ddk__syllable_count"] == 8
     assert "ddk__syllable_count" not in info["nan_reasons"]

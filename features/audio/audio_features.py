@@ -9,10 +9,10 @@ Families per task (never pooled across tasks; the caller keeps one row per recor
 - ``ddk__*``: diadochokinesis, DDK_PA and DDK_PATAKA only;
 - ``nonspeech__*``: the recording-condition control, every task.
 
-A silent sound (``silence.silence_reason``: digital silence, or a peak below -60 dBFS) holds no
-speech to measure: its eGeMAPS, voice, timing and DDK values are NaN with that reason, never a
-count of 0 syllables. The control is still computed, as it describes the recording, and a muted
-microphone is a recording condition.
+A speech task's silent sound (``silence.silence_reason``: digital silence, or a peak below
+-60 dBFS) holds no speech to measure: its eGeMAPS, voice, timing and DDK values are NaN with that
+reason, never a count of 0 syllables. The control is still computed, as it describes the
+recording, and a muted microphone is a recording condition.
 
 The control describes the room, not the voice: level, spectral slopes, alpha ratio, MFCC 1-4 and
 harmonicity of the frames at least 0.1 s away from any speech (``segments.nonspeech_frames``),
@@ -126,7 +126,7 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0
     reasons: dict = {}
     info: dict = {"task": task, "duration_s": sound.duration, "start_s": float(start_s)}
 
-    silent = silence.silence_reason(signal)
+    silent = silence.silence_reason(silence.peak_dbfs(signal), task)
     values, egemaps_info = (_unmeasured(egemaps.COLUMNS, silent) if silent
                             else egemaps.egemaps_features(signal, sr))
     _merge(row, reasons, values, egemaps_info)
