@@ -23,6 +23,7 @@ from pipeline import __version__, cache
 from pipeline.errors import ConfigError
 from pipeline.stage import stage_main
 from pipeline.train import slug as target_folder
+from pipeline.validate import ISSUE_COLUMNS
 from reports.figures import write_png
 from reports.html import SUBJECT_FOLDER, RunInputs, build_report
 
@@ -39,7 +40,6 @@ REQUIRED = ("features/table.parquet", "features/recordings.parquet", "metrics.js
             "cv_predictions.parquet")
 OPTIONAL = ("errors.csv", "validation.csv", "landmarks_quality.parquet", "landmarks_error.parquet")
 ERROR_COLUMNS = ["stage", "recording_id", "file", "error", "message"]
-VALIDATION_COLUMNS = ["severity", "file", "row", "column", "recording_id", "message"]
 
 
 def add_arguments(parser) -> None:
@@ -91,7 +91,7 @@ def load_inputs(run_dir: Path) -> RunInputs:
         cv_predictions=pd.read_parquet(run_dir / "cv_predictions.parquet"),
         bundles=bundles, bundle_problems=problems,
         errors=_csv(run_dir / "errors.csv", ERROR_COLUMNS),
-        validation=_csv(run_dir / "validation.csv", VALIDATION_COLUMNS),
+        validation=_csv(run_dir / "validation.csv", ISSUE_COLUMNS),
         landmarks_quality=_optional_parquet(run_dir / "landmarks_quality.parquet"),
         landmarks_error=_optional_parquet(run_dir / "landmarks_error.parquet"),
     )
