@@ -75,22 +75,25 @@ def features_one(item: dict) -> ItemResult:
     return ItemResult(rid, "done", source)
 
 
-def has_sound(media: pd.DataFrame) -> set:
-    """Recording ids whose sidecar file or video holds an audio stream (from validation)."""
-    flags = [media[c].fillna(False).astype(bool) for c in ("video_has_audio", "audio_has_audio") if c in media]
-    if not flags:
-        return set()
-    return set(media.loc[pd.concat(flags, axis=1).any(axis=1), "recording_id"])
+def soundless(media: pd.DataFrame) -> set:
+    """Recording ids whose files validation opened and found without an audio stream.
+
+    A recording validation did not open (``validate --no-probe``) is not among them: whether it
+    has sound is for decoding to tell.
+    """
+    flags = media.reindex(columns=["video_has_audio", "audio_has_audio"])
+    opened = flags.notna().any(axis=1)
+    return set(media.loc[opened & ~flags.eq(True).any(axis=1), "recording_id"])
 
 
 def run(args) -> int:
     recordings = valid_recordings(args.out)
-    sound = has_sound(pd.read_parquet(args.out / "media.parquet"))
+    no_sound = soundless(pd.read_parquet(args.out / "media.parquet"))
     decode_code, code = cache.code_digest(DECODE_MODULES), cache.code_digest(FEATURE_MODULES)
     items, skipped = [], []
     for _, r in recordings.iterrows():
         source = audio_source(r)
-        if r["recording_id"] not in sound:
+        if r["recording_id"] in no_sound:
             skipped.append(ItemResult(r["recording_id"], "skipped", source, "NoAudioError",
                                       f"{source}: no audio stream and no audio_path; no audio features"))
             continue

@@ -271,6 +271,15 @@ def test_video_only_recording_is_skipped_by_the_audio_stage(media_dir, tmp_path)
 DATED = "recording_id,subject_id,group,task,visit,visit_date,video_path\n"
 
 
+def test_unprobed_recordings_are_not_said_to_lack_sound(media_dir, tmp_path):
+    path = write_manifest(media_dir, ["N001_02_DDK_PA,N001,HC,DDK_PA,02,a.avi,,,,"])
+    run = tmp_path / "run"
+    assert cli(["validate", "--no-probe", "--manifest", str(path), "--out", str(run)]) == 0
+    assert cli(["audio", "--manifest", str(path), "--out", str(run)]) == 0
+    assert not (run / "errors.csv").is_file() or pd.read_csv(run / "errors.csv").empty
+    assert pd.read_parquet(run / "features" / "audio.parquet")["recording_id"].tolist() == ["N001_02_DDK_PA"]
+
+
 def test_visit_dates_are_checked_per_row_and_the_rows_are_numbered(media_dir):
     path = write_manifest(media_dir, [
         "S1_pre,S1,PS,NSM_KISS,pre,2021-11-15,a.avi",
