@@ -89,6 +89,11 @@ class MediaFacts:
 def missing_share(stated: float, decoded: float) -> float:
     """Share of ``stated`` (a count or a length) that ``decoded`` falls short of.
 
+    Parameters
+    ----------
+    stated, decoded : float
+        What the file states and what decodes, in the same unit (frames, or seconds of sound).
+
     Returns
     -------
     float
