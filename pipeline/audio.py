@@ -8,6 +8,8 @@ and DDK syllable onsets and peaks, in clip time (seconds since the video contain
 clock of the landmark times; see ``features.clip_time``). A recording without sound is skipped
 and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on; a skipped or
 failed recording's cached feature row is deleted, so it can never stand in for the current file.
+A speech task whose sound is silent (``features.audio.silence``) keeps its row, with its speech
+features NaN and the reason in ``nan_reasons``; ``avstroke validate`` lists it among its warnings.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from pipeline.stage import stage_main
 DESCRIPTION = "Compute acoustic features (eGeMAPS, voice quality, DDK, timing) per recording."
 DECODE_MODULES = ["features.audio.decode", "features.clip_time"]
 FEATURE_MODULES = ["features.audio.audio_features", "features.audio.egemaps", "features.audio.voice_quality",
-                   "features.audio.ddk", "features.audio.timing", "features.audio.segments"]
+                   "features.audio.ddk", "features.audio.timing", "features.audio.segments",
+                   "features.audio.silence"]
 KIND = "audio"
 # Parts of audio_features' info that are stored with the features: the clip-time events.
 STORED_TIMES = ("start_s", "segmentation", "timing", "ddk")
@@ -87,22 +90,25 @@ def features_one(item: dict) -> ItemResult:
     return ItemResult(rid, "done", source, warning=warning)
 
 
-def has_sound(media: pd.DataFrame) -> set:
-    """Recording ids whose sidecar file or video holds an audio stream (from validation)."""
-    flags = [media[c].fillna(False).astype(bool) for c in ("video_has_audio", "audio_has_audio") if c in media]
-    if not flags:
-        return set()
-    return set(media.loc[pd.concat(flags, axis=1).any(axis=1), "recording_id"])
+def soundless(media: pd.DataFrame) -> set:
+    """Recording ids whose files validation opened and found without an audio stream.
+
+    A recording validation did not open (``validate --no-probe``) is not among them: whether it
+    has sound is for decoding to tell.
+    """
+    flags = media.reindex(columns=["video_has_audio", "audio_has_audio"])
+    opened = flags.notna().any(axis=1)
+    return set(media.loc[opened & ~flags.eq(True).any(axis=1), "recording_id"])
 
 
 def run(args) -> int:
     recordings = valid_recordings(args.out)
-    sound = has_sound(pd.read_parquet(args.out / "media.parquet"))
+    no_sound = soundless(pd.read_parquet(args.out / "media.parquet"))
     decode_code, code = cache.code_digest(DECODE_MODULES), cache.code_digest(FEATURE_MODULES)
     items, skipped = [], []
     for _, r in recordings.iterrows():
         source = audio_source(r)
-        if r["recording_id"] not in sound:
+        if r["recording_id"] in no_sound:
             skipped.append(ItemResult(r["recording_id"], "skipped", source, "NoAudioError",
                                       "no audio stream in the recording (its audio_path file or, "
                                       "without one, its video); no audio features"))

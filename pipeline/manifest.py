@@ -15,6 +15,13 @@ One row per recording. Columns:
 Validation lists every problem at once, each with the file, its row number (the header is row 1)
 and column, and what was expected. The validated table gains ``manifest_row``, that row number, so
 the manifest's order of visits survives later sorting.
+
+Media checks (``pipeline.media``) apply to the video stream of ``video_path`` and to the sound the
+audio features use (``audio_source_column``): frame rate, sample rate and duration within range;
+every stream decoding as much as its file states (a cut or corrupted file decodes less), up to
+``TOLERATED_MISSING_S``; a recording missing more is kept with a warning up to
+``EXCLUDED_MISSING_SHARE`` of a stream and excluded beyond it; a speech task's silent sound
+(``features.audio.silence``) is a warning, as its speech features will be NaN.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.audio.silence import silence_reason
 from pipeline.cache import file_digest, read_parquet_metadata
 from pipeline.errors import ConfigError, ManifestError, MediaError
 from pipeline.media import MediaFacts, probe
@@ -46,8 +54,18 @@ AUDIO_RATE_RANGE_HZ = (8000, 96000)
 AGE_RANGE = (0.0, 120.0)
 VALIDATED_FILE = "manifest.validated.parquet"
 SOURCE_KEY = "source"  # metadata of VALIDATED_FILE: the manifest and data root it came from
-# Messages name the row and column, never the path: they reach tables people read.
-PATH_RULE = "give the path relative to the data root (the manifest's folder, or --data-root)"
+# A stream can decode a little less than its file states with nothing lost: an encoder's priming
+# samples (AAC: 1024-2112 samples, under 0.05 s), a length rounded to a frame or a millisecond.
+# The real clips the tests read fall short by at most 0.03 s. More than 0.1 s is content lost.
+TOLERATED_MISSING_S = 0.1
+# Features summarise a whole task: its repetitions, its first and last DDK attempts, the widest
+# movement. With up to a fifth of a stream lost (at most about one repetition in five), they still
+# describe the task as performed, so the recording is kept with a warning and the shortfall is
+# recorded (media.parquet) for a sensitivity analysis; with more lost, they describe a fragment
+# (a file cut in half has no second half of the task), so the recording is excluded.
+EXCLUDED_MISSING_SHARE = 0.2
+# Separators a spreadsheet may have written instead of commas: how a message names each.
+OTHER_SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
 
 
 @dataclass(frozen=True)
@@ -63,12 +81,14 @@ class Issue:
     column: str
     recording_id: str
     message: str
+    media: str = ""  # the media file the issue is about, as the manifest cell gives it
 
     def __str__(self) -> str:
         where = f"{self.file}" + (f" row {self.row}" if self.row else "")
         who = f" ({self.recording_id})" if self.recording_id else ""
         col = f", column '{self.column}'" if self.column else ""
-        return f"{self.severity}: {where}{who}{col}: {self.message}"
+        media = f" ({self.media})" if self.media else ""
+        return f"{self.severity}: {where}{who}{col}{media}: {self.message}"
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
@@ -82,12 +102,49 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
+    raw = path.read_bytes()
+    row = first_row_not_utf8(raw)
+    if row:
+        raise ManifestError(f"{path}: row {row} is not UTF-8 text; save the file as UTF-8 (in "
+                            "Excel: Save As > 'CSV UTF-8'; in LibreOffice: character set "
+                            "'Unicode (UTF-8)')")
+    hint = separator_hint(raw.decode("utf-8").partition("\n")[0])
+    if hint:
+        raise ManifestError(f"{path}: {hint}")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ManifestError(f"{path}: not a readable CSV file ({exc})") from exc
     table.columns = [c.strip() for c in table.columns]
     return table.apply(lambda col: col.str.strip())
+
+
+def first_row_not_utf8(raw: bytes) -> int:
+    """Row number (header = 1) of the first line of ``raw`` that is not UTF-8; 0 when all are."""
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return 0
+
+
+def separator_hint(header: str) -> str:
+    """What to say when a header line has one column but holds another separator ('' if not).
+
+    Parameters
+    ----------
+    header : str
+        The manifest's first line.
+    """
+    if "," in header:
+        return ""
+    for separator, name in OTHER_SEPARATORS.items():
+        if separator in header:
+            return (f"the manifest has one column: is it separated by {name}? avstroke reads "
+                    "comma-separated files; save it as CSV with commas (in Excel: 'CSV (Comma "
+                    "delimited)')")
+    return ""
 
 
 def _is_iso_date(value: str) -> bool:
@@ -123,13 +180,27 @@ def resolve_media_path(value: str, data_root: Path) -> Path:
     return (candidate if candidate.is_absolute() else data_root / candidate).resolve()
 
 
+def audio_source_column(row) -> str:
+    """The column of the file the audio features read: ``audio_path`` if given, else the video."""
+    return "audio_path" if row.get("audio_path") else "video_path"
+
+
+def _outside_root_message(value: str, resolved: Path, root: Path) -> str:
+    """Why a path cell outside the data root is refused, and how to fix it."""
+    if Path(value).is_absolute():
+        return (f"absolute path {value!r} is outside the data root {root} (the manifest's folder "
+                f"unless --data-root is given); pass --data-root with a folder that holds every "
+                f"recording, e.g. --data-root {resolved.parent}, or give paths relative to {root}")
+    return f"path {value!r} escapes the data root {root}"
+
+
 def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: bool) -> list[Issue]:
     issues = []
     root = data_root.resolve()
     numeric = _numeric_columns(table.columns)
 
-    def add(sev, row, col, rid, msg):
-        issues.append(Issue(sev, file, row, col, rid, msg))
+    def add(sev, row, col, rid, msg, media=""):
+        issues.append(Issue(sev, file, row, col, rid, msg, media))
 
     seen_ids: dict[str, int] = {}
     for i, rec in table.iterrows():
@@ -179,9 +250,9 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
                 continue
             resolved = resolve_media_path(rec[col], root)
             if not resolved.is_relative_to(root):
-                add("error", row, col, rid, f"the path escapes the data root; {PATH_RULE}")
+                add("error", row, col, rid, _outside_root_message(rec[col], resolved, root), rec[col])
             elif not resolved.is_file():
-                add("error", row, col, rid, f"file not found; {PATH_RULE}")
+                add("error", row, col, rid, f"file not found: {resolved}", rec[col])
     groups_per_subject = table[table["group"] != ""].groupby("subject_id")["group"].unique()
     for subject, groups in groups_per_subject.items():
         if subject and len(groups) > 1:
@@ -204,32 +275,84 @@ def _visit_order_issues(table: pd.DataFrame, file: str, row_issues: list[Issue])
     return []
 
 
-def _media_issues(facts: MediaFacts, *, kind: str, file: str, row: int, column: str, rid: str) -> list[Issue]:
+def shortfall_message(decoded: str, stated: str, share: float) -> tuple[str, str]:
+    """Severity and message for a stream that decodes only part of what its file states.
+
+    Parameters
+    ----------
+    decoded, stated : str
+        The amounts, written with their unit, e.g. '135' and '150 frames'.
+    share : float
+        Share (0-1) of the stated amount that does not decode.
+    """
+    said = f"{decoded} of {stated} decode ({1.0 - share:.0%})"
+    if share > EXCLUDED_MISSING_SHARE:
+        return "error", (f"{said}: more than {EXCLUDED_MISSING_SHARE:.0%} is missing, so the "
+                         "recording is excluded; the file is cut short or damaged")
+    return "warning", (f"{said}: the file is cut short or damaged; its features rest on the part "
+                       "that decodes")
+
+
+def _video_issues(facts: MediaFacts) -> list[tuple[str, str]]:
+    """(severity, message) of each problem of a video stream."""
+    if not facts.has_video:
+        return [("error", "has no video stream")]
     out = []
+    if not FPS_RANGE[0] <= facts.fps <= FPS_RANGE[1]:
+        out.append(("error", f"frame rate {facts.fps:.2f} fps is outside "
+                             f"{FPS_RANGE[0]:g}-{FPS_RANGE[1]:g} fps"))
+    if not DURATION_RANGE_S[0] <= facts.video_duration_s <= DURATION_RANGE_S[1]:
+        out.append(("error", f"video duration {facts.video_duration_s:.2f} s is outside "
+                             f"{DURATION_RANGE_S[0]:g}-{DURATION_RANGE_S[1]:g} s"))
+    missing_s = (facts.n_frames - facts.n_frames_decoded) / facts.fps
+    if missing_s > TOLERATED_MISSING_S:
+        out.append(shortfall_message(f"{facts.n_frames_decoded}", f"{facts.n_frames} frames",
+                                     facts.video_missing_share))
+    return out
 
-    def add(msg, sev="error"):
-        out.append(Issue(sev, file, row, column, rid, msg))
 
-    if kind == "video":
-        if not facts.has_video:
-            add("has no video stream")
-            return out
-        if not FPS_RANGE[0] <= facts.fps <= FPS_RANGE[1]:
-            add(f"frame rate {facts.fps:.2f} fps is outside {FPS_RANGE[0]:g}-{FPS_RANGE[1]:g} fps")
-        if not DURATION_RANGE_S[0] <= facts.video_duration_s <= DURATION_RANGE_S[1]:
-            add(f"video duration {facts.video_duration_s:.2f} s is outside "
-                f"{DURATION_RANGE_S[0]:g}-{DURATION_RANGE_S[1]:g} s")
-    if kind == "audio" or (kind == "video" and facts.has_audio):
-        if not facts.has_audio:
-            add("has no audio stream")
-            return out
-        if not AUDIO_RATE_RANGE_HZ[0] <= facts.audio_rate <= AUDIO_RATE_RANGE_HZ[1]:
-            add(f"audio sample rate {facts.audio_rate} Hz is outside "
-                f"{AUDIO_RATE_RANGE_HZ[0]}-{AUDIO_RATE_RANGE_HZ[1]} Hz")
-        if not math.isnan(facts.audio_duration_s) and not (
-                DURATION_RANGE_S[0] <= facts.audio_duration_s <= DURATION_RANGE_S[1]):
-            add(f"audio duration {facts.audio_duration_s:.2f} s is outside "
-                f"{DURATION_RANGE_S[0]:g}-{DURATION_RANGE_S[1]:g} s")
+def _audio_issues(facts: MediaFacts, task: str) -> list[tuple[str, str]]:
+    """(severity, message) of each problem of the sound a ``task`` recording's features read."""
+    if not facts.has_audio:
+        return [("error", "has no audio stream")]
+    out = []
+    if not AUDIO_RATE_RANGE_HZ[0] <= facts.audio_rate <= AUDIO_RATE_RANGE_HZ[1]:
+        out.append(("error", f"audio sample rate {facts.audio_rate} Hz is outside "
+                             f"{AUDIO_RATE_RANGE_HZ[0]}-{AUDIO_RATE_RANGE_HZ[1]} Hz"))
+    if not math.isnan(facts.audio_duration_s) and not (
+            DURATION_RANGE_S[0] <= facts.audio_duration_s <= DURATION_RANGE_S[1]):
+        out.append(("error", f"audio duration {facts.audio_duration_s:.2f} s is outside "
+                             f"{DURATION_RANGE_S[0]:g}-{DURATION_RANGE_S[1]:g} s"))
+    if facts.audio_duration_s - facts.audio_decoded_s > TOLERATED_MISSING_S:
+        out.append(shortfall_message(f"{facts.audio_decoded_s:.2f}",
+                                     f"{facts.audio_duration_s:.2f} s of sound",
+                                     facts.audio_missing_share))
+    silent = silence_reason(facts.audio_peak_dbfs, task)
+    if silent:
+        out.append(("warning", f"{silent}; its eGeMAPS, voice, timing and DDK features will be "
+                               "NaN"))
+    return out
+
+
+def _media_issues(facts: MediaFacts, *, kind: str, sound_used: bool, task: str
+                  ) -> list[tuple[str, str]]:
+    """(severity, message) of each problem of one media file.
+
+    Parameters
+    ----------
+    facts : MediaFacts
+        The file's probe.
+    kind : str
+        'video' for a ``video_path`` file, 'audio' for an ``audio_path`` file.
+    sound_used : bool
+        Whether the recording's audio features read this file's sound; a video's own sound is
+        checked only then (a sidecar file replaces it).
+    task : str
+        The recording's task (a silent sound matters only where speech is asked for).
+    """
+    out = _video_issues(facts) if kind == "video" else []
+    if sound_used and (kind == "audio" or facts.has_audio):
+        out += _audio_issues(facts, task)
     return out
 
 
@@ -341,22 +464,27 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     for i, rec in (progress(rows) if progress else rows):
         row, rid = int(i) + 2, rec["recording_id"]
         facts = {"recording_id": rid}
-        has_audio_somewhere = False
-        for col, kind in (("video_path", "video"), ("audio_path", "audio")):
-            if not rec[col] or not probe_media:
-                continue
+        given = [c for c in ("video_path", "audio_path") if rec[c]] if probe_media else []
+        opened = []
+        for col in given:
+            kind = col.removesuffix("_path")
             resolved = resolve_media_path(rec[col], root)
             if not resolved.is_file() or not resolved.is_relative_to(root.resolve()):
                 continue  # already reported
             try:
                 found = probe(resolved)
             except MediaError as exc:
-                issues.append(Issue("error", file, row, col, rid, f"cannot decode: {exc}"))
+                issues.append(Issue("error", file, row, col, rid, str(exc), rec[col]))
                 continue
-            issues += _media_issues(found, kind=kind, file=file, row=row, column=col, rid=rid)
-            has_audio_somewhere |= found.has_audio
+            found_issues = _media_issues(found, kind=kind, sound_used=col == audio_source_column(rec),
+                                         task=rec["task"])
+            issues += [Issue(severity, file, row, col, rid, message, rec[col])
+                       for severity, message in found_issues]
+            opened.append(found)
             facts.update({f"{kind}_{k}": v for k, v in asdict(found).items()})
-        if probe_media and (rec["video_path"] or rec["audio_path"]) and not has_audio_somewhere:
+        # A file that never opened says nothing about sound: its own error stands for it.
+        if given and not rec["audio_path"] and len(opened) == len(given) \
+                and not any(f.has_audio for f in opened):
             issues.append(Issue("warning", file, row, "audio_path", rid,
                                 "no audio: audio_path is empty and the video has no audio stream; "
                                 "audio features will be missing for this recording"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.manifest import load_validated
+from pipeline.manifest import audio_source_column, load_validated
 from pipeline.runner import ItemResult, exit_code, record_errors, summarise
 
 log = logging.getLogger("avstroke")
@@ -31,9 +31,7 @@ def valid_recordings(run_dir: Path) -> pd.DataFrame:
 
 def audio_source(row: pd.Series) -> str:
     """The file the audio comes from: the sidecar if given, else the video (if it has sound)."""
-    if row.get("audio_path"):
-        return row["audio_path"]
-    return row.get("video_path", "") or ""
+    return row.get(audio_source_column(row), "") or ""
 
 
 def one_row(values: dict, recording_id: str) -> pd.DataFrame:

@@ -4,22 +4,30 @@ Each stage keeps its own cache, so a second run recomputes only what changed. ``
 ``--to`` pick a range of stages; a run that starts after validate reads the run folder's
 validated manifest and refuses a ``--manifest`` other than the one it was validated from. The run
 stops when validation finds the manifest unusable or when every recording of a stage failed;
-single failed recordings are listed in RUN/errors.csv and the rest go on.
+single failed recordings are listed in RUN/errors.csv and the rest go on. The run ends with a
+summary: how many recordings were excluded, failed or skipped somewhere (RUN/errors.csv), and
+every recording kept with a warning about its media (RUN/validation.csv: a file that decodes
+partly, a silent sound, no sound).
 """
 from __future__ import annotations
 
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from pipeline.config import STAGES
 from pipeline.errors import ConfigError
+from pipeline.manifest import Issue
+from pipeline.runner import ERROR_COLUMNS
 from pipeline.stage import stage_main
+from pipeline.validate import ISSUE_COLUMNS, media_warnings
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Run every stage in order, skipping what is up to date."
+MAX_LISTED = 40
 
 
 def stage_names() -> list[str]:
@@ -67,13 +75,37 @@ def validates_manifest(args) -> bool:
     return selected_stages(args.from_stage, args.to_stage)[0][0] == "validate"
 
 
+def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    # a file written by an older version may lack a column: it reads as empty
+    return pd.read_csv(path, dtype=str, keep_default_na=False).reindex(columns=columns, fill_value="")
+
+
+def run_summary(run_dir: Path) -> list[str]:
+    """Lines that end a run: recordings lost somewhere, and recordings kept with media warnings.
+
+    Both count recordings, not table rows: one recording may fail in two stages or have two
+    warnings.
+    """
+    errors_path, validation_path = run_dir / "errors.csv", run_dir / "validation.csv"
+    failed = _read_table(errors_path, ERROR_COLUMNS)["recording_id"].nunique()
+    warned = media_warnings(_read_table(validation_path, ISSUE_COLUMNS))
+    lines = [f"run: finished in {run_dir}. Recordings excluded, failed or skipped in a stage: "
+             f"{failed} ({errors_path}); kept with warnings about their media: "
+             f"{warned['recording_id'].nunique()} ({validation_path})"]
+    lines += [f"  {Issue(**{**w, 'row': int(w['row'])})}"
+              for w in warned.head(MAX_LISTED).to_dict("records")]
+    if len(warned) > MAX_LISTED:
+        lines.append(f"  ... {len(warned) - MAX_LISTED} more in {validation_path}")
+    return lines
+
+
 def run(args) -> int:
     if run_stages(args, selected_stages(args.from_stage, args.to_stage)) != 0:
         return 1
-    errors = args.out / "errors.csv"
-    n_failed = len(pd.read_csv(errors)) if errors.exists() else 0
-    log.info("run: finished in %s; %d recording-level failures listed in %s",
-             args.out, n_failed, errors)
+    for line in run_summary(args.out):
+        log.info(line)
     return 0
 
 

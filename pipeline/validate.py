@@ -2,11 +2,15 @@
 
 Writes ``RUN/manifest.validated.parquet`` (rows with absolute paths and a ``valid`` flag; its
 metadata records the manifest's path, content digest and data root, which later runs check),
-``RUN/media.parquet`` (stream facts per recording) and ``RUN/validation.csv`` (every issue; its
-messages name no media path, ``pipeline.privacy``).
-Exit status 1 when any error was found. Within ``avstroke run``, errors confined to single
-recordings (a missing or undecodable file, an unknown task) exclude those recordings and are
-listed in ``RUN/errors.csv``; errors in the manifest as a whole stop the run.
+``RUN/media.parquet`` (stream facts per recording, among them how much of each stream decodes and
+the sound's peak level) and ``RUN/validation.csv`` (every issue, named by row, column and
+recording id; its messages name no media path, ``pipeline.privacy``, while the terminal and the
+log name the file). Exit status 1 when any error was found. Within ``avstroke run``, errors
+confined to single recordings (a missing, undecodable or mostly undecodable file, an unknown
+task) exclude those recordings and are listed in ``RUN/errors.csv``; errors in the manifest as a
+whole stop the run. Warnings about a recording's media (a file that decodes partly, a silent
+sound, no sound at all) keep the recording; they stay in ``RUN/validation.csv`` and the run's
+summary lists them (``media_warnings``).
 """
 from __future__ import annotations
 
@@ -27,7 +31,9 @@ from pipeline.stage import stage_main
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Check the manifest and its media; list every problem with its row."
 FATAL_COLUMNS = ("recording_id", "subject_id", "group")
+MEDIA_COLUMNS = ("video_path", "audio_path")
 MAX_PRINTED = 40
+# The people-facing table: an issue's media file is named on the terminal and in the log only.
 ISSUE_COLUMNS = ["severity", "file", "row", "column", "recording_id", "message"]
 
 
@@ -66,8 +72,9 @@ def execute(args) -> tuple[int, bool]:
                                              probe_media=not args.no_probe, progress=progress,
                                              require_group=not getattr(args, "allow_unknown_group", False))
     log.info("validate: media paths are read relative to %s",
-             manifest.media_root(args.manifest, args.data_root))
-    write_csv(issue_rows(issues, known_paths(table)), out / "validation.csv")
+             manifest.media_root(source, args.data_root))
+    issue_table = issue_rows(issues, known_paths(table))
+    write_csv(issue_table, out / "validation.csv")
     for issue in issues[:MAX_PRINTED]:
         (log.error if issue.severity == "error" else log.warning)(str(issue))
     if len(issues) > MAX_PRINTED:
@@ -81,19 +88,42 @@ def execute(args) -> tuple[int, bool]:
     bad = {}
     for issue in issues:
         if issue.severity == "error":
-            bad.setdefault(issue.recording_id, []).append(f"{issue.column}: {issue.message}")
+            bad.setdefault(issue.recording_id, []).append(issue)
     table["valid"] = ~table["recording_id"].isin(bad)
-    table["validation_error"] = ["; ".join(bad.get(r, [])) for r in table["recording_id"]]
+    table["validation_error"] = ["; ".join(f"{i.column}: {i.message}" for i in bad.get(r, []))
+                                 for r in table["recording_id"]]
     cache.write_parquet(table, out / manifest.VALIDATED_FILE,
                         metadata={manifest.SOURCE_KEY: manifest.manifest_source(source, args.data_root)})
     cache.write_parquet(media, out / "media.parquet")
+    paths = table.set_index("recording_id")
     record_errors(out, "validate", [
-        ItemResult(recording_id=rid, status="failed", error="ValidationError", message="; ".join(msgs))
-        for rid, msgs in bad.items()])
-    log.info("validate: %d recordings, %d valid, %d excluded; %d errors, %d warnings (%s)",
-             len(table), int(table["valid"].sum()), len(bad), n_err, len(issues) - n_err,
+        ItemResult(recording_id=rid, status="failed", file=failed_files(paths.loc[rid], found),
+                   error="ValidationError",
+                   message="; ".join(f"row {i.row}, {i.column}: {i.message}" for i in found))
+        for rid, found in bad.items()])
+    log.info("validate: %d recordings, %d valid, %d excluded, %d kept with media warnings; "
+             "%d errors, %d warnings (%s)", len(table), int(table["valid"].sum()), len(bad),
+             media_warnings(issue_table)["recording_id"].nunique(), n_err, len(issues) - n_err,
              out / "validation.csv")
     return n_err, False
+
+
+def failed_files(paths: pd.Series, found: list[manifest.Issue]) -> str:
+    """The media files (absolute paths, '; '-joined) of one recording's validation errors.
+
+    The files the errors are about, or, for errors about other cells (an unknown task), every
+    media file of the recording. ``errors.csv`` names the recording by its id and removes these
+    paths from its messages (``pipeline.privacy``); the log names them.
+    """
+    named = [c for c in MEDIA_COLUMNS if any(i.column == c for i in found)]
+    return "; ".join(paths[c] for c in (named or MEDIA_COLUMNS) if paths[c])
+
+
+def media_warnings(issue_table: pd.DataFrame) -> pd.DataFrame:
+    """Warnings about recordings' media files (``validation.csv`` rows): the recordings stay in
+    the run, but part of their media is missing, damaged or silent."""
+    return issue_table[(issue_table["severity"] == "warning")
+                       & issue_table["column"].isin(MEDIA_COLUMNS)]
 
 
 def run(args) -> int:

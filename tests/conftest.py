@@ -1,6 +1,7 @@
 """Shared fixtures: tiny media files written with the project's own writer, and the real-data root."""
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,17 @@ def tiny_clip(path: Path, *, seconds: float = 1.0, fps: float = 25.0, audio: boo
     sr = 16000
     tone = 0.2 * np.sin(2 * np.pi * 200 * np.arange(int(seconds * sr)) / sr) if audio else None
     return write_clip(path, frames, fps=fps, size=size, audio=tone, audio_rate=sr)
+
+
+def tiny_wav(path: Path, *, seconds: float = 1.0, rate: int = 16000, amplitude: float = 0.2) -> Path:
+    """A mono 16-bit WAV of a 200 Hz tone (``amplitude`` 0 writes digital silence)."""
+    tone = amplitude * np.sin(2 * np.pi * 200 * np.arange(int(seconds * rate)) / rate)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.round(tone * 32767).astype("<i2").tobytes())
+    return path
 
 
 @pytest.fixture

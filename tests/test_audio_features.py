@@ -11,7 +11,7 @@ import pytest
 from parselmouth.praat import call
 
 from features import registry
-from features.audio import ddk, egemaps, segments, timing, voice_quality
+from features.audio import ddk, egemaps, segments, silence, timing, voice_quality
 from features.audio.audio_features import CONTROL_COLUMNS, audio_features, nonspeech_control
 from features.audio.decode import load_audio
 from pipeline.errors import ConfigError, MediaError, NoAudioError
@@ -447,6 +447,45 @@ def test_audio_features_row_per_task(task, families):
     if task == "NSM_KISS":
         assert all(np.isnan(row[c]) for c in voice_quality.COLUMNS)
     assert row["nonspeech__duration_s"] > 0.5 and np.isfinite(row["nonspeech__level_dbfs"])
+
+
+def scaled_to_peak(signal: np.ndarray, peak_dbfs: float) -> np.ndarray:
+    """``signal`` with its loudest sample at ``peak_dbfs`` dB re full scale."""
+    return signal * 10 ** (peak_dbfs / 20) / np.max(np.abs(signal))
+
+
+SPEECH_FAMILIES = egemaps.COLUMNS + voice_quality.COLUMNS + timing.COLUMNS + ddk.COLUMNS
+
+
+@pytest.mark.parametrize("signal, reason", [
+    (np.zeros(2 * SR), "digital silence"),
+    (scaled_to_peak(syllable_train(rate_hz=5.0, n_syllables=8), -70.0), "peaks at -70.0 dBFS"),
+])
+def test_silent_sound_has_no_speech_features_and_says_why(signal, reason):
+    why = silence.silence_reason(silence.peak_dbfs(signal), "DDK_PA")
+    assert reason in why
+    row, info = audio_features(signal, SR, task="DDK_PA")
+    assert np.isnan(row["ddk__syllable_count"])  # not 0 syllables: nothing could be heard
+    for column in SPEECH_FAMILIES:
+        assert np.isnan(row[column]) and info["nan_reasons"][column] == why, column
+    assert "ddk" not in info and "timing" not in info  # no syllable times were measured
+    assert np.isfinite(row["nonspeech__level_dbfs"])  # the recording condition is still described
+
+
+def test_a_quiet_room_is_not_silence_in_a_nonspeech_task():
+    row, info = audio_features(np.zeros(2 * SR), SR, task="NSM_OPEN")
+    assert silence.silence_reason(-np.inf, "NSM_OPEN") == ""
+    assert silence.silence_reason(-np.inf, "DDK_PA") not in info["nan_reasons"].values()
+    assert np.isfinite(row[egemaps.egemaps_column("loudness_sma3_amean")])  # measured, not refused
+
+
+def test_quiet_but_audible_speech_is_measured():
+    # 10 dB above the silence threshold: a badly set gain, not a muted microphone
+    signal = scaled_to_peak(syllable_train(rate_hz=5.0, n_syllables=8), -50.0)
+    assert silence.silence_reason(silence.peak_dbfs(signal), "DDK_PA") == ""
+    row, info = audio_features(signal, SR, task="DDK_PA")
+    assert row["ddk__syllable_count"] == 8
+    assert "ddk__syllable_count" not in info["nan_reasons"]
 
 
 def test_audio_features_validates_its_input():

@@ -9,6 +9,11 @@ Families per task (never pooled across tasks; the caller keeps one row per recor
 - ``ddk__*``: diadochokinesis, DDK_PA and DDK_PATAKA only;
 - ``nonspeech__*``: the recording-condition control, every task.
 
+A speech task's silent sound (``silence.silence_reason``: digital silence, or a peak below
+-60 dBFS) holds no speech to measure: its eGeMAPS, voice, timing and DDK values are NaN with that
+reason, never a count of 0 syllables. The control is still computed, as it describes the
+recording, and a muted microphone is a recording condition.
+
 The control describes the room, not the voice: level, spectral slopes, alpha ratio, MFCC 1-4 and
 harmonicity of the frames at least 0.1 s away from any speech (``segments.nonspeech_frames``),
 computed frame by frame on the original signal (never on spliced audio) and averaged. If these
@@ -21,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.fft import dct
 
-from features.audio import ddk, egemaps, segments, timing, voice_quality
+from features.audio import ddk, egemaps, segments, silence, timing, voice_quality
 from features.audio.decode import TARGET_SR
 from features.registry import Feature, register
 from pipeline.errors import ConfigError, MediaError, check_option
@@ -91,7 +96,8 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0
         ``task``, ``duration_s``, ``start_s``, ``nan_reasons`` (column -> reason, all families),
         ``egemaps`` (feature set and openSMILE version), ``voice_settings``, ``segmentation``
         (speech intervals and pauses as (start, end) pairs, floor and threshold in dB), ``ddk``
-        (syllable onset and peak times), ``timing`` (nucleus times). Every time is clip time in
+        (syllable onset and peak times) and ``timing`` (nucleus times) where they were measured
+        (not for a silent sound, see the module docstring). Every time is clip time in
         seconds (``features.clip_time``): time in the signal plus ``start_s``.
 
     Raises
@@ -120,24 +126,31 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0
     reasons: dict = {}
     info: dict = {"task": task, "duration_s": sound.duration, "start_s": float(start_s)}
 
-    values, egemaps_info = egemaps.egemaps_features(signal, sr)
+    silent = silence.silence_reason(silence.peak_dbfs(signal), task)
+    values, egemaps_info = (_unmeasured(egemaps.COLUMNS, silent) if silent
+                            else egemaps.egemaps_features(signal, sr))
     _merge(row, reasons, values, egemaps_info)
-    info["egemaps"] = {k: egemaps_info[k]
-                       for k in ("feature_set", "feature_level", "opensmile_version")}
+    info["egemaps"] = egemaps.provenance()
 
-    if task in SPEECH_TASKS:
-        values, voice_info = voice_quality.voice_quality(signal, sr, track=track)
-    else:
+    if task not in SPEECH_TASKS:
         values, voice_info = voice_quality.unavailable(
             f"{task} is a non-speech task: its voicing, if any, is not the participant's speech")
+    elif silent:
+        values, voice_info = voice_quality.unavailable(silent)
+    else:
+        values, voice_info = voice_quality.voice_quality(signal, sr, track=track)
     _merge(row, reasons, values, voice_info)
     info["voice_settings"] = voice_info["settings"]
 
-    if task in SPEECH_TASKS:
+    if task in SPEECH_TASKS and silent:
+        _merge(row, reasons, *_unmeasured(timing.COLUMNS, silent))
+    elif task in SPEECH_TASKS:
         values, timing_info = timing.timing_features(signal, sr, segmentation=segmentation)
         _merge(row, reasons, values, timing_info)
         info["timing"] = {"nucleus_times_s": _on_clip_time(timing_info["nucleus_times_s"], start_s)}
-    if task in DDK_TASKS:
+    if task in DDK_TASKS and silent:
+        _merge(row, reasons, *_unmeasured(ddk.COLUMNS, silent))
+    elif task in DDK_TASKS:
         values, ddk_info = ddk.ddk_features(signal, sr, cycle=DDK_CYCLE_SYLLABLES[task])
         _merge(row, reasons, values, ddk_info)
         info["ddk"] = {"onset_times_s": _on_clip_time(ddk_info["onset_times_s"], start_s),
@@ -280,6 +293,11 @@ def _merge(row: dict, reasons: dict, values: dict, family_info: dict) -> None:
     """Add one family's values and NaN reasons."""
     row.update(values)
     reasons.update(family_info["nan_reasons"])
+
+
+def _unmeasured(columns, reason: str) -> tuple[dict, dict]:
+    """A family's row of NaN, each with ``reason``, shaped like a family's (row, info)."""
+    return dict.fromkeys(columns, float("nan")), {"nan_reasons": dict.fromkeys(columns, reason)}
 
 
 def _explain(reasons: dict, names, reason: str) -> None:

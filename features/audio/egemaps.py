@@ -234,10 +234,10 @@ def egemaps_features(signal: np.ndarray, sr: int) -> tuple[dict, dict]:
             column = egemaps_column(name)
             row[column] = float("nan")
             reasons[column] = "openSMILE found no voiced frame in the recording"
-    info = {
-        "feature_set": FEATURE_SET.name,
-        "feature_level": "Functionals",
-        "opensmile_version": opensmile.__version__,
-        "nan_reasons": reasons,
-    }
-    return row, info
+    return row, {**provenance(), "nan_reasons": reasons}
+
+
+def provenance() -> dict:
+    """The feature set, level and openSMILE version the values come from."""
+    return {"feature_set": FEATURE_SET.name, "feature_level": "Functionals",
+            "opensmile_version": opensmile.__version__}
