@@ -34,6 +34,10 @@ _PATH_TOKEN = re.compile(r"\S*[/\\]\S*?(?=[:;,.)]*(?:\s|$))")
 _FILE_TOKEN = re.compile(rf"\S*\.{_SUFFIX}\b", re.IGNORECASE)
 
 
+# A shorter bare stem ("a" of a.avi) names no one and would blank ordinary words of a message.
+MIN_STEM_CHARS = 3
+
+
 def path_forms(path: str) -> list[str]:
     """The forms in which a path may appear in a message, longest first.
 
@@ -46,11 +50,13 @@ def path_forms(path: str) -> list[str]:
     -------
     list of str
         The path as given, each trailing run of its parts (``b/c.avi`` of ``/a/b/c.avi``, the form
-        a relative path takes), its name and its stem.
+        a relative path takes), its name and its stem (when at least ``MIN_STEM_CHARS`` long).
     """
     pure = PurePath(path)
     parts = pure.parts
-    forms = {str(path), pure.name, pure.stem}
+    forms = {str(path), pure.name}
+    if len(pure.stem) >= MIN_STEM_CHARS:
+        forms.add(pure.stem)
     forms |= {"/".join(parts[start:]) for start in range(1, len(parts))}
     forms.discard("")
     return sorted(forms, key=len, reverse=True)

@@ -20,10 +20,10 @@ import pandas as pd
 
 from pipeline.config import STAGES
 from pipeline.errors import ConfigError
-from pipeline.manifest import Issue
+from pipeline.manifest import VALIDATED_FILE, Issue
 from pipeline.runner import ERROR_COLUMNS
 from pipeline.stage import stage_main
-from pipeline.validate import ISSUE_COLUMNS, media_warnings
+from pipeline.validate import ISSUE_COLUMNS, MEDIA_COLUMNS, media_warnings
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Run every stage in order, skipping what is up to date."
@@ -82,6 +82,18 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False).reindex(columns=columns, fill_value="")
 
 
+def _media_names(run_dir: Path) -> dict:
+    """(recording_id, path column) -> the file's name, from the validated manifest: the summary
+    is read by the operator, who needs the file, while validation.csv names none."""
+    path = run_dir / VALIDATED_FILE
+    if not path.is_file():
+        return {}
+    table = pd.read_parquet(path)
+    return {(rid, column): Path(value).name for column in MEDIA_COLUMNS if column in table
+            for rid, value in zip(table["recording_id"], table[column])
+            if isinstance(value, str) and value}
+
+
 def run_summary(run_dir: Path) -> list[str]:
     """Lines that end a run: recordings lost somewhere, and recordings kept with media warnings.
 
@@ -94,7 +106,8 @@ def run_summary(run_dir: Path) -> list[str]:
     lines = [f"run: finished in {run_dir}. Recordings excluded, failed or skipped in a stage: "
              f"{failed} ({errors_path}); kept with warnings about their media: "
              f"{warned['recording_id'].nunique()} ({validation_path})"]
-    lines += [f"  {Issue(**{**w, 'row': int(w['row'])})}"
+    media = _media_names(run_dir)
+    lines += [f"  {Issue(**{**w, 'row': int(w['row']), 'media': media.get((w['recording_id'], w['column']), '')})}"
               for w in warned.head(MAX_LISTED).to_dict("records")]
     if len(warned) > MAX_LISTED:
         lines.append(f"  ... {len(warned) - MAX_LISTED} more in {validation_path}")

@@ -73,8 +73,8 @@ def test_validation_and_error_tables_name_recordings_by_id_only(media_dir, tmp_p
         ("audio", IDS[OYVIND], "NoAudioError"), ("landmarks", IDS[OYVIND], "MediaError"),
         ("validate", IDS[MULLER], "ValidationError"), ("validate", IDS[SMITH], "ValidationError")]
     by_id = dict(zip(errors["recording_id"] + errors["stage"], errors["message"]))
-    assert by_id[IDS[SMITH] + "validate"].startswith("video_path: cannot decode: [file]")
-    assert by_id[IDS[MULLER] + "validate"].startswith("video_path: file not found")
+    assert by_id[IDS[SMITH] + "validate"].startswith("row 2, video_path: [file]: cannot decode")
+    assert by_id[IDS[MULLER] + "validate"].startswith("row 3, video_path: file not found")
     assert by_id[IDS[OYVIND] + "landmarks"].startswith("[file]: cannot be opened as a video file")
 
 
