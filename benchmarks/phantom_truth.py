@@ -35,7 +35,7 @@ DEFAULT_FACES = REPO.parent / "shared" / "realdata" / "faces" / "lfpw"
 def build(faces: Path, subjects: int, seed: int) -> tuple[Path, Path]:
     """Generate the cohort and run the stages up to assemble; return (phantom, run) folders."""
     phantom, run = REPO / "data" / "phantom_truth", REPO / "runs" / "phantom_truth"
-    manifest = run.parent / "phantom_truth_manifest.csv"
+    manifest = phantom.parent / "phantom_truth_manifest.csv"  # media paths relative to data/
     steps = (["phantom", "--out", str(phantom), "--faces", str(faces), "--truth-cohort",
               "--subjects", str(subjects), "--seed", str(seed)],
              ["manifest", "--layout", "neuroface", str(phantom), "--out", str(manifest)],

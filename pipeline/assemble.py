@@ -18,6 +18,7 @@ from features.crosscheck import DISAGREEMENT, ddk_video_disagreement
 from features.metadata import metadata_features
 from features.table import recording_table, subject_table
 from pipeline import cache
+from pipeline.errors import ConfigError
 from pipeline.recordings import valid_recordings
 from pipeline.stage import stage_main
 
@@ -32,6 +33,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     manifest = valid_recordings(args.out)
+    if manifest.empty:
+        raise ConfigError(f"{args.out}: no recording passed validation, so there is nothing to "
+                          f"assemble; the reasons are in {args.out / 'validation.csv'}")
     parts = [metadata_features(manifest)]
     for name in PARTS:
         path = args.out / "features" / f"{name}.parquet"

@@ -105,6 +105,10 @@ def execute(args) -> tuple[int, bool]:
              "%d errors, %d warnings (%s)", len(table), int(table["valid"].sum()), len(bad),
              media_warnings(issue_table)["recording_id"].nunique(), n_err, len(issues) - n_err,
              out / "validation.csv")
+    if not table["valid"].any():
+        log.error("validate: no recording passed validation, so no stage can run; the reasons are "
+                  "in %s", out / "validation.csv")
+        return n_err, True
     return n_err, False
 
 

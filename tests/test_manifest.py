@@ -425,3 +425,13 @@ def test_an_absolute_path_outside_the_manifest_folder_suggests_data_root(tmp_pat
     assert f"pass --data-root with a folder that holds every recording, e.g. --data-root {media}" in error
     _, _, issues = manifest.validate(path, data_root=media)  # the suggestion works
     assert messages(issues) == []
+
+
+def test_a_run_whose_every_recording_fails_validation_stops_with_the_reason(media_dir, tmp_path, capsys):
+    path = write_manifest(media_dir, ["R1,S1,HC,NSM_OPEN,02,gone.avi,,,,",
+                                      "R2,S2,HC,NSM_OPEN,02,broken.avi,,,,"])
+    run = tmp_path / "run"
+    assert cli(["run", "--manifest", str(path), "--out", str(run), "--to", "assemble"]) == 1
+    printed = capsys.readouterr().err
+    assert "validate: no recording passed validation, so no stage can run" in printed
+    assert "Traceback" not in printed and not (run / "features").exists()
