@@ -66,8 +66,9 @@ def main() -> None:
         print(f"{task}, {f['clips']} clips: within-train syllable rate error median "
               f"{f['rate_error_median']:.1%}, max {f['rate_error_max']:.1%}; train count right in "
               f"{f['trains_right']:.0%}; Spearman(interval CV, true) = "
-              f"{f['interval_cv_spearman']:.3f}; audio-video rate disagreement max "
-              f"{f['video_disagreement_max']:.1f}% ({f['video_missing']} clips without a video rate)")
+              f"{f['interval_cv_spearman']:.3f}; audio and video rates within 10% in "
+              f"{f['video_within_10pct']:.0%} of clips (largest disagreement "
+              f"{f['video_disagreement_max']:.1f}%; {f['video_missing']} clips without a video rate)")
     f = smile_truth_figures(table)
     medians = ", ".join(f"{g} {f['median_by_group'][g]:.1f}% (true {f['true_median_by_group'][g]:.1f}%)"
                         for g in ("HC", "ALS", "PS"))

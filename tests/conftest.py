@@ -70,14 +70,31 @@ PHANTOM_RUN_TASKS = ("NSM_SPREAD", "DDK_PA", "BBP_NORMAL")
 PHANTOM_RUN_SUBJECTS_PER_GROUP = 25
 
 
+def phantom_cohort_run(root: Path, phantom_options: list[str]) -> dict:
+    """Write a phantom cohort with ``avstroke phantom`` and run it through ``assemble``.
+
+    Returns
+    -------
+    dict
+        ``data`` (phantom folder with ``truth/``) and ``run`` (run folder).
+    """
+    from pipeline.cli import main as cli
+
+    data, manifest, run = root / "data", root / "data_manifest.csv", root / "run"
+    assert cli(["phantom", "--out", str(data), *phantom_options]) == 0
+    assert cli(["manifest", "--layout", "neuroface", str(data), "--out", str(manifest)]) == 0
+    assert cli(["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble",
+                "--workers", "2"]) == 0
+    return {"data": data, "run": run}
+
+
 @pytest.fixture(scope="session")
 def phantom_run(tmp_path_factory) -> dict:
     """A phantom cohort (25 subjects per group, every post-stroke subject seen again at
     follow-up; smile, /pa/ and sentence tasks) run through every stage up to ``assemble``.
 
-    Shared by the feature-truth and model proofs; about seven minutes on two cores. Fewer
-    subjects would do for the features, but not for the fusion proof: with 10 per group the
-    paired interval of the fusion gain still includes zero.
+    Used by the model proofs; about seven minutes on two cores. Fewer subjects would not do for
+    the fusion proof: with 10 per group the paired interval of the fusion gain still includes zero.
 
     Returns
     -------
@@ -85,16 +102,31 @@ def phantom_run(tmp_path_factory) -> dict:
         ``data`` (phantom folder with ``truth/``), ``run`` (run folder) and
         ``subjects_per_group``.
     """
-    from pipeline.cli import main as cli
-    from pipeline.phantom.generate import PhantomParams, generate
+    cohort = phantom_cohort_run(tmp_path_factory.mktemp("phantom_run"), [
+        "--subjects", str(PHANTOM_RUN_SUBJECTS_PER_GROUP), "--seed", "5",
+        "--tasks", ",".join(PHANTOM_RUN_TASKS)])
+    return {**cohort, "subjects_per_group": PHANTOM_RUN_SUBJECTS_PER_GROUP}
 
-    root = tmp_path_factory.mktemp("phantom_run")
-    data = root / "data"
-    generate(data, PhantomParams(subjects_per_group=PHANTOM_RUN_SUBJECTS_PER_GROUP, seed=5),
-             workers=2, tasks=PHANTOM_RUN_TASKS)
-    manifest = root / "data_manifest.csv"
-    assert cli(["manifest", "--layout", "neuroface", str(data), "--out", str(manifest)]) == 0
-    run = root / "run"
-    assert cli(["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble",
-                "--workers", "2"]) == 0
-    return {"data": data, "run": run, "subjects_per_group": PHANTOM_RUN_SUBJECTS_PER_GROUP}
+
+TRUTH_SUBJECTS_PER_GROUP = 6
+
+
+@pytest.fixture(scope="session")
+def truth_run(tmp_path_factory) -> dict:
+    """A truth cohort (``avstroke phantom --truth-cohort``: identities from the hand-annotated LFPW
+    photos, balanced across groups; smile, /pa/, /pa-ta-ka/ and sentence clips with several
+    attempts and sentences; a first frame at pts 1), 6 subjects per group and every post-stroke
+    subject followed up, run through every stage up to ``assemble``. About ten minutes on two
+    cores; skipped when ../shared/realdata is absent.
+
+    Returns
+    -------
+    dict
+        ``data`` (phantom folder with ``truth/``), ``run`` (run folder) and
+        ``subjects_per_group``.
+    """
+    faces = realdata("faces", "lfpw")
+    cohort = phantom_cohort_run(tmp_path_factory.mktemp("truth_run"), [
+        "--faces", str(faces), "--truth-cohort", "--subjects", str(TRUTH_SUBJECTS_PER_GROUP),
+        "--seed", "8"])
+    return {**cohort, "subjects_per_group": TRUTH_SUBJECTS_PER_GROUP}

@@ -1,60 +1,88 @@
-"""Features recover the phantom's known truth (issue proofs for the video and audio stages).
+"""Features recover truth that dlib cannot have shaped (issue proofs for the video and audio stages).
 
-The shared phantom cohort (``phantom_run`` in conftest.py: 25 subjects per group, every
-post-stroke subject also seen at follow-up) goes through the real stages; the features are then
-compared with the truth the phantom was built from. Slow: the cohort takes about seven minutes.
+The truth cohort (``truth_run`` in conftest.py) takes its identities from hand-annotated photos,
+never from dlib's own fit; its DDK clips hold several attempts with pauses, its sentence clips
+several sentences, and its first frame is at pts 1. Its media go through the real stages and the
+features are compared with the truth the phantom was built from. Slow: the cohort takes about
+ten minutes; ``benchmarks/phantom_truth.py`` prints the same figures for another seed.
 """
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from pipeline.phantom.proof import recordings_with_truth
+from pipeline import cache
+from pipeline.phantom.proof import ddk_truth_figures, recordings_with_truth, smile_truth_figures
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+FRAME_S = 1 / 50
 
 
 @pytest.fixture(scope="module")
-def cohort(phantom_run):
+def cohort(truth_run):
     """One row per recording: measured features beside the subject's and the clip's truth."""
-    return recordings_with_truth(phantom_run["data"], phantom_run["run"])
+    return recordings_with_truth(truth_run["data"], truth_run["run"])
 
 
-def test_smile_asymmetry_ranks_stroke_subjects_by_true_weakness(cohort, phantom_run):
-    spread = cohort[cohort["task"] == "NSM_SPREAD"]
-    stroke = spread[spread["group"] == "PS"]
-    assert len(stroke) == 2 * phantom_run["subjects_per_group"]  # baseline and follow-up
-    rho = spearmanr(stroke["face__commissure_excursion_asym_pct"], stroke["facial_weakness"]).statistic
-    assert rho >= 0.9
-    weaker = np.where(stroke["face__commissure_excursion_asym_signed"] < 0, "left", "right")
-    assert (weaker == stroke["weak_side"]).mean() >= 0.9
-    controls = spread[spread["group"] == "HC"]["face__commissure_excursion_asym_pct"]
-    assert controls.median() < stroke["face__commissure_excursion_asym_pct"].median()
+@pytest.mark.parametrize("task", ["DDK_PA", "DDK_PATAKA"])
+def test_ddk_rate_within_trains_is_right_on_every_clip(cohort, truth_run, task):
+    figures = ddk_truth_figures(cohort, task)
+    assert figures["clips"] == 4 * truth_run["subjects_per_group"]  # 3 groups + follow-ups
+    assert figures["trains_right"] == 1.0
+    assert figures["rate_error_max"] <= 0.05
+    assert figures["interval_cv_spearman"] >= 0.8
+    # The video cross-check counts lip (or jaw) cycles per attempt too. It is there to flag the
+    # clips where the two disagree: a severe ALS speaker's slow /pa/ shows extra lip cycles
+    # (17% on one clip of 24 at this seed), every other clip agrees within 8%.
+    assert figures["video_missing"] == 0 and figures["video_within_10pct"] >= 0.9
 
 
-def test_dlib_under_reads_true_asymmetry(cohort):
-    """FEATURES.md: dlib registers only part of a moving corner's travel, so measured asymmetry
-    is below the true one; the effect is kept, not hidden. Measured on 50 post-stroke visits:
-    median ratio 0.89, below the truth in 74%."""
-    stroke = cohort[(cohort["task"] == "NSM_SPREAD") & (cohort["group"] == "PS")]
-    ratio = stroke["face__commissure_excursion_asym_pct"] / (100 * stroke["facial_weakness"])
-    assert ratio.median() < 0.95 and (ratio < 1).mean() >= 0.7
+def test_the_clips_hold_several_attempts(cohort):
+    ddk = cohort[cohort["task"].isin(["DDK_PA", "DDK_PATAKA"])]
+    assert (ddk["n_trains"] >= 2).mean() >= 0.9
+    assert (cohort.loc[cohort["task"] == "BBP_NORMAL", "n_trains"] >= 2).all()
 
 
-def test_ddk_rate_matches_the_true_syllable_rate(cohort, phantom_run):
-    ddk = cohort[cohort["task"] == "DDK_PA"]
-    error = (ddk["ddk__syllable_rate"] - ddk["event_rate_hz"]).abs() / ddk["event_rate_hz"]
-    assert len(ddk) == 4 * phantom_run["subjects_per_group"] and error.max() < 0.05
-    # The video cross-check counts lip cycles, which severe speech can blur: it must agree
-    # on nearly every clip and flag (>= 10%) only a few. Measured: 95th percentile 3.1%, one
-    # clip of 100 (severe ALS) at 15%.
-    disagreement = ddk["ddk__video_rate_disagreement_pct"].abs()
-    assert disagreement.quantile(0.95) < 5 and (disagreement >= 10).mean() <= 0.02
+def test_smile_asymmetry_finds_the_weak_side_and_keeps_controls_low(cohort):
+    figures = smile_truth_figures(cohort)
+    assert figures["weak_side_right"] >= 0.9
+    medians = figures["median_by_group"]
+    assert medians["HC"] < medians["PS"] / 3
+    assert figures["spearman_stroke"] >= 0.8
 
 
-def test_jitter_ranks_subjects_by_injected_jitter(cohort):
+@pytest.mark.xfail(strict=True, reason=(
+    "generic dlib registers only half to three quarters of a one-sided smile's left-right "
+    "difference on hand-annotated faces and errs by about 0.01 inter-ocular distances per side "
+    "in controls, the size of their natural asymmetry, so over all visits the ranking reads "
+    "0.64-0.72 at seeds 21 and 8 (0.94 among post-stroke visits): landmarks adapted to the "
+    "cohort's own annotated frames are the remedy (see the README)"))
+def test_smile_asymmetry_ranks_the_true_left_right_difference_over_all_visits(cohort):
+    assert smile_truth_figures(cohort)["spearman_all"] >= 0.8
+
+
+def test_jitter_ranks_the_injected_jitter(cohort):
     sentence = cohort[cohort["task"] == "BBP_NORMAL"].dropna(subset=["voice__jitter_local_pct"])
     assert len(sentence) >= 20, "jitter should be measurable on nearly every sentence clip"
-    rho = spearmanr(sentence["voice__jitter_local_pct"], sentence["voice_jitter_pct"]).statistic
-    assert rho >= 0.8
+    assert spearmanr(sentence["voice__jitter_local_pct"], sentence["voice_jitter_pct"]).statistic >= 0.8
+
+
+def test_video_and_audio_share_the_file_clock(truth_run, cohort):
+    """The first frame is at pts 1 (0.02 s): landmark times and syllable onsets are both on the
+    file's clock, so each /pa/ onset heard lines up with the one the phantom made, within a frame."""
+    run, data = truth_run["run"], truth_run["data"]
+    events = pd.read_csv(data / "truth" / "events.csv")
+    offsets = []
+    for rid in cohort.loc[cohort["task"] == "DDK_PA", "recording_id"]:
+        tracked = pd.read_parquet(run / "cache" / "landmarks" / f"{rid}.parquet")
+        truth = pd.read_parquet(data / "truth" / "landmarks" / f"{rid}.parquet")
+        assert tracked["time_s"].iloc[0] == pytest.approx(FRAME_S)
+        np.testing.assert_allclose(tracked["time_s"], truth["time_s"], atol=1e-9)
+        stored = cache.read_parquet_metadata(run / "cache" / "audio" / f"{rid}.parquet")
+        assert stored["start_s"] == pytest.approx(FRAME_S)  # the sound starts with the first frame
+        heard = np.asarray(stored["ddk"]["onset_times_s"])
+        made = events.loc[events["recording_id"] == rid, "onset_s"].to_numpy()
+        offsets += [heard[np.argmin(np.abs(heard - t))] - t for t in made]
+    assert abs(np.median(offsets)) < FRAME_S

@@ -95,7 +95,8 @@ def ddk_truth_figures(table: pd.DataFrame, task: str) -> dict:
         ``clips``; ``rate_error_max`` and ``rate_error_median`` (|measured - true| / true
         within-train syllable rate); ``trains_right`` (share of clips whose train count is
         right); ``interval_cv_spearman`` (measured against true within-train CV);
-        ``video_disagreement_max`` (|audio - video rate| in % of the video rate) and
+        ``video_disagreement_max`` (|audio - video rate| in % of the video rate),
+        ``video_within_10pct`` (share of clips where they agree within 10%) and
         ``video_missing`` (clips without a video rate).
     """
     ddk = table[table["task"] == task]
@@ -107,6 +108,7 @@ def ddk_truth_figures(table: pd.DataFrame, task: str) -> dict:
             "interval_cv_spearman": float(spearmanr(ddk["ddk__interval_cv"],
                                                     ddk["event_interval_cv"]).statistic),
             "video_disagreement_max": float(disagreement.max()),
+            "video_within_10pct": float((disagreement < 10).mean()),
             "video_missing": int(disagreement.isna().sum())}
 
 
