@@ -38,6 +38,7 @@ from features.video.normalise import normalise_frames  # noqa: E402
 from features.video.signals import frame_signals  # noqa: E402
 from pipeline.phantom import face, motion  # noqa: E402
 from pipeline.phantom.schedule import build_schedule  # noqa: E402
+from pipeline.tasks import NEUROFACE  # noqa: E402
 
 FPS = 50.0
 SECONDS = 4.0
@@ -71,7 +72,7 @@ def previous_ratio(points: np.ndarray, times: np.ndarray) -> float:
     """|L - R| / max(L, R) x 100 of the Emotrics excursions, as avstroke computed it before."""
     normalised, _ = normalise_frames(points)
     frames, _ = frame_signals(normalised)
-    profile = PROFILES["NSM_SPREAD"]
+    profile = PROFILES[NEUROFACE["NSM_SPREAD"].face_profile]
     rest, peak, _ = rest_and_peak_frames(normalised, times, region=profile.region,
                                          main_signal=frames["lip_width"].to_numpy(), polarity=1)
     sides = [abs(np.median(frames[f"commissure_excursion_{s}"][peak])
@@ -95,7 +96,7 @@ def main() -> None:
                 for sd in NOISE_SD_IOD:
                     for _ in range(args.draws):
                         points = with_noise(clean, sd * iod_px, smooth_s, rng)
-                        row, _ = face_features(points, times, task="NSM_SPREAD",
+                        row, _ = face_features(points, times, task=NEUROFACE["NSM_SPREAD"],
                                                face_found=np.ones(len(times), bool))
                         rows.append({"noise": kind, "sd_iod": sd, "weakness": weakness,
                                      "amplitude": 1 - bilateral,

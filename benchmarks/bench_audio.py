@@ -24,6 +24,7 @@ from parselmouth.praat import call
 from features.audio import audio_features as af
 from features.audio import ddk, egemaps, segments, timing, voice_quality
 from features.audio.decode import load_audio
+from pipeline.tasks import DDK, MOVEMENT, NEUROFACE
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 FILES = (  # (path under realdata, task it stands in for)
@@ -77,11 +78,11 @@ def extractors(signal: np.ndarray, sr: int, task: str) -> dict:
         "timing": lambda: timing.timing_features(signal, sr, segmentation=seg),
         "DDK": lambda: ddk.ddk_features(signal, sr),
         "non-speech control": lambda: af.nonspeech_control(signal, sr, segmentation=seg),
-        "audio_features (whole)": lambda: af.audio_features(signal, sr, task=task),
+        "audio_features (whole)": lambda: af.audio_features(signal, sr, task=NEUROFACE[task]),
     }
-    if task not in ("DDK_PA", "DDK_PATAKA"):
+    if NEUROFACE[task].kind != DDK:
         del calls["DDK"]
-    if task.startswith("NSM"):
+    if NEUROFACE[task].kind == MOVEMENT:
         for name in ("timing", "voice quality (all, incl. pitch)", "  of which CPPS"):
             del calls[name]
     return calls
@@ -102,14 +103,14 @@ def main(argv=None) -> int:
     for relative, task in FILES:
         signal, info = load_audio(REALDATA / relative)
         sr = info["sr"]
-        af.audio_features(signal, sr, task=task)  # warm-up: imports, openSMILE set-up
+        af.audio_features(signal, sr, task=NEUROFACE[task])  # warm-up: imports, openSMILE set-up
         for name, function in extractors(signal, sr, task).items():
             wall, cpu = best_time(function, args.repeats)
             audio_s[name] = audio_s.get(name, 0.0) + info["duration_s"]
             wall_s[name] = wall_s.get(name, 0.0) + wall
             cpu_s[name] = cpu_s.get(name, 0.0) + cpu
         line = f"{relative:40s} {task:12s} {info['duration_s']:6.2f}"
-        if not task.startswith("NSM"):
+        if NEUROFACE[task].kind != MOVEMENT:
             track = voice_quality.analyse_pitch(voice_quality.to_sound(signal, sr))
             voiced = parselmouth.Sound(voice_quality.join_intervals(
                 signal.astype(np.float64), sr, voice_quality.voiced_intervals(track)), sr)

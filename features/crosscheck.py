@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features.registry import Feature, register
-from pipeline.tasks import DDK_TASKS
+from pipeline.tasks import DDK
 
 AUDIO_RATE = "ddk__syllable_rate"
 VIDEO_RATE = "face__cycle_rate"
@@ -20,17 +20,29 @@ DISAGREEMENT = register(Feature(
     "Difference between the syllable rate heard in the audio and the lip/jaw repetition rate seen "
     "in the video of the same clip, in percent of the video rate; large values mean the automatic "
     "syllable count (or the video cycle count) is unreliable for this recording.",
-    "neutral", "avstroke cross-check (automatic DDK fails on severe speech)", DDK_TASKS))
+    "neutral", "avstroke cross-check (automatic DDK fails on severe speech)", kinds=(DDK,)))
 
 
-def ddk_video_disagreement(recordings: pd.DataFrame) -> pd.Series:
+def ddk_video_disagreement(recordings: pd.DataFrame, vocabulary: dict) -> pd.Series:
     """Per recording: 100 x (audio syllable rate - video cycle rate) / video cycle rate.
 
-    NaN for non-DDK tasks and where either rate is missing or the video rate is 0.
+    Parameters
+    ----------
+    recordings : DataFrame
+        Recording-level table with ``task`` and, when measured, both rates.
+    vocabulary : dict
+        Task name -> ``pipeline.tasks.TaskSpec`` of every task in ``recordings``.
+
+    Returns
+    -------
+    Series
+        Percent; NaN for tasks not of kind ddk and where either rate is missing or the video rate
+        is 0.
     """
     if AUDIO_RATE not in recordings or VIDEO_RATE not in recordings:
         return pd.Series(np.nan, index=recordings.index, name=DISAGREEMENT.column)
     audio = recordings[AUDIO_RATE].astype(float)
     video = recordings[VIDEO_RATE].astype(float).where(lambda v: v > 0)
     value = 100.0 * (audio - video) / video
-    return value.where(recordings["task"].isin(DDK_TASKS)).rename(DISAGREEMENT.column)
+    ddk_tasks = [name for name, spec in vocabulary.items() if DISAGREEMENT.applies_to(spec)]
+    return value.where(recordings["task"].isin(ddk_tasks)).rename(DISAGREEMENT.column)

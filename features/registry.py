@@ -41,8 +41,15 @@ class Feature:
         ``"higher_worse"``, ``"higher_better"`` or ``"neutral"`` (no clinical direction).
     source : str
         The reference the definition follows.
-    tasks : tuple of str
-        Tasks the feature is meaningful for; empty means every task.
+    kinds : tuple of str
+        Task kinds (``pipeline.tasks.KINDS``) the feature is meaningful for; empty means every
+        kind.
+    profiles : tuple of str
+        Face profiles (``features.video.face_features.PROFILES``) the feature is meaningful for;
+        empty means every profile.
+
+    A feature applies to a task by the task's kind and face profile, never by its name, so a
+    clinic's own tasks (``pipeline.task_file``) get the features their kind and profile call for.
     """
 
     name: str
@@ -51,12 +58,32 @@ class Feature:
     description: str
     direction: str
     source: str
-    tasks: tuple = field(default_factory=tuple)
+    kinds: tuple = field(default_factory=tuple)
+    profiles: tuple = field(default_factory=tuple)
 
     @property
     def column(self) -> str:
         """Recording-level column name ``<modality>__<name>``."""
         return f"{self.modality}{SEP}{self.name}"
+
+    def applies_to(self, task) -> bool:
+        """Whether the feature is meaningful for ``task`` (a ``pipeline.tasks.TaskSpec``)."""
+        return ((not self.kinds or task.kind in self.kinds)
+                and (not self.profiles or task.face_profile in self.profiles))
+
+    def applicability(self) -> str:
+        """In words, the tasks the feature is meaningful for, e.g. "tasks of kind ddk"."""
+        parts = []
+        if self.kinds:
+            parts.append(f"tasks of kind {_either(self.kinds)}")
+        if self.profiles:
+            parts.append(f"tasks with face profile {_either(self.profiles)}")
+        return " and ".join(parts) or "every task"
+
+
+def _either(names: tuple) -> str:
+    """``("a", "b", "c")`` -> ``"a, b or c"``."""
+    return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
 
 _REGISTRY: dict[str, Feature] = {}

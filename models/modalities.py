@@ -8,6 +8,7 @@ reading the room, not the voice.
 from __future__ import annotations
 
 from features.registry import SEP, parse_column
+from pipeline.tasks import NEUROFACE
 
 FAMILIES = {
     "video": ("face", "quality"),
@@ -26,28 +27,40 @@ SETS = {
 FINAL_SET = "all"
 # The control must describe the room and the recording only. How much non-speech time a clip
 # has is speech timing (slow speakers leave less silence in a fixed-length DDK clip), and the
-# "silences" of the blowing task hold the task's own breath sound: both would let the control
-# predict impairment for reasons that are not the room.
+# "silences" of a blowing task (face profile blow: NSM_BLOW, or a clinic's task measured like it)
+# hold the task's own breath sound: both would let the control predict impairment for reasons
+# that are not the room.
 CONTROL_EXCLUDED_FEATURES = ("duration_s",)
-CONTROL_EXCLUDED_TASKS = ("NSM_BLOW",)
+CONTROL_EXCLUDED_PROFILES = ("blow",)
 
 
-def family_of(column: str) -> str | None:
+def control_excluded_tasks(vocabulary: dict) -> tuple:
+    """The tasks of ``vocabulary`` (task name -> ``pipeline.tasks.TaskSpec``) whose non-speech
+    control is left out (``CONTROL_EXCLUDED_PROFILES``)."""
+    return tuple(name for name, spec in vocabulary.items() if spec.face_profile in CONTROL_EXCLUDED_PROFILES)
+
+
+NEUROFACE_EXCLUDED_TASKS = control_excluded_tasks(NEUROFACE)
+
+
+def family_of(column: str, *, excluded_tasks: tuple = NEUROFACE_EXCLUDED_TASKS) -> str | None:
     """The family ('video', 'audio', 'metadata', 'nonspeech') of a feature column, or None.
 
-    Non-speech columns that do not describe the recording conditions (see
-    ``CONTROL_EXCLUDED_FEATURES`` and ``CONTROL_EXCLUDED_TASKS``) belong to no family.
+    Non-speech columns that do not describe the recording conditions (``CONTROL_EXCLUDED_FEATURES``,
+    and every column of ``excluded_tasks``, by default NeuroFace's, ``control_excluded_tasks``)
+    belong to no family.
     """
     if SEP not in column:
         return None
     modality, task, name = parse_column(column)
     family = next((fam for fam, mods in FAMILIES.items() if modality in mods), None)
-    if family == "nonspeech" and (name in CONTROL_EXCLUDED_FEATURES or task in CONTROL_EXCLUDED_TASKS):
+    if family == "nonspeech" and (name in CONTROL_EXCLUDED_FEATURES or task in excluded_tasks):
         return None
     return family
 
 
-def modality_sets(columns, *, usable) -> dict[str, list[str]]:
+def modality_sets(columns, *, usable, excluded_tasks: tuple = NEUROFACE_EXCLUDED_TASKS
+                  ) -> dict[str, list[str]]:
     """Columns of each set, keeping only ``usable`` columns and sets that have any.
 
     Parameters
@@ -56,10 +69,13 @@ def modality_sets(columns, *, usable) -> dict[str, list[str]]:
         Candidate columns of the subject table.
     usable : callable
         ``usable(column) -> bool``, e.g. not entirely missing on the target's rows.
+    excluded_tasks : tuple of str
+        Tasks whose non-speech control is left out (``control_excluded_tasks`` of the run's
+        vocabulary).
     """
     by_family: dict[str, list[str]] = {fam: [] for fam in FAMILIES}
     for column in columns:
-        family = family_of(column)
+        family = family_of(column, excluded_tasks=excluded_tasks)
         if family is not None and usable(column):
             by_family[family].append(column)
     sets = {name: [c for fam in fams for c in by_family[fam]] for name, fams in SETS.items()}

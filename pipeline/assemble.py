@@ -4,8 +4,9 @@ Joins ``RUN/features/face.parquet``, ``RUN/features/audio.parquet`` and the meta
 validated manifest into ``RUN/features/recordings.parquet`` (one row per recording) and
 ``RUN/features/table.parquet`` (one row per subject and visit, features spread per task as
 ``<modality>__<task>__<feature>``). Missing modalities stay missing (NaN) and quality flags stay in
-the table. A modality whose stage has not run is left out, with a warning. DDK clips get the
-disagreement between their audio syllable rate and their video movement rate as a column.
+the table. A modality whose stage has not run is left out, with a warning. Syllable repetition
+clips (tasks of kind ddk in the run's vocabulary) get the disagreement between their audio syllable
+rate and their video movement rate as a column.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pipeline import cache
 from pipeline.errors import ConfigError
 from pipeline.recordings import valid_recordings
 from pipeline.stage import stage_main
+from pipeline.task_file import run_vocabulary
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Join face, audio and metadata features into one table per recording and per subject."
@@ -44,7 +46,7 @@ def run(args) -> int:
         else:
             log.warning("assemble: %s not found; %s features are left out", path, name)
     recordings = recording_table(manifest, *parts)
-    recordings[DISAGREEMENT.column] = ddk_video_disagreement(recordings)
+    recordings[DISAGREEMENT.column] = ddk_video_disagreement(recordings, run_vocabulary(args.out))
     subjects = subject_table(recordings)
     cache.write_parquet(recordings, args.out / "features" / "recordings.parquet")
     cache.write_parquet(subjects, args.out / "features" / "table.parquet")

@@ -3,13 +3,16 @@
 Each recording's sound (its sidecar audio file, else the video's audio stream) is decoded once to
 16 kHz mono and cached under ``RUN/cache/audio16k/`` with the clip time of its first sample; its
 features are cached under ``RUN/cache/audio/`` and gathered into ``RUN/features/audio.parquet``.
-Each feature file's metadata also holds the recording's speech intervals, pauses, syllable nuclei
-and DDK syllable onsets and peaks, in clip time (seconds since the video container's start, the
-clock of the landmark times; see ``features.clip_time``). A recording without sound is skipped
-and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the others go on; a skipped or
-failed recording's cached feature row is deleted, so it can never stand in for the current file.
-A speech task whose sound is silent (``features.audio.silence``) keeps its row, with its speech
-features NaN and the reason in ``nan_reasons``; ``avstroke validate`` lists it among its warnings.
+Each feature file's metadata also holds the recording's speech intervals, pauses, syllable nuclei,
+DDK syllable onsets and peaks and a vowel's stable middle, in clip time (seconds since the video
+container's start, the clock of the landmark times; see ``features.clip_time``). The features
+depend on the recording's task definition (its kind, and a ddk task's cycle: its ``TaskSpec`` in
+the run's vocabulary, ``pipeline.task_file``), which is part of their cache key. A recording
+without sound is skipped and listed in ``RUN/errors.csv`` (a video-only cohort is valid), and the
+others go on; a skipped or failed recording's cached feature row is deleted, so it can never stand
+in for the current file. A task asking for the voice whose sound is silent
+(``features.audio.silence``) keeps its row, with its voice and speech features NaN and the reason
+in ``nan_reasons``; ``avstroke validate`` lists it among its warnings.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from pipeline.recordings import (audio_source, cache_path, drop_outputs, finish,
                                  valid_recordings)
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
+from pipeline.task_file import run_vocabulary
+from pipeline.tasks import task_spec
 
 DESCRIPTION = "Compute acoustic features (eGeMAPS, voice quality, DDK, timing) per recording."
 DECODE_MODULES = ["features.audio.decode", "features.clip_time"]
@@ -35,7 +40,7 @@ FEATURE_MODULES = ["features.audio.audio_features", "features.audio.egemaps", "f
                    "features.audio.silence"]
 KIND = "audio"
 # Parts of audio_features' info that are stored with the features: the clip-time events.
-STORED_TIMES = ("start_s", "segmentation", "timing", "ddk")
+STORED_TIMES = ("start_s", "segmentation", "timing", "ddk", "vowel")
 
 
 def add_arguments(parser) -> None:
@@ -76,7 +81,8 @@ def features_one(item: dict) -> ItemResult:
     """Audio features of one recording, or its cached row."""
     rid, source, out = item["recording_id"], item["file"], item["out"]
     signal, start_s, audio_key, decode_problem = decoded_audio(source, Path(item["pcm"]), item["decode_code"])
-    key = cache.make_key(inputs={"audio": audio_key}, params={"task": item["task"]}, code=item["code"])
+    key = cache.make_key(inputs={"audio": audio_key}, params={"task": item["task"].definition()},
+                         code=item["code"])
     fresh, problem = cache.freshness(out, key)
     warning = "; ".join(filter(None, (recomputed("16 kHz samples", decode_problem),
                                       recomputed("audio features", problem))))
@@ -103,6 +109,7 @@ def soundless(media: pd.DataFrame) -> set:
 
 def run(args) -> int:
     recordings = valid_recordings(args.out)
+    vocabulary = run_vocabulary(args.out)
     no_sound = soundless(pd.read_parquet(args.out / "media.parquet"))
     decode_code, code = cache.code_digest(DECODE_MODULES), cache.code_digest(FEATURE_MODULES)
     items, skipped = [], []
@@ -113,7 +120,8 @@ def run(args) -> int:
                                       "no audio stream in the recording (its audio_path file or, "
                                       "without one, its video); no audio features"))
             continue
-        items.append({"recording_id": r["recording_id"], "file": source, "task": r["task"], "code": code,
+        items.append({"recording_id": r["recording_id"], "file": source,
+                      "task": task_spec(r["task"], vocabulary), "code": code,
                       "decode_code": decode_code, "out": str(cache_path(args.out, KIND, r["recording_id"])),
                       "pcm": str(Path(args.out) / "cache" / "audio16k" / f"{r['recording_id']}.npz")})
     results = skipped + run_items("audio", items, features_one, workers=args.workers, dask_address=args.dask)

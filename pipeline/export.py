@@ -17,6 +17,7 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.errors import ConfigError, check_option
 from pipeline.stage import stage_main
+from pipeline.task_file import run_vocabulary
 from pipeline.tasks import GROUPS
 from reports.export import (KEY_COLUMNS, MIN_CONTROLS, about_sheet, control_norms, data_dictionary, feature_values,
                             write_csvs, write_workbook, z_scores)
@@ -47,6 +48,22 @@ def selected_columns(text: str | None) -> list[str] | None:
     return names
 
 
+def exported_tasks(values: pd.DataFrame, vocabulary: dict) -> list:
+    """The TaskSpec of each task in ``values``, in the vocabulary's order.
+
+    Raises
+    ------
+    ConfigError
+        If a task is not in the vocabulary (the features were assembled from another validation).
+    """
+    present = set(values["task"].astype(str))
+    unknown = sorted(present.difference(vocabulary))
+    if unknown:
+        raise ConfigError(f"the feature table holds tasks the run's validated vocabulary does not "
+                          f"({', '.join(unknown)}); run `avstroke run` from validate again")
+    return [spec for name, spec in vocabulary.items() if name in present]
+
+
 def run(args) -> int:
     check_option("--control-group", args.control_group, GROUPS)
     if not args.highlight_beyond > 0:
@@ -66,7 +83,8 @@ def run(args) -> int:
         "values": values,
         "z_scores": z,
         "control_norms": norms,
-        "dictionary": data_dictionary(list(values.columns)),
+        "dictionary": data_dictionary(list(values.columns),
+                                      exported_tasks(values, run_vocabulary(args.out))),
         "about": about_sheet(created=datetime.now().isoformat(timespec="seconds"), version=__version__,
                              control_group=args.control_group, highlight_beyond=args.highlight_beyond,
                              selected=selected, values=values),

@@ -3,9 +3,11 @@
 Reads each recording's landmark file, computes the features of ``features.video.face_features``
 and writes ``RUN/features/face.parquet`` (one row per recording). Recordings whose landmarks fall
 below the quality bar keep their features and are flagged in ``quality__below_bar``. Each
-recording's row is cached under ``RUN/cache/face/`` and reused while its landmarks (their cache key)
-and the feature code are unchanged. A recording without landmarks (the landmarks stage failed on
-it, say a replaced video shows no face) loses its row and is listed in ``RUN/errors.csv``.
+recording's row is cached under ``RUN/cache/face/`` and reused while its landmarks (their cache
+key), its task's definition (its ``TaskSpec`` in the run's vocabulary, ``pipeline.task_file``: a
+task given another face profile is measured again) and the feature code are unchanged. A
+recording without landmarks (the landmarks stage failed on it, say a replaced video shows no face)
+loses its row and is listed in ``RUN/errors.csv``.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from pipeline import cache
 from pipeline.recordings import cache_path, drop_outputs, finish, gather, one_row, recomputed, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
+from pipeline.task_file import run_vocabulary
+from pipeline.tasks import task_spec
 
 DESCRIPTION = "Compute facial asymmetry and lip/jaw kinematics from the landmarks."
 CODE_MODULES = ["features.video.face_features", "features.video.normalise", "features.video.signals",
@@ -33,8 +37,8 @@ def add_arguments(parser) -> None:
 def features_one(item: dict) -> ItemResult:
     """Face features of one recording, or its cached row."""
     rid, source, out = item["recording_id"], item["file"], item["out"]
-    key = cache.make_key(inputs={"landmarks": cache.stored_key(source)}, params={"task": item["task"]},
-                         code=item["code"])
+    key = cache.make_key(inputs={"landmarks": cache.stored_key(source)},
+                         params={"task": item["task"].definition()}, code=item["code"])
     fresh, problem = cache.freshness(out, key)
     if fresh:
         return ItemResult(rid, "cached", source)
@@ -47,6 +51,7 @@ def features_one(item: dict) -> ItemResult:
 
 def run(args) -> int:
     recordings = valid_recordings(args.out)
+    vocabulary = run_vocabulary(args.out)
     code = cache.code_digest(CODE_MODULES)
     items, results = [], []
     for r in recordings[recordings["video_path"] != ""].itertuples():
@@ -55,7 +60,8 @@ def run(args) -> int:
             results.append(ItemResult(r.recording_id, "skipped", r.video_path, "NoLandmarks",
                                       "no landmarks: the landmarks stage did not produce them"))
             continue
-        items.append({"recording_id": r.recording_id, "file": str(source), "task": r.task, "code": code,
+        items.append({"recording_id": r.recording_id, "file": str(source),
+                      "task": task_spec(r.task, vocabulary), "code": code,
                       "out": str(cache_path(args.out, KIND, r.recording_id))})
     results += run_items("face-features", items, features_one, workers=args.workers, dask_address=args.dask)
     drop_outputs(args.out, KIND, results)

@@ -2,7 +2,9 @@
 
 One row per recording. Columns:
 
-- required: ``recording_id, subject_id, group, task, visit``;
+- required: ``recording_id, subject_id, group, task, visit``; ``task`` is one of NeuroFace's nine
+  task codes (``pipeline.tasks.NEUROFACE``) or a task of the clinic's tasks file
+  (``pipeline.task_file``, ``--tasks``);
 - media: ``video_path`` and/or ``audio_path`` (either may be empty; a row needs one of them);
   paths are relative to the data root (the manifest's folder unless ``--data-root`` is given) and
   may not escape it;
@@ -20,8 +22,9 @@ Media checks (``pipeline.media``) apply to the video stream of ``video_path`` an
 audio features use (``audio_source_column``): frame rate, sample rate and duration within range;
 every stream decoding as much as its file states (a cut or corrupted file decodes less), up to
 ``TOLERATED_MISSING_S``; a recording missing more is kept with a warning up to
-``EXCLUDED_MISSING_SHARE`` of a stream and excluded beyond it; a speech task's silent sound
-(``features.audio.silence``) is a warning, as its speech features will be NaN.
+``EXCLUDED_MISSING_SHARE`` of a stream and excluded beyond it; the silent sound of a task that
+asks for the voice (``features.audio.silence``) is a warning, as its voice and speech features
+will be NaN.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ from features.audio.silence import silence_reason
 from pipeline.cache import file_digest, read_parquet_metadata
 from pipeline.errors import ConfigError, ManifestError, MediaError
 from pipeline.media import MediaFacts, probe
-from pipeline.tasks import GROUPS, SEXES, TASKS
+from pipeline.tasks import GROUPS, NEUROFACE, SEXES, TaskSpec
 from pipeline.visits import DATE_COLUMN, ROW_COLUMN, visit_rank
 
 REQUIRED = ("recording_id", "subject_id", "group", "task", "visit")
@@ -99,16 +102,35 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     ManifestError
         If the file is missing or is not a CSV with a header.
     """
+    return read_csv_cells(path, what="manifest")
+
+
+def read_csv_cells(path: str | Path, *, what: str) -> pd.DataFrame:
+    """Read a CSV a person wrote (a manifest, a tasks file) as stripped strings, empty cells as ''.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file is, for messages, e.g. "manifest".
+
+    Raises
+    ------
+    ManifestError
+        If the file is missing, is not UTF-8, seems separated by something other than commas, or
+        is not a CSV with a header.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"{path}: manifest not found")
+        raise ManifestError(f"{path}: {what} not found")
     raw = path.read_bytes()
     row = first_row_not_utf8(raw)
     if row:
         raise ManifestError(f"{path}: row {row} is not UTF-8 text; save the file as UTF-8 (in "
                             "Excel: Save As > 'CSV UTF-8'; in LibreOffice: character set "
                             "'Unicode (UTF-8)')")
-    hint = separator_hint(raw.decode("utf-8").partition("\n")[0])
+    hint = separator_hint(raw.decode("utf-8").partition("\n")[0], what=what)
     if hint:
         raise ManifestError(f"{path}: {hint}")
     try:
@@ -129,19 +151,21 @@ def first_row_not_utf8(raw: bytes) -> int:
     return 0
 
 
-def separator_hint(header: str) -> str:
+def separator_hint(header: str, *, what: str) -> str:
     """What to say when a header line has one column but holds another separator ('' if not).
 
     Parameters
     ----------
     header : str
-        The manifest's first line.
+        The file's first line.
+    what : str
+        What the file is, e.g. "manifest".
     """
     if "," in header:
         return ""
     for separator, name in OTHER_SEPARATORS.items():
         if separator in header:
-            return (f"the manifest has one column: is it separated by {name}? avstroke reads "
+            return (f"the {what} has one column: is it separated by {name}? avstroke reads "
                     "comma-separated files; save it as CSV with commas (in Excel: 'CSV (Comma "
                     "delimited)')")
     return ""
@@ -194,7 +218,8 @@ def _outside_root_message(value: str, resolved: Path, root: Path) -> str:
     return f"path {value!r} escapes the data root {root}"
 
 
-def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: bool) -> list[Issue]:
+def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: bool,
+                vocabulary: dict) -> list[Issue]:
     issues = []
     root = data_root.resolve()
     numeric = _numeric_columns(table.columns)
@@ -220,8 +245,9 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
             add("error", row, "subject_id", rid, f"subject_id {rec['subject_id']!r} {ID_RULE}")
         if rec["group"] not in GROUPS and (require_group or rec["group"]):
             add("error", row, "group", rid, f"{rec['group']!r} is not a known group; allowed: {', '.join(GROUPS)}")
-        if rec["task"] not in TASKS:
-            add("error", row, "task", rid, f"{rec['task']!r} is not a known task; allowed: {', '.join(TASKS)}")
+        if rec["task"] not in vocabulary:
+            add("error", row, "task", rid, f"{rec['task']!r} is not a known task; allowed: "
+                f"{', '.join(vocabulary)} (a task of your own is defined in a tasks file, --tasks)")
         if not rec["visit"]:
             add("error", row, "visit", rid, "visit is empty; give the session number, e.g. 02")
         elif not ID_PATTERN.match(rec["visit"]):
@@ -311,8 +337,9 @@ def _video_issues(facts: MediaFacts) -> list[tuple[str, str]]:
     return out
 
 
-def _audio_issues(facts: MediaFacts, task: str) -> list[tuple[str, str]]:
-    """(severity, message) of each problem of the sound a ``task`` recording's features read."""
+def _audio_issues(facts: MediaFacts, task: TaskSpec | None) -> list[tuple[str, str]]:
+    """(severity, message) of each problem of the sound a ``task`` recording's features read
+    (``task`` None when the recording's task is unknown: its error stands for the silence check)."""
     if not facts.has_audio:
         return [("error", "has no audio stream")]
     out = []
@@ -327,14 +354,14 @@ def _audio_issues(facts: MediaFacts, task: str) -> list[tuple[str, str]]:
         out.append(shortfall_message(f"{facts.audio_decoded_s:.2f}",
                                      f"{facts.audio_duration_s:.2f} s of sound",
                                      facts.audio_missing_share))
-    silent = silence_reason(facts.audio_peak_dbfs, task)
+    silent = silence_reason(facts.audio_peak_dbfs, task) if task is not None else ""
     if silent:
         out.append(("warning", f"{silent}; its eGeMAPS, voice, timing and DDK features will be "
                                "NaN"))
     return out
 
 
-def _media_issues(facts: MediaFacts, *, kind: str, sound_used: bool, task: str
+def _media_issues(facts: MediaFacts, *, kind: str, sound_used: bool, task: TaskSpec | None
                   ) -> list[tuple[str, str]]:
     """(severity, message) of each problem of one media file.
 
@@ -347,8 +374,9 @@ def _media_issues(facts: MediaFacts, *, kind: str, sound_used: bool, task: str
     sound_used : bool
         Whether the recording's audio features read this file's sound; a video's own sound is
         checked only then (a sidecar file replaces it).
-    task : str
-        The recording's task (a silent sound matters only where speech is asked for).
+    task : TaskSpec or None
+        The recording's task (a silent sound matters only where the voice is asked for); None
+        when the task is unknown.
     """
     out = _video_issues(facts) if kind == "video" else []
     if sound_used and (kind == "audio" or facts.has_audio):
@@ -419,7 +447,8 @@ def check_validated_from(run_dir: str | Path, path: str | Path, data_root: str |
 
 
 def validate(path: str | Path, *, data_root: str | Path | None = None, probe_media: bool = True,
-             require_group: bool = True, progress=None) -> tuple[pd.DataFrame, pd.DataFrame, list[Issue]]:
+             require_group: bool = True, progress=None, vocabulary: dict = NEUROFACE
+             ) -> tuple[pd.DataFrame, pd.DataFrame, list[Issue]]:
     """Check a manifest and its media; return the validated table, media facts and all issues.
 
     Parameters
@@ -434,6 +463,9 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
         False for recordings to be predicted, whose group is not known (empty cells allowed).
     progress : callable, optional
         Wraps an iterable to show progress (e.g. tqdm).
+    vocabulary : dict
+        Task name -> ``pipeline.tasks.TaskSpec`` of every task the manifest may name: NeuroFace's
+        nine, and a clinic's own from its tasks file (``pipeline.task_file``).
 
     Returns
     -------
@@ -457,7 +489,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     for col in PATH_COLUMNS:
         if col not in table.columns:
             table[col] = ""
-    row_issues = _row_issues(table, file, root, require_group)
+    row_issues = _row_issues(table, file, root, require_group, vocabulary)
     issues += row_issues + _visit_order_issues(table, file, row_issues)
     media_rows = []
     rows = list(table.iterrows())
@@ -477,7 +509,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
                 issues.append(Issue("error", file, row, col, rid, str(exc), rec[col]))
                 continue
             found_issues = _media_issues(found, kind=kind, sound_used=col == audio_source_column(rec),
-                                         task=rec["task"])
+                                         task=vocabulary.get(rec["task"]))
             issues += [Issue(severity, file, row, col, rid, message, rec[col])
                        for severity, message in found_issues]
             opened.append(found)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import ManifestError
-from pipeline.tasks import TASKS
+from pipeline.tasks import NEUROFACE
 
 VIDEO_PATTERN = re.compile(r"^(?P<subject>(?:[ASN]\d{3}|OP\d{2}))_(?P<session>\d{2})_"
                            r"(?P<task>[A-Z]+_[A-Z]+)_color\.avi$", re.IGNORECASE)
@@ -113,7 +113,7 @@ def place_neuroface(root: str | Path, manifest_dir: str | Path) -> Placement:
         if path.suffix.lower() != ".avi":
             continue
         match = VIDEO_PATTERN.match(path.name)
-        if not match or match.group("task").upper() not in TASKS:
+        if not match or match.group("task").upper() not in NEUROFACE:
             unplaced.append(f"{path}: name is not <SUBJ>_<SESSION>_<TASK>_color.avi with a known task")
             continue
         stem = path.name[:-len(".avi")]

@@ -2,6 +2,8 @@
 
 The new recordings (a manifest, or one video with ``--video --subject --task``) go through the same
 extraction stages into ``--out``; then the models of ``--model`` score each subject's first visit.
+Recordings of a clinic's own tasks need ``--tasks``, the tasks file the training run was validated
+with (``pipeline.task_file``): a task is measured as its file defines it.
 
 ``--model`` is a run's model set (``RUN/models``, see ``models.modelset``) or one bundle folder. Of
 a model set, exactly the bundles its manifest ``model_set.json`` lists are used, the models of the
@@ -54,7 +56,8 @@ from pipeline.privacy import run_known_paths, scrub_paths
 from pipeline.run import run_stages, selected_stages
 from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
-from pipeline.tasks import TASKS
+from pipeline.task_file import resolve_vocabulary, run_vocabulary
+from pipeline.tasks import NEUROFACE
 from pipeline.visits import first_visits
 
 log = logging.getLogger("avstroke")
@@ -70,7 +73,8 @@ def add_arguments(parser) -> None:
                         help="the model set of a run (RUN/models) or one model bundle folder")
     parser.add_argument("--video", type=Path, default=None, help="one video to score instead of a manifest")
     parser.add_argument("--subject", default=None, help="pseudonymous subject id of --video")
-    parser.add_argument("--task", default=None, help=f"task of --video: one of {', '.join(TASKS)}")
+    parser.add_argument("--task", default=None, help=f"task of --video: one of {', '.join(NEUROFACE)}, "
+                                                     "or a task of the --tasks file")
     parser.add_argument("--visit", default="01", help="visit of --video (default: %(default)s)")
     parser.add_argument("--top", type=int, default=5, help="reasons listed per prediction (default: %(default)s)")
     parser.add_argument("--allow-partial", action="store_true",
@@ -142,8 +146,11 @@ def single_video_manifest(args) -> Path:
     """Write a one-row manifest for ``--video`` into the output folder."""
     if not args.subject or not args.task:
         raise ConfigError("--video needs --subject and --task")
-    if args.task not in TASKS:
-        raise ConfigError(f"--task must be one of {', '.join(TASKS)}; got {args.task!r}")
+    # a --tasks file's problems are listed by validate, which stops the run on them
+    tasks, _ = resolve_vocabulary(args.tasks)
+    if args.task not in tasks:
+        raise ConfigError(f"--task must be one of {', '.join(tasks)} (a task of your own is defined "
+                          f"in a tasks file given with --tasks); got {args.task!r}")
     video = args.video.resolve()
     row = {"recording_id": f"{args.subject}_{args.visit}_{args.task}", "subject_id": args.subject,
            "group": "", "task": args.task, "visit": args.visit, "video_path": str(video)}
@@ -244,9 +251,10 @@ def refuse_every_visit(table: pd.DataFrame, model: TrainedModel | RefusedModel, 
     return identity(first_visits(table), model).assign(missing_tasks="", reason=reason)
 
 
-def reasons_text(bundle: Bundle, X: pd.DataFrame, predictions: pd.DataFrame,
+def reasons_text(bundle: Bundle, X: pd.DataFrame, predictions: pd.DataFrame, tasks: dict,
                  top: int) -> tuple[list[str], list]:
-    """Top SHAP reasons per row for XGBoost bundles, leaving out features missing in ``X``.
+    """Top SHAP reasons per row for XGBoost bundles, leaving out features missing in ``X``; the
+    tasks are worded by their descriptions in ``tasks`` (the run's vocabulary).
 
     Returns
     -------
@@ -270,8 +278,8 @@ def reasons_text(bundle: Bundle, X: pd.DataFrame, predictions: pd.DataFrame,
     contributions = signed_contributions(result, classes=classes)
     texts, left_out = [], []
     for i in range(len(X)):
-        reasons = subject_reasons(contributions[i], result.data[i], result.columns, top=top,
-                                  leave_out=missing[i])
+        reasons = subject_reasons(contributions[i], result.data[i], result.columns, tasks=tasks,
+                                  top=top, leave_out=missing[i])
         left_out.append(ranked_reasons(contributions[i], top=top, leave_out=missing[i])[1])
         if bundle.task_type == "regression":
             outcome = "a higher score"
@@ -285,7 +293,7 @@ def reasons_text(bundle: Bundle, X: pd.DataFrame, predictions: pd.DataFrame,
 
 
 def score(table: pd.DataFrame, present: dict, model: TrainedModel, *, top: int,
-          allow_partial: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+          allow_partial: bool, tasks: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score each subject's first visit in ``table`` with one model.
 
     Parameters
@@ -300,6 +308,9 @@ def score(table: pd.DataFrame, present: dict, model: TrainedModel, *, top: int,
     allow_partial : bool
         Score a visit lacking tasks the model was trained on (marked in ``imputed_tasks``)
         instead of refusing it.
+    tasks : dict
+        Task name -> ``pipeline.tasks.TaskSpec`` of the new recordings' tasks (their run's
+        vocabulary), for the reasons' words.
 
     Returns
     -------
@@ -331,7 +342,7 @@ def score(table: pd.DataFrame, present: dict, model: TrainedModel, *, top: int,
     out["n_missing_features"] = n_missing[keep].to_numpy()
     out["n_model_features"] = len(model.bundle.feature_columns)
     out["imputed_tasks"] = [", ".join(t) for t, k in zip(lacking, keep) if k]
-    out["top_reasons"], out["n_reasons_left_out"] = reasons_text(model.bundle, X, predictions, top)
+    out["top_reasons"], out["n_reasons_left_out"] = reasons_text(model.bundle, X, predictions, tasks, top)
     return out, refused.reset_index(drop=True)
 
 
@@ -366,11 +377,13 @@ def run(args) -> int:
     if run_stages(args, EXTRACTION) != 0:
         return 1
     table = pd.read_parquet(args.out / "features" / "table.parquet")
+    tasks = run_vocabulary(args.out)
     present = tasks_by_visit(pd.read_parquet(args.out / "features" / "recordings.parquet"))
     scored, refused = [], []
     for model in models:
         try:
-            predictions, refusals = score(table, present, model, top=args.top, allow_partial=args.allow_partial)
+            predictions, refusals = score(table, present, model, top=args.top, allow_partial=args.allow_partial,
+                                          tasks=tasks)
         except ModelMismatchError as exc:
             # The exception's text goes to refused.csv, a table people read.
             reason = scrub_paths(str(exc), run_known_paths(args.out))

@@ -27,6 +27,7 @@ from pipeline.manifest import VALIDATED_FILE
 from pipeline.privacy import run_known_paths
 from pipeline.runner import ERROR_COLUMNS
 from pipeline.stage import stage_main
+from pipeline.task_file import run_vocabulary
 from pipeline.validate import ISSUE_COLUMNS
 from reports.figures import write_png
 from reports.html import SUBJECT_FOLDER, RunInputs, build_report
@@ -97,6 +98,7 @@ def load_inputs(run_dir: Path) -> RunInputs:
         bundles=bundles, bundle_problems=problems,
         errors=_csv(run_dir / "errors.csv", ERROR_COLUMNS),
         validation=_csv(run_dir / "validation.csv", ISSUE_COLUMNS),
+        tasks=run_vocabulary(run_dir),
         landmarks_quality=_optional_parquet(run_dir / "landmarks_quality.parquet"),
         landmarks_error=_optional_parquet(run_dir / "landmarks_error.parquet"),
         known_paths=run_known_paths(run_dir),

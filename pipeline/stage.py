@@ -4,8 +4,9 @@ A stage module defines ``add_arguments(parser)`` for its own options and ``run(a
 ``stage_main`` adds the common options, sets up logging to the terminal and to the run folder's
 log, holds the run folder's lock while the command runs (``pipeline.run_folder``: one command per
 folder at a time, temporary files of killed writes cleared), refuses a ``--manifest`` other than
-the one the run folder was validated from unless the command validates it, and prints an
-AvstrokeError as a one-line message instead of a traceback.
+the one the run folder was validated from unless the command validates it (and likewise a
+``--tasks`` file other than the one it was validated with), and prints an AvstrokeError as a
+one-line message instead of a traceback.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pipeline.config import DEFAULT_MANIFEST, DEFAULT_RUN_DIR, LOG_DIR
 from pipeline.errors import AvstrokeError
 from pipeline.manifest import check_validated_from
 from pipeline.run_folder import prepared
+from pipeline.task_file import check_tasks_from
 
 log = logging.getLogger("avstroke")
 
@@ -76,7 +78,8 @@ def stage_main(prog: str, description: str, add_arguments: Callable, run: Callab
     validates_manifest : callable, optional
         ``validates_manifest(args) -> bool``: True when this command validates ``--manifest``
         itself (validate, a run from validate, predict). Any other command reads the run folder's
-        validated manifest, and a ``--manifest`` given to it must be the one validated there.
+        validated manifest, and a ``--manifest`` (or ``--tasks``) given to it must be the one
+        validated there.
 
     Exit codes: 0 success, 1 the stage failed (e.g. validation errors, every recording failed),
     2 a usage or input error reported as one message.
@@ -94,6 +97,8 @@ def stage_main(prog: str, description: str, add_arguments: Callable, run: Callab
             validates = validates_manifest is not None and validates_manifest(args)
             if common and args.manifest is not None and not validates:
                 check_validated_from(args.out, args.manifest, args.data_root)
+            if common and getattr(args, "tasks", None) is not None and not validates:
+                check_tasks_from(args.out, args.tasks)
             return run(args)
     except AvstrokeError as exc:
         log.error("error: %s", exc)

@@ -14,7 +14,8 @@ training that is killed or fails leaves the previous set in use, whole.
 The new set holds the targets of this training only: retraining a subset of targets drops the
 others' models and metrics, so ``metrics.json`` and the models always describe one training with
 one set of settings. A training in which every target was skipped changes nothing and exits 1.
-Skipped when the table, the settings and the modelling code are unchanged.
+Skipped when the table, the settings (among them the tasks whose non-speech control is left out,
+from the run's task vocabulary) and the modelling code are unchanged.
 """
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ import pandas as pd
 from models import artifacts, modelset
 from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import fit_final, nested_cv, results_summary
-from models.modalities import FINAL_SET, modality_sets
+from models.modalities import FINAL_SET, control_excluded_tasks, modality_sets
 from models.targets import build_target
 from pipeline import cache
 from pipeline.errors import ConfigError, TargetError
 from pipeline.stage import stage_main
+from pipeline.task_file import run_vocabulary
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Train and evaluate XGBoost and the fusion network with subject-grouped nested CV."
@@ -45,7 +47,8 @@ MODELS = ("xgb", "fusion")
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    """Every setting that changes the training results."""
+    """Every setting that changes the training results (``control_excluded_tasks``: the tasks
+    whose non-speech control the run's task vocabulary leaves out, ``models.modalities``)."""
 
     targets: tuple
     models: tuple
@@ -54,6 +57,7 @@ class TrainSettings:
     permutations: int
     fusion_permutations: int
     bootstrap: int
+    control_excluded_tasks: tuple
 
 
 def add_arguments(parser) -> None:
@@ -72,7 +76,9 @@ def add_arguments(parser) -> None:
                         help="subject-level bootstrap resamples of every CI (default: %(default)s)")
 
 
-def settings_from(args) -> TrainSettings:
+def settings_from(args, vocabulary: dict) -> TrainSettings:
+    """The settings of ``args``; ``vocabulary`` (the run's tasks) says whose non-speech control
+    is left out (``models.modalities.control_excluded_tasks``)."""
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     for m in models:
         if m not in MODELS:
@@ -82,7 +88,7 @@ def settings_from(args) -> TrainSettings:
     return TrainSettings(targets=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
                          models=models, folds=args.folds, seed=args.seed,
                          permutations=args.permutations, fusion_permutations=args.fusion_permutations,
-                         bootstrap=args.bootstrap)
+                         bootstrap=args.bootstrap, control_excluded_tasks=control_excluded_tasks(vocabulary))
 
 
 def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, set_dir, *,
@@ -94,7 +100,8 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, set_di
         log.warning("train: %s: %d subject(s) left out: %s", spec, n, reason)
     rows = target.rows.reset_index(drop=True)
     y = target.y.reset_index(drop=True)
-    sets = modality_sets(rows.columns, usable=lambda c: rows[c].notna().any())
+    sets = modality_sets(rows.columns, usable=lambda c: rows[c].notna().any(),
+                         excluded_tasks=settings.control_excluded_tasks)
     if not sets:
         raise TargetError(f"target {spec!r}: the feature table has no usable feature columns")
     folds = n_folds_for(y, target.task_type, settings.folds)
@@ -164,7 +171,7 @@ def write_set_files(set_dir, metrics: dict, predictions: list, key: str) -> None
 
 
 def run(args) -> int:
-    settings = settings_from(args)
+    settings = settings_from(args, run_vocabulary(args.out))
     table_path = args.out / "features" / "table.parquet"
     if not table_path.is_file():
         raise TargetError(f"{table_path} not found: run `avstroke assemble` first")

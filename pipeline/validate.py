@@ -1,14 +1,16 @@
 """``avstroke validate``: check the manifest and every media file before any heavy work.
 
 Writes ``RUN/manifest.validated.parquet`` (rows with absolute paths and a ``valid`` flag; its
-metadata records the manifest's path, content digest and data root, which later runs check),
-``RUN/media.parquet`` (stream facts per recording, among them how much of each stream decodes and
-the sound's peak level) and ``RUN/validation.csv`` (every issue, named by row, column and
-recording id; its messages name no media path, ``pipeline.privacy``, while the terminal and the
-log name the file). Exit status 1 when any error was found. Within ``avstroke run``, errors
-confined to single recordings (a missing, undecodable or mostly undecodable file, an unknown
-task) exclude those recordings and are listed in ``RUN/errors.csv``; errors in the manifest as a
-whole stop the run. Warnings about a recording's media (a file that decodes partly, a silent
+metadata records the manifest's path, content digest and data root, which later runs check, and
+the run's task vocabulary: NeuroFace's nine tasks and those of the ``--tasks`` file, with the
+file's path and digest, ``pipeline.task_file``), ``RUN/media.parquet`` (stream facts per
+recording, among them how much of each stream decodes and the sound's peak level) and
+``RUN/validation.csv`` (every issue, named by file, row, column and recording id; its messages
+name no media path, ``pipeline.privacy``, while the terminal and the log name the file). Exit
+status 1 when any error was found. Within ``avstroke run``, errors confined to single recordings
+(a missing, undecodable or mostly undecodable file, an unknown task) exclude those recordings and
+are listed in ``RUN/errors.csv``; errors in the manifest as a whole, and any error in the tasks
+file, stop the run. Warnings about a recording's media (a file that decodes partly, a silent
 sound, no sound at all) keep the recording; they stay in ``RUN/validation.csv`` and the run's
 summary lists them (``media_warnings``).
 """
@@ -17,11 +19,12 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline import cache, manifest
+from pipeline import cache, manifest, task_file
 from pipeline.config import DEFAULT_MANIFEST
 from pipeline.privacy import known_paths, scrub_paths
 from pipeline.runner import ItemResult, progress_enabled, record_errors
@@ -40,6 +43,9 @@ ISSUE_COLUMNS = ["severity", "file", "row", "column", "recording_id", "message"]
 def add_arguments(parser) -> None:
     parser.add_argument("--no-probe", action="store_true",
                         help="check the table only, without opening media files")
+    parser.add_argument("--tasks", type=Path, default=None,
+                        help="CSV of your own tasks (task,kind,face_profile,syllables_per_cycle,"
+                             "description), added to NeuroFace's nine built-in tasks")
 
 
 def is_fatal(issue: manifest.Issue) -> bool:
@@ -62,15 +68,19 @@ def execute(args) -> tuple[int, bool]:
     n_errors : int
         Errors found (0 = clean).
     fatal : bool
-        True when an error concerns the manifest as a whole, so no stage can run.
+        True when an error concerns the manifest as a whole or the tasks file, so no stage can
+        run.
     """
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     progress = (lambda it: tqdm(it, desc="validate", unit="rec")) if progress_enabled() else None
     source = args.manifest if args.manifest is not None else DEFAULT_MANIFEST
+    vocabulary, task_issues = task_file.resolve_vocabulary(args.tasks)
     table, media, issues = manifest.validate(source, data_root=args.data_root,
                                              probe_media=not args.no_probe, progress=progress,
-                                             require_group=not getattr(args, "allow_unknown_group", False))
+                                             require_group=not getattr(args, "allow_unknown_group", False),
+                                             vocabulary=vocabulary)
+    issues = task_issues + issues
     log.info("validate: media paths are read relative to %s",
              manifest.media_root(source, args.data_root))
     issue_table = issue_rows(issues, known_paths(table))
@@ -80,7 +90,8 @@ def execute(args) -> tuple[int, bool]:
     if len(issues) > MAX_PRINTED:
         log.warning("... %d more issues in %s", len(issues) - MAX_PRINTED, out / "validation.csv")
     n_err = sum(i.severity == "error" for i in issues)
-    fatal = [i for i in issues if is_fatal(i)]
+    # a task the file misdefines would make every recording of it, or their features, wrong
+    fatal = [i for i in issues if is_fatal(i)] + [i for i in task_issues if i.severity == "error"]
     if fatal:
         log.error("validate: %d errors, %d warnings; the manifest cannot be used as it is",
                   n_err, len(issues) - n_err)
@@ -93,7 +104,8 @@ def execute(args) -> tuple[int, bool]:
     table["validation_error"] = ["; ".join(f"{i.column}: {i.message}" for i in bad.get(r, []))
                                  for r in table["recording_id"]]
     cache.write_parquet(table, out / manifest.VALIDATED_FILE,
-                        metadata={manifest.SOURCE_KEY: manifest.manifest_source(source, args.data_root)})
+                        metadata={manifest.SOURCE_KEY: manifest.manifest_source(source, args.data_root),
+                                  **task_file.vocabulary_metadata(vocabulary, args.tasks)})
     cache.write_parquet(media, out / "media.parquet")
     paths = table.set_index("recording_id")
     record_errors(out, "validate", [

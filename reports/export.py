@@ -67,7 +67,6 @@ KEY_DESCRIPTIONS = {
     "group": "Participant group: " + ", ".join(f"{code} = {GROUP_NAMES[code]}" for code in GROUPS) + ".",
     "visit": ("Session (visit) code as given in the manifest, e.g. 02 = baseline, 03 = follow-up; "
               f"rows are in visit order: {RULE_WORDS}."),
-    "task": "Examination task the recording shows (Toronto NeuroFace task code).",
 }
 HIGHLIGHT_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
 MAX_COLUMN_WIDTH = 60
@@ -318,7 +317,21 @@ def _entry(column: str) -> Feature:
         return register_covariate(COVARIATE_PREFIX + name)
 
 
-def data_dictionary(columns: list[str]) -> pd.DataFrame:
+def task_key_description(tasks: list) -> str:
+    """What the ``task`` column holds: each exported task's code and words."""
+    return ("Examination task the recording shows: "
+            + "; ".join(f"{spec.name} = {spec.description}" for spec in tasks) + ".")
+
+
+def applicable_tasks(entry: Feature, tasks: list) -> str:
+    """The exported tasks a feature is meaningful for (by their kind and face profile), in words."""
+    names = [spec.name for spec in tasks if entry.applies_to(spec)]
+    if len(names) == len(tasks):
+        return "all tasks"
+    return ", ".join(names) or "none of these tasks"
+
+
+def data_dictionary(columns: list[str], tasks: list) -> pd.DataFrame:
     """One row per exported column, in plain words, from the feature registry.
 
     Parameters
@@ -326,6 +339,10 @@ def data_dictionary(columns: list[str]) -> pd.DataFrame:
     columns : list of str
         Key columns (``subject_id``, ``group``, ``visit``, ``task``) and recording-level feature
         columns, e.g. ``list(values.columns)``.
+    tasks : list of TaskSpec
+        The exported rows' tasks (``pipeline.tasks.TaskSpec`` from the run's vocabulary): the
+        ``task`` column's description words them, and a feature's ``tasks`` cell lists those it
+        applies to.
 
     Returns
     -------
@@ -340,6 +357,9 @@ def data_dictionary(columns: list[str]) -> pd.DataFrame:
     """
     rows = []
     for column in columns:
+        if column == "task":
+            rows.append({"column": column, "description": task_key_description(tasks)})
+            continue
         if column in KEY_DESCRIPTIONS:
             rows.append({"column": column, "description": KEY_DESCRIPTIONS[column]})
             continue
@@ -347,7 +367,7 @@ def data_dictionary(columns: list[str]) -> pd.DataFrame:
         rows.append({
             "column": column, "description": entry.description, "unit": entry.unit,
             "modality": entry.modality, "measured_from": MODALITY_WORDS.get(entry.modality, entry.modality),
-            "tasks": ", ".join(entry.tasks) if entry.tasks else "all tasks",
+            "tasks": applicable_tasks(entry, tasks),
             "direction": DIRECTION_WORDS[entry.direction],
             "positive_z_means": ("" if entry.modality in NOT_SCORED_MODALITIES
                                  else POSITIVE_Z_WORDS[entry.direction]),

@@ -33,7 +33,7 @@ from models.modalities import FINAL_SET
 from models.targets import build_target
 from pipeline.errors import ConfigError, TargetError
 from pipeline.privacy import scrub_paths
-from pipeline.tasks import GROUP_NAMES, GROUPS
+from pipeline.tasks import GROUP_NAMES, GROUPS, KIND_WORDS
 from pipeline.visits import first_visits
 from reports import figures
 from reports.chance import (CHANCE_LEVEL, CHANCE_METRIC, PERMUTATION_ALPHA,
@@ -42,7 +42,8 @@ from reports.export import (DIRECTION_WORDS, POSITIVE_Z_WORDS, control_norms, fe
                             z_scores)
 from reports.importance import (ImportanceError, ablation_table, gain_importance,
                                 importance_table, mean_abs_shap, oof_explanations, plain_names,
-                                shap_contributions, signed_contributions, subject_reasons)
+                                shap_contributions, signed_contributions, subject_reasons,
+                                task_words)
 from reports.methods import METRIC_WORDS, methods_paragraphs, reference_list
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -87,6 +88,9 @@ class RunInputs:
         ``errors.csv`` (stage, recording_id, file, error, message); may be empty.
     validation : DataFrame
         ``validation.csv`` (severity, file, row, column, recording_id, message); may be empty.
+    tasks : dict
+        Task name -> ``pipeline.tasks.TaskSpec``: the run's task vocabulary
+        (``pipeline.task_file.run_vocabulary``), whose descriptions word the tasks.
     landmarks_quality : DataFrame, optional
         ``landmarks_quality.parquet``.
     landmarks_error : DataFrame, optional
@@ -105,6 +109,7 @@ class RunInputs:
     bundles: dict
     errors: pd.DataFrame
     validation: pd.DataFrame
+    tasks: dict
     landmarks_quality: pd.DataFrame | None = None
     landmarks_error: pd.DataFrame | None = None
     bundle_problems: dict = field(default_factory=dict)
@@ -230,11 +235,14 @@ def cohort_rows(table: pd.DataFrame, recordings: pd.DataFrame,
     return rows
 
 
-def task_rows(recordings: pd.DataFrame) -> tuple[list[str], list[dict]]:
-    """Recordings per task (rows) and group (columns)."""
+def task_rows(recordings: pd.DataFrame, tasks: dict) -> tuple[list[str], list[dict]]:
+    """Recordings per task (rows) and group (columns), each task with its words and kind
+    (``tasks``: the run's vocabulary, task name -> ``pipeline.tasks.TaskSpec``)."""
     groups = _ordered_groups(recordings["group"])
     counts = recordings.groupby(["task", "group"]).size().unstack(fill_value=0)
-    rows = [{"task": task, "counts": [int(counts.loc[task].get(g, 0)) for g in groups]}
+    rows = [{"task": task, "words": task_words(task, tasks),
+             "kind": KIND_WORDS[tasks[task].kind] if task in tasks else "",
+             "counts": [int(counts.loc[task].get(g, 0)) for g in groups]}
             for task in counts.index]
     return groups, rows
 
@@ -466,11 +474,12 @@ class Explanation:
 
 def explain_target(figs: _Figures, *, target: str, bundle, rows: pd.DataFrame, y: pd.Series,
                    protocol: dict, labels: list, task_type: str, top: int, n_repeats: int,
-                   reported: dict) -> Explanation:
+                   reported: dict, tasks: dict) -> Explanation:
     """Gain, SHAP and out-of-fold permutation importance of one target's XGBoost model.
 
     ``reported`` maps subject id to the class the evaluation predicted for it (multiclass
-    reasons are given towards that class).
+    reasons are given towards that class); ``tasks`` is the run's task vocabulary (task name ->
+    ``pipeline.tasks.TaskSpec``), whose descriptions word the features' tasks.
     """
     model = bundle.model
     columns = list(bundle.feature_columns)
@@ -486,7 +495,7 @@ def explain_target(figs: _Figures, *, target: str, bundle, rows: pd.DataFrame, y
                            n_splits=int(splits.get("n_splits", 5)),
                            seed=int(protocol.get("seed", 0)),
                            strategy=splits.get("strategy", "kfold"), n_repeats=n_repeats)
-    table = importance_table(gain=gain, shap=mean_abs_shap(final_shap),
+    table = importance_table(gain=gain, shap=mean_abs_shap(final_shap), tasks=tasks,
                              permutation=oof["permutation"])
     # Features no tree uses have zero importance of every kind: ranking them says nothing.
     table = table[(table["gain_share"] > 0) | (table["mean_abs_shap"] > 0)
@@ -515,13 +524,13 @@ def explain_target(figs: _Figures, *, target: str, bundle, rows: pd.DataFrame, y
             xlabel=f"worsening of {metric_words(oof['metric'])} when shuffled (mean \u00b1 SD over "
                    f"{n_repeats} shuffles)"), alt="Permutation importance"))
     reasons, towards = _subject_reasons(oof, rows, labels=labels, task_type=task_type,
-                                        reported=reported)
+                                        reported=reported, tasks=tasks)
     return Explanation(table=table, figures=made, permutation_metric=oof["metric"],
                        permutation_baseline=oof["baseline"], reasons=reasons, towards=towards)
 
 
 def _subject_reasons(oof: dict, rows: pd.DataFrame, *, labels: list, task_type: str,
-                     reported: dict) -> tuple[dict, dict]:
+                     reported: dict, tasks: dict) -> tuple[dict, dict]:
     shap = oof["shap"]
     classes = None
     if task_type == "multiclass":
@@ -533,7 +542,7 @@ def _subject_reasons(oof: dict, rows: pd.DataFrame, *, labels: list, task_type: 
     contributions = signed_contributions(shap, classes=classes)
     reasons, towards = {}, {}
     for i, subject in enumerate(rows["subject_id"].astype(str)):
-        reasons[subject] = subject_reasons(contributions[i], shap.data[i], shap.columns,
+        reasons[subject] = subject_reasons(contributions[i], shap.data[i], shap.columns, tasks=tasks,
                                            top=TOP_REASONS)
         if task_type == "binary":
             towards[subject] = labels[1]
@@ -610,7 +619,8 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
         section["explanation"] = explain_target(
             figs, target=target, bundle=bundle, rows=rows, y=y,
             protocol=summary.get("models", {}).get("xgb", {}).get("protocol", {}),
-            labels=labels, task_type=task_type, top=top, n_repeats=n_repeats, reported=reported)
+            labels=labels, task_type=task_type, top=top, n_repeats=n_repeats, reported=reported,
+            tasks=inputs.tasks)
     except ImportanceError as reason:  # shown in the report instead of the importances
         section["explanation_note"] = scrub_paths(str(reason))
         return section
@@ -745,7 +755,7 @@ NEGATIVE_Z_WORDS = {"higher_worse": "better than controls", "higher_better": "wo
 NOT_DEVIATIONS = ("nonspeech", "quality")
 
 
-def deviation_rows(z: pd.DataFrame, subject: str, *, top: int) -> list[dict]:
+def deviation_rows(z: pd.DataFrame, subject: str, *, top: int, tasks: dict) -> list[dict]:
     """A participant's largest deviations from the control norms per visit, in plain words.
 
     Parameters
@@ -757,6 +767,9 @@ def deviation_rows(z: pd.DataFrame, subject: str, *, top: int) -> list[dict]:
         Participant id.
     top : int
         Rows per visit.
+    tasks : dict
+        Task name -> ``pipeline.tasks.TaskSpec``: the run's vocabulary, whose descriptions word
+        the tasks.
 
     Returns
     -------
@@ -779,7 +792,7 @@ def deviation_rows(z: pd.DataFrame, subject: str, *, top: int) -> list[dict]:
                        place=long["visit"].map(place))
     long = long.sort_values(["place", "neutral", "size"], ascending=[True, True, False])
     chosen = long.groupby("place").head(top)
-    names = plain_names(chosen["subject_column"])
+    names = plain_names(chosen["subject_column"], tasks)
     return [{"visit": r.visit, "name": names[r.subject_column], "z": fmt(r.z, 1),
              "meaning": (POSITIVE_Z_WORDS if r.z > 0 else NEGATIVE_Z_WORDS)[r.direction]}
             for r in chosen.itertuples()]
@@ -903,7 +916,7 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
     # Rows without a group are visits a participant never had (no recording behind them).
     inputs = replace(inputs, table=inputs.table[inputs.table["group"].notna()])
     cohort = cohort_rows(inputs.table, inputs.recordings, inputs.errors)
-    task_groups, tasks = task_rows(inputs.recordings)
+    task_groups, tasks = task_rows(inputs.recordings, inputs.tasks)
     sections, skipped = [], dict(inputs.metrics.get("skipped_targets", {}))
     for target in inputs.metrics["targets"]:
         try:
@@ -936,6 +949,7 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
         group=group_words(group_of.get(subject, "")),
         predictions=_subject_predictions(sections, subject),
         reasons=_subject_reasons_block(sections, subject),
-        deviations=[] if z is None else deviation_rows(z, subject, top=TOP_DEVIATIONS),
+        deviations=[] if z is None else deviation_rows(z, subject, top=TOP_DEVIATIONS,
+                                                       tasks=inputs.tasks),
         z_available=z is not None) for subject, filename in zip(subjects, files)}
     return Report(html=html, figures=figs.files, subjects=pages)

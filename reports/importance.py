@@ -2,7 +2,8 @@
 
 Everything here is pure (tables and fitted models in, tables out); nothing reads or writes files.
 
-- ``plain_name``: a feature column as a clinician reads it, from the feature registry, e.g.
+- ``plain_name``: a feature column as a clinician reads it, from the feature registry and the
+  run's task vocabulary (``pipeline.tasks``: a task is worded by its description), e.g.
   ``face__NSM_SPREAD__commissure_excursion_asym_pct`` -> "Left-right difference in mouth corner
   movement, in percent of the side that moves more (%), tight-lip smile task".
 - ``gain_importance``: XGBoost total gain of the final model per feature (its share of the summed
@@ -32,17 +33,6 @@ from models.metrics import PRIMARY_METRIC, UndefinedMetric, metric_spec
 from models.xgb import fit_xgb
 from pipeline.errors import AvstrokeError, ConfigError, check_option
 
-TASK_WORDS = {
-    "BBP_NORMAL": "sentence task ('buy Bobby a puppy')",
-    "DDK_PA": "'pa' repetition task",
-    "DDK_PATAKA": "'pataka' repetition task",
-    "NSM_SPREAD": "tight-lip smile task",
-    "NSM_KISS": "kiss (lip pucker) task",
-    "NSM_OPEN": "mouth-opening task",
-    "NSM_BROW": "eyebrow-raise task",
-    "NSM_BLOW": "cheek-puff (blow) task",
-    "NSM_BIGSMILE": "big-smile task",
-}
 MODALITY_TAGS = {"face": "face video", "quality": "tracking quality", "audio": "eGeMAPS",
                  "voice": "Praat", "ddk": "syllable repetition", "timing": "speech timing",
                  "nonspeech": "non-speech control", "meta": "participant information"}
@@ -57,9 +47,10 @@ class ImportanceError(AvstrokeError):
     """Importances cannot be computed for this model or table; the message says why."""
 
 
-def task_words(task: str) -> str:
-    """Plain words for a task code (the code itself for an unknown task)."""
-    return TASK_WORDS.get(task, f"{task} task")
+def task_words(task: str, tasks: dict) -> str:
+    """Plain words for a task code: its description in ``tasks`` (task name ->
+    ``pipeline.tasks.TaskSpec``), or the code itself for a task ``tasks`` does not hold."""
+    return tasks[task].description if task in tasks else f"{task} task"
 
 
 def _first_clause(text: str) -> str:
@@ -104,13 +95,16 @@ def short_unit(feature: Feature) -> str:
     return re.sub(r"\s*\((IOD),?\s*\)", r" (\1)", unit)
 
 
-def plain_name(column: str) -> str:
+def plain_name(column: str, tasks: dict) -> str:
     """A feature column in plain words with unit and task.
 
     Parameters
     ----------
     column : str
         ``<modality>__<task>__<feature>`` or ``<modality>__<feature>``.
+    tasks : dict
+        Task name -> ``pipeline.tasks.TaskSpec``: the run's vocabulary, whose descriptions word
+        the tasks.
 
     Returns
     -------
@@ -126,11 +120,12 @@ def plain_name(column: str) -> str:
     feature = lookup(column)
     _, task, _ = parse_column(column)
     name = f"{short_description(feature)} ({short_unit(feature)})"
-    return f"{name}, {task_words(task)}" if task else name
+    return f"{name}, {task_words(task, tasks)}" if task else name
 
 
-def plain_names(columns) -> dict:
-    """``plain_name`` of each column, made unique by the measuring source where two collide.
+def plain_names(columns, tasks: dict) -> dict:
+    """``plain_name`` of each column (``tasks`` the run's vocabulary), made unique by the
+    measuring source where two collide.
 
     Returns
     -------
@@ -138,7 +133,7 @@ def plain_names(columns) -> dict:
         Column -> name, in the order given.
     """
     columns = list(dict.fromkeys(columns))
-    names = {c: plain_name(c) for c in columns}
+    names = {c: plain_name(c, tasks) for c in columns}
     counts = pd.Series(list(names.values())).value_counts()
     for column, name in names.items():
         if counts[name] > 1:
@@ -151,9 +146,10 @@ def plain_names(columns) -> dict:
     return names
 
 
-def feature_info(columns) -> pd.DataFrame:
-    """One row per column: plain name, description, unit, task, modality, direction, source."""
-    names = plain_names(columns)
+def feature_info(columns, tasks: dict) -> pd.DataFrame:
+    """One row per column: plain name (``tasks`` the run's vocabulary), description, unit, task,
+    modality, direction, source."""
+    names = plain_names(columns, tasks)
     rows = []
     for column, name in names.items():
         feature = lookup(column)
@@ -401,7 +397,7 @@ def _pooled_shap(fitted, test_tables, columns: list, n_rows: int) -> ShapResult:
     return ShapResult(columns=list(columns), values=values, base=base, data=data)
 
 
-def importance_table(*, gain: pd.DataFrame, shap: pd.DataFrame,
+def importance_table(*, gain: pd.DataFrame, shap: pd.DataFrame, tasks: dict,
                      permutation: pd.DataFrame | None = None) -> pd.DataFrame:
     """Gain, mean |SHAP| and (optionally) permutation importance side by side, with names.
 
@@ -411,6 +407,8 @@ def importance_table(*, gain: pd.DataFrame, shap: pd.DataFrame,
         From ``gain_importance``.
     shap : DataFrame
         From ``mean_abs_shap``.
+    tasks : dict
+        Task name -> ``pipeline.tasks.TaskSpec`` (the run's vocabulary), for the names.
     permutation : DataFrame, optional
         ``oof_explanations(...)["permutation"]``.
 
@@ -429,8 +427,8 @@ def importance_table(*, gain: pd.DataFrame, shap: pd.DataFrame,
     table = table.fillna({"gain_share": 0.0, "mean_abs_shap": 0.0})
     table["rank_gain"] = table["gain_share"].rank(ascending=False, method="min").astype(int)
     table["rank_shap"] = table["mean_abs_shap"].rank(ascending=False, method="min").astype(int)
-    info = feature_info(table["column"])[["column", "name", "unit", "task", "modality",
-                                          "direction"]]
+    info = feature_info(table["column"], tasks)[["column", "name", "unit", "task", "modality",
+                                                 "direction"]]
     table = info.merge(table, on="column")
     return table.sort_values(["mean_abs_shap", "gain_share"], ascending=False,
                              kind="stable").reset_index(drop=True)
@@ -522,7 +520,7 @@ def ranked_reasons(contributions: np.ndarray, *, top: int,
     return positions, n_left_out
 
 
-def subject_reasons(contributions: np.ndarray, values: np.ndarray, columns: list, *,
+def subject_reasons(contributions: np.ndarray, values: np.ndarray, columns: list, *, tasks: dict,
                     top: int = 5, leave_out: np.ndarray | None = None) -> pd.DataFrame:
     """The features that pushed one subject's prediction most, in plain words.
 
@@ -534,6 +532,8 @@ def subject_reasons(contributions: np.ndarray, values: np.ndarray, columns: list
         The subject's feature values (NaN where missing).
     columns : list of str
         Feature columns.
+    tasks : dict
+        Task name -> ``pipeline.tasks.TaskSpec`` (the run's vocabulary), for the names.
     top : int
         How many reasons (>= 1).
     leave_out : ndarray of bool, shape (p,), optional
@@ -548,7 +548,7 @@ def subject_reasons(contributions: np.ndarray, values: np.ndarray, columns: list
     contributions = np.asarray(contributions, dtype=float)
     order, _ = ranked_reasons(contributions, top=top, leave_out=leave_out)
     chosen = [columns[i] for i in order]
-    names = plain_names(chosen)
+    names = plain_names(chosen, tasks)
     rows = [{"column": columns[i], "name": names[columns[i]], "value": float(values[i]),
              "unit": short_unit(lookup(columns[i])), "contribution": float(contributions[i]),
              "pushes": "towards" if contributions[i] > 0 else "away from"} for i in order]

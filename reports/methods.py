@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from features.audio.voice_quality import VOWEL_MAX_TRIM_SHARE, VOWEL_TRIM_S
 from models.xgb import DEEP_TREES_MIN_SUBJECTS, default_grid
 from pipeline.errors import ConfigError
 from reports.chance import CHANCE_LEVEL, PERMUTATION_ALPHA
@@ -124,12 +125,15 @@ def _features_paragraph() -> str:
         "distance do not read as facial motion. From them the pipeline computed static and "
         f"movement asymmetries in the manner of Emotrics {cite('Guarin 2018')} and kinematics of "
         "the lips, jaw and brows (range of motion, speed, acceleration, jerk, repetition rate, "
-        "regularity and fatigue), separately for each examination task of the Toronto NeuroFace "
-        f"protocol {cite('Bandini 2021')}. "
+        "regularity and fatigue), separately for each examination task: those of the Toronto "
+        f"NeuroFace protocol {cite('Bandini 2021')}, and any task the clinic defined, measured like "
+        "the NeuroFace task of the movement it asks for. "
         "Voice. Audio was resampled to 16 kHz mono. The 88 eGeMAPSv02 functionals "
         f"{cite('Eyben 2016')} were computed with openSMILE {cite('Eyben 2010')}; pitch, jitter, "
         "shimmer, harmonics-to-noise ratio, cepstral peak prominence and formants were measured "
-        f"with Praat {cite('Boersma')} through parselmouth {cite('Jadoul 2018')} on voiced frames; "
+        f"with Praat {cite('Boersma')} through parselmouth {cite('Jadoul 2018')} on voiced frames "
+        "(of a sustained vowel, on its stable middle: the longest voiced stretch less its first "
+        f"and last {VOWEL_TRIM_S:g} s, at most {VOWEL_MAX_TRIM_SHARE:.0%} of it at each end); "
         "syllable-repetition (diadochokinesis) rate and regularity and speech timing were derived "
         "from the intensity envelope. As a recording-condition control, level, spectral shape "
         "and harmonicity of the non-speech parts of each recording were computed: if these "

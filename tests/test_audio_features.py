@@ -15,6 +15,7 @@ from features.audio import ddk, egemaps, segments, silence, timing, voice_qualit
 from features.audio.audio_features import CONTROL_COLUMNS, audio_features, nonspeech_control
 from features.audio.decode import load_audio
 from pipeline.errors import ConfigError, MediaError, NoAudioError
+from pipeline.tasks import NEUROFACE, TaskSpec
 
 SR = 16000
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
@@ -53,17 +54,63 @@ def perturbed_pulse_train(*, f0: float, duration_s: float, jitter: float, shimme
     periods = (1 + jitter * rng.standard_normal(n)) / f0
     amplitudes = 1 + shimmer * rng.standard_normal(n)
     onsets = 0.05 + np.cumsum(periods) - periods[0]
-    t = np.arange(int((duration_s + 0.1) * SR)) / SR
+    return ringing_pulses(onsets[onsets <= duration_s], amplitudes[onsets <= duration_s],
+                          total_s=duration_s + 0.1)
+
+
+def ringing_pulses(onsets_s: np.ndarray, amplitudes: np.ndarray, *, total_s: float) -> np.ndarray:
+    """``total_s`` of sound holding one glottal-like pulse per onset (s), at exact fractional
+    onsets, each ringing two resonances (600 and 1500 Hz); peak 0.3 of full scale."""
+    t = np.arange(int(total_s * SR)) / SR
     x = np.zeros_like(t)
-    for onset, amplitude in zip(onsets, amplitudes):
-        if onset > duration_s:
-            break
+    for onset, amplitude in zip(onsets_s, amplitudes):
         local = t - onset
         near = (local >= 0) & (local < 0.02)
         tt = local[near]
         x[near] += amplitude * (np.exp(-tt / 0.003) * np.sin(2 * np.pi * 600 * tt)
                                 + 0.5 * np.exp(-tt / 0.002) * np.sin(2 * np.pi * 1500 * tt))
     return 0.3 * x / np.max(np.abs(x))
+
+
+def local_jitter_pct(periods: np.ndarray) -> float:
+    """Jitter (local) of a sequence of periods: mean |P_k - P_k-1| / mean P, in percent."""
+    return 100.0 * np.mean(np.abs(np.diff(periods))) / np.mean(periods)
+
+
+def vowel_with_unsteady_edges(*, f0: float = 120.0, jitter: float = 0.004, edge_s: float = 0.3,
+                              middle_s: float = 1.4, edge_jitter: float = 0.03,
+                              seed: int = 0) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """A sustained vowel whose first and last ``edge_s`` glide in pitch (from 1.5 f0 down to f0,
+    and from f0 down to 0.7 f0) with ``edge_jitter`` relative period noise, around a steady
+    middle at ``f0`` with ``jitter`` relative period noise.
+
+    Returns
+    -------
+    signal : numpy.ndarray
+        Pulses from 0.05 s on, at ``SR``, with 0.1 s of silence after the last.
+    middle_periods : numpy.ndarray
+        The periods (s) of the steady middle.
+    middle_span_s : tuple of float
+        Start and end (s) of the steady middle.
+    """
+    rng = np.random.default_rng(seed)
+
+    def periods_over(span_s: float, pitch_hz, noise: float) -> np.ndarray:
+        out, elapsed = [], 0.0
+        while elapsed < span_s:
+            period = (1 + noise * rng.standard_normal()) / pitch_hz(elapsed / span_s)
+            out.append(period)
+            elapsed += period
+        return np.array(out)
+
+    onset = periods_over(edge_s, lambda u: f0 * (1.5 - 0.5 * u), edge_jitter)
+    middle = periods_over(middle_s, lambda u: f0, jitter)
+    offset = periods_over(edge_s, lambda u: f0 * (1.0 - 0.3 * u), edge_jitter)
+    periods = np.concatenate([onset, middle, offset])
+    onsets = 0.05 + np.concatenate([[0.0], np.cumsum(periods)])[:-1]
+    signal = ringing_pulses(onsets, np.ones(onsets.size), total_s=onsets[-1] + periods[-1] + 0.1)
+    start = 0.05 + onset.sum()
+    return signal, middle, (start, start + middle.sum())
 
 
 def background_noise(n_samples: int, *, level_db: float = -60.0, seed: int = 1) -> np.ndarray:
@@ -253,6 +300,44 @@ def test_jitter_rises_with_injected_period_perturbation():
     assert jitter[2] == pytest.approx(100 * 2 / np.sqrt(np.pi) * 0.01, rel=0.25)
 
 
+VOWEL_A = TaskSpec("VOWEL_A", "vowel", "open", "sustained /a/")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_vowel_task_measures_the_voice_of_the_steady_middle(seed):
+    # Onset and offset (0.3 s each) glide in pitch with 3 % period noise; the middle holds 120 Hz
+    # with 0.4 % period noise, whose realised local jitter is the known answer.
+    signal, middle, _ = vowel_with_unsteady_edges(seed=seed)
+    known = local_jitter_pct(middle)
+    row, info = audio_features(signal, SR, task=VOWEL_A)
+    assert row["voice__jitter_local_pct"] == pytest.approx(known, rel=0.15)
+    assert row["voice__f0_mean_hz"] == pytest.approx(120.0, abs=0.5)
+    assert row["voice__f0_sd_hz"] < 1.0
+    # the counts say what the values rest on: the middle's periods and frames, not the glides'
+    assert 0.75 * middle.size <= row["voice__n_periods"] <= middle.size + 1
+    assert row["voice__voiced_duration_s"] <= middle.sum() + 0.02
+    start, end = info["vowel"]["span_s"]
+    assert row["voice__n_voiced_frames"] == pytest.approx((end - start) / 0.01, abs=2)
+    # the same sound as connected speech is measured whole, edges and all
+    whole, _ = audio_features(signal, SR, task=NEUROFACE["BBP_NORMAL"])
+    assert whole["voice__jitter_local_pct"] > 2 * known and whole["voice__f0_sd_hz"] > 10
+
+
+def test_a_vowel_has_no_timing_or_ddk_features_and_says_why():
+    signal, _, _ = vowel_with_unsteady_edges(seed=0)
+    row, info = audio_features(signal, SR, task=VOWEL_A)
+    assert {registry.parse_column(c)[0] for c in row} == {"audio", "voice", "timing", "ddk", "nonspeech"}
+    for column in timing.COLUMNS + ddk.COLUMNS:
+        assert np.isnan(row[column])
+        assert info["nan_reasons"][column] == ("VOWEL_A is a sustained vowel: it has no syllables or "
+                                               "pauses to count or time")
+    assert "timing" not in info and "ddk" not in info
+    why = silence.silence_reason(-np.inf, VOWEL_A)
+    assert why, "a vowel asks for the voice: a silent one is a fault of the recording"
+    silent, silent_info = audio_features(np.zeros(2 * SR), SR, task=VOWEL_A)
+    assert np.isnan(silent["voice__jitter_local_pct"]) and silent_info["nan_reasons"]["ddk__syllable_rate"] == why
+
+
 def test_shimmer_rises_with_injected_amplitude_perturbation():
     levels = (0.0, 0.025, 0.05, 0.1)
     rows = [voice_quality.voice_quality(
@@ -436,11 +521,11 @@ def test_egemaps_voiced_functionals_are_nan_without_voice():
 ])
 def test_audio_features_row_per_task(task, families):
     signal = np.concatenate([background_noise(SR), syllable_train(rate_hz=5.0, n_syllables=8)])
-    row, info = audio_features(signal, SR, task=task)
+    row, info = audio_features(signal, SR, task=NEUROFACE[task])
     assert {registry.parse_column(c)[0] for c in row} == families
     for column, value in row.items():
         entry = registry.lookup(column)
-        assert not entry.tasks or task in entry.tasks or entry.modality == "voice", column
+        assert entry.applies_to(NEUROFACE[task]) or entry.modality == "voice", column
         assert isinstance(value, float)
         if np.isnan(value):
             assert column in info["nan_reasons"], column
@@ -462,9 +547,9 @@ SPEECH_FAMILIES = egemaps.COLUMNS + voice_quality.COLUMNS + timing.COLUMNS + ddk
     (scaled_to_peak(syllable_train(rate_hz=5.0, n_syllables=8), -70.0), "peaks at -70.0 dBFS"),
 ])
 def test_silent_sound_has_no_speech_features_and_says_why(signal, reason):
-    why = silence.silence_reason(silence.peak_dbfs(signal), "DDK_PA")
+    why = silence.silence_reason(silence.peak_dbfs(signal), NEUROFACE["DDK_PA"])
     assert reason in why
-    row, info = audio_features(signal, SR, task="DDK_PA")
+    row, info = audio_features(signal, SR, task=NEUROFACE["DDK_PA"])
     assert np.isnan(row["ddk__syllable_count"])  # not 0 syllables: nothing could be heard
     for column in SPEECH_FAMILIES:
         assert np.isnan(row[column]) and info["nan_reasons"][column] == why, column
@@ -473,30 +558,30 @@ def test_silent_sound_has_no_speech_features_and_says_why(signal, reason):
 
 
 def test_a_quiet_room_is_not_silence_in_a_nonspeech_task():
-    row, info = audio_features(np.zeros(2 * SR), SR, task="NSM_OPEN")
-    assert silence.silence_reason(-np.inf, "NSM_OPEN") == ""
-    assert silence.silence_reason(-np.inf, "DDK_PA") not in info["nan_reasons"].values()
+    row, info = audio_features(np.zeros(2 * SR), SR, task=NEUROFACE["NSM_OPEN"])
+    assert silence.silence_reason(-np.inf, NEUROFACE["NSM_OPEN"]) == ""
+    assert silence.silence_reason(-np.inf, NEUROFACE["DDK_PA"]) not in info["nan_reasons"].values()
     assert np.isfinite(row[egemaps.egemaps_column("loudness_sma3_amean")])  # measured, not refused
 
 
 def test_quiet_but_audible_speech_is_measured():
     # 10 dB above the silence threshold: a badly set gain, not a muted microphone
     signal = scaled_to_peak(syllable_train(rate_hz=5.0, n_syllables=8), -50.0)
-    assert silence.silence_reason(silence.peak_dbfs(signal), "DDK_PA") == ""
-    row, info = audio_features(signal, SR, task="DDK_PA")
+    assert silence.silence_reason(silence.peak_dbfs(signal), NEUROFACE["DDK_PA"]) == ""
+    row, info = audio_features(signal, SR, task=NEUROFACE["DDK_PA"])
     assert row["ddk__syllable_count"] == 8
     assert "ddk__syllable_count" not in info["nan_reasons"]
 
 
 def test_audio_features_validates_its_input():
-    with pytest.raises(ConfigError, match="BBP_NORMAL"):
-        audio_features(np.zeros(SR), SR, task="READING")
+    with pytest.raises(ConfigError, match="TaskSpec"):
+        audio_features(np.zeros(SR), SR, task="BBP_NORMAL")
     with pytest.raises(ConfigError, match="16000"):
-        audio_features(np.zeros(SR), 22050, task="BBP_NORMAL")
+        audio_features(np.zeros(SR), 22050, task=NEUROFACE["BBP_NORMAL"])
     with pytest.raises(MediaError, match="0.100 s"):
-        audio_features(np.zeros(SR // 10), SR, task="BBP_NORMAL")
+        audio_features(np.zeros(SR // 10), SR, task=NEUROFACE["BBP_NORMAL"])
     with pytest.raises(MediaError, match="NaN"):
-        audio_features(np.full(SR, np.nan), SR, task="BBP_NORMAL")
+        audio_features(np.full(SR, np.nan), SR, task=NEUROFACE["BBP_NORMAL"])
 
 
 def test_nonspeech_control_reads_the_room_level():
@@ -544,6 +629,37 @@ def test_healthy_sustained_vowels(relative):
     assert row["voice__hnr_db"] > 10
     assert row["voice__cpps_db"] > 10
     assert row["voice__n_voiced_frames"] > 150 and row["voice__n_periods"] > 150
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("relative, rounded", [("neurospeech_hc/A.wav", False), ("misc/a.wav", False),
+                                               ("neurospeech_hc/O.wav", True), ("neurospeech_hc/U.wav", True)])
+def test_a_clinic_vowel_task_reads_a_healthy_voice_on_its_stable_middle(relative, rounded):
+    signal = _load(relative)
+    row, info = audio_features(signal, SR, task=VOWEL_A)
+    assert 80 < row["voice__f0_mean_hz"] < 260
+    # A held vowel is steady: Praat's /a/ (misc/a.wav) reads an F0 SD of 3.3 semitones over the
+    # whole recording, from an octave jump at its onset, and 0.3 on its middle.
+    assert row["voice__f0_sd_st"] < 0.5
+    assert row["voice__jitter_local_pct"] < 1.04  # MDVP/Praat normal limit
+    assert row["voice__hnr_db"] > 10 and row["voice__cpps_db"] > 10  # as for the whole vowels above
+    if rounded:  # the /a/ of both speakers reads above 3.81 % even in Praat's own voice report
+        assert row["voice__shimmer_local_pct"] < 3.81
+    start, end = info["vowel"]["span_s"]
+    assert row["voice__voiced_duration_s"] <= end - start + 0.02
+    whole, _ = voice_quality.voice_quality(signal, SR)
+    assert row["voice__n_periods"] < whole["voice__n_periods"]  # the edges are left out
+    assert row["voice__jitter_local_pct"] <= whole["voice__jitter_local_pct"] + 0.01
+
+
+@pytest.mark.realdata
+def test_a_reading_passage_as_a_clinic_speech_task_gets_speech_timing():
+    reading = TaskSpec("READING", "speech", "sentence", "reading passage")
+    row, info = audio_features(_load("neurospeech_hc/Readtext.wav"), SR, task=reading)
+    assert 3.0 < row["timing__speaking_rate"] < 6.0 and row["timing__pause_count"] >= 2
+    assert row["timing__articulation_rate"] >= row["timing__speaking_rate"]
+    assert 80 < row["voice__f0_mean_hz"] < 250 and "vowel" not in info
+    assert not any(registry.parse_column(c)[0] == "ddk" for c in row)
 
 
 @pytest.mark.realdata
@@ -649,7 +765,7 @@ def test_read_text_timing_is_plausible(relative):
                                       "neurospeech_hc/Monologue.wav", "misc/arctic_a0007.wav",
                                       "misc/116-288045-0000.flac"))
 def test_connected_speech_voice_is_plausible(relative):
-    row, info = audio_features(_load(relative), SR, task="BBP_NORMAL")
+    row, info = audio_features(_load(relative), SR, task=NEUROFACE["BBP_NORMAL"])
     assert 80 < row["voice__f0_mean_hz"] < 250
     assert 0.5 < row["voice__f0_sd_st"] < 6  # intonation, neither monotone nor octave errors
     assert row["voice__n_voiced_frames"] > 50

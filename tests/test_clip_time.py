@@ -21,6 +21,7 @@ from pipeline import cache
 from pipeline import landmarks as landmark_stage
 from pipeline.errors import ConfigError
 from pipeline.phantom.writer import write_clip
+from pipeline.tasks import NEUROFACE
 from tests.conftest import realdata
 
 FPS = 50
@@ -309,7 +310,7 @@ def test_audio_stage_stores_syllable_times_on_clip_time(tmp_path):
     video = write_clip(tmp_path / "ddk.avi", gray_frames(int(3.2 * FPS)), fps=FPS, size=SIZE,
                        audio=sound, audio_rate=AUDIO_RATE,
                        audio_first_pts=int(audio_start_s * AUDIO_RATE))
-    item = {"recording_id": "R1", "file": str(video), "task": "DDK_PA",
+    item = {"recording_id": "R1", "file": str(video), "task": NEUROFACE["DDK_PA"],
             "code": cache.code_digest(audio_stage.FEATURE_MODULES),
             "decode_code": cache.code_digest(audio_stage.DECODE_MODULES),
             "out": str(tmp_path / "audio" / "R1.parquet"),
@@ -323,7 +324,7 @@ def test_audio_stage_stores_syllable_times_on_clip_time(tmp_path):
     signal, start_s, _, _ = audio_stage.decoded_audio(item["file"], Path(item["pcm"]),
                                                    item["decode_code"])  # from the cache now
     assert start_s == stored["start_s"]
-    row, info = audio_features(signal, TARGET_SR, task="DDK_PA")
+    row, info = audio_features(signal, TARGET_SR, task=NEUROFACE["DDK_PA"])
     assert stored["ddk"]["onset_times_s"] == pytest.approx(
         np.add(info["ddk"]["onset_times_s"], audio_start_s).tolist(), abs=1e-12)
     assert stored["ddk"]["peak_times_s"] == pytest.approx(
@@ -340,4 +341,4 @@ def test_audio_stage_stores_syllable_times_on_clip_time(tmp_path):
 
 def test_audio_features_refuse_a_start_that_is_not_a_time():
     with pytest.raises(ConfigError, match="start_s"):
-        audio_features(np.zeros(TARGET_SR), TARGET_SR, task="DDK_PA", start_s=float("nan"))
+        audio_features(np.zeros(TARGET_SR), TARGET_SR, task=NEUROFACE["DDK_PA"], start_s=float("nan"))

@@ -12,6 +12,7 @@ import pytest
 from features import registry
 from pipeline import export as export_stage
 from pipeline.errors import ConfigError, ManifestError
+from pipeline.tasks import NEUROFACE
 from reports import export
 
 FACE = next(f for f in registry.entries("face") if f.direction == "higher_worse")
@@ -56,7 +57,7 @@ def all_sheets(recordings: pd.DataFrame, columns=None) -> dict:
     values = export.feature_values(recordings, columns=columns)
     norms = export.control_norms(values, control_group="HC")
     return {"values": values, "z_scores": export.z_scores(values, norms), "control_norms": norms,
-            "dictionary": export.data_dictionary(list(values.columns)),
+            "dictionary": export.data_dictionary(list(values.columns), list(NEUROFACE.values())),
             "about": export.about_sheet(created="2026-01-01T00:00:00", version="test", control_group="HC",
                                         highlight_beyond=2.0, selected=columns, values=values)}
 
@@ -191,7 +192,7 @@ def test_cells_beyond_the_threshold_are_highlighted(tmp_path):
 
 def test_dictionary_covers_every_column_with_registry_words():
     values = export.feature_values(recordings_table())
-    dictionary = export.data_dictionary(list(values.columns)).set_index("column")
+    dictionary = export.data_dictionary(list(values.columns), list(NEUROFACE.values())).set_index("column")
     assert list(dictionary.index) == list(values.columns)
     for feature in FEATURES:
         row = dictionary.loc[feature.column]
@@ -203,7 +204,7 @@ def test_dictionary_covers_every_column_with_registry_words():
 
 
 def test_a_manifest_covariate_gets_a_dictionary_entry():
-    dictionary = export.data_dictionary(["meta__smoker_test_only"])
+    dictionary = export.data_dictionary(["meta__smoker_test_only"], list(NEUROFACE.values()))
     assert dictionary.loc[0, "description"] == "Covariate 'smoker_test_only' declared in the manifest."
 
 
@@ -282,7 +283,7 @@ def formula_sheets() -> dict:
     values = export.feature_values(recordings)
     norms = export.control_norms(recordings, control_group="HC")
     sheets = {"values": values, "z_scores": export.z_scores(values, norms), "control_norms": norms,
-              "dictionary": export.data_dictionary(list(values.columns)),
+              "dictionary": export.data_dictionary(list(values.columns), list(NEUROFACE.values())),
               "about": export.about_sheet(created="2026-01-01T00:00:00", version="test", control_group="HC",
                                           highlight_beyond=2.0, selected=None, values=values)}
     for name in ("values", "z_scores"):

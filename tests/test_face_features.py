@@ -20,7 +20,7 @@ from features.video.face_features import (COLUMNS, face_features, median_varianc
 from features.video.normalise import normalise_frames
 from features.video.signals import frame_signals
 from pipeline.errors import ConfigError, NoFaceError
-from pipeline.tasks import TASKS
+from pipeline.tasks import NEUROFACE, TaskSpec
 
 FPS = 50.0
 # iBUG/dlib mirror pairs (subject's right <-> left); midline points map to themselves.
@@ -106,8 +106,9 @@ def smile_profile(times: np.ndarray, *, start=0.5, rise=0.4, hold=0.6, fall=0.4,
 
 
 def run(faces: np.ndarray, times: np.ndarray, task: str, found=None, **placement):
+    """Face features of ``faces`` as a recording of the built-in task named ``task``."""
     found = np.isfinite(faces).all(axis=(1, 2)) if found is None else found
-    return face_features(to_image(faces, **placement), times, task=task, face_found=found)
+    return face_features(to_image(faces, **placement), times, task=NEUROFACE[task], face_found=found)
 
 
 def regular_times(duration_s: float) -> np.ndarray:
@@ -504,8 +505,11 @@ def test_jitter_is_measured_and_no_face_raises():
     assert row["quality__landmark_jitter"] == pytest.approx(sd * np.sqrt(6) * np.sqrt(np.pi / 2), rel=0.1)
     with pytest.raises(NoFaceError):
         run(still(times), times, "NSM_KISS", found=np.zeros(len(times), dtype=bool))
-    with pytest.raises(ConfigError, match="task"):
-        run(still(times), times, "NSM_SMILE")
+    with pytest.raises(ConfigError, match="task must be a TaskSpec"):
+        face_features(still(times), times, task="NSM_KISS", face_found=np.ones(len(times), bool))
+    with pytest.raises(ConfigError, match="face profile is one of"):
+        face_features(still(times), times, task=TaskSpec("X", "movement", "grin", "x"),
+                      face_found=np.ones(len(times), bool))
     with pytest.raises(ConfigError, match="increasing"):
         run(still(times), times[::-1].copy(), "NSM_KISS")
 
@@ -519,7 +523,7 @@ def test_every_output_column_is_registered_and_every_nan_has_a_reason():
                                   0.05 * level, 0.08 * level),
                       0.1 * (1 - np.cos(2 * np.pi * 2.0 * times)))
     face_entries = {f.column for f in registry.entries("face")}
-    for task in TASKS:
+    for task in NEUROFACE:
         row, info = run(faces, times, task)
         assert tuple(row) == COLUMNS
         assert face_entries <= set(row)  # no registered face feature is left without a value
@@ -529,8 +533,8 @@ def test_every_output_column_is_registered_and_every_nan_has_a_reason():
             assert registry.parse_column(column)[2] == feature.name and "__" not in feature.name
             if np.isnan(value):
                 assert column in info["reasons"], (task, column)
-            elif feature.tasks:
-                assert task in feature.tasks, (task, column)
+            else:
+                assert feature.applies_to(NEUROFACE[task]), (task, column)
     spread, _ = run(faces, times, "NSM_SPREAD")
     assert np.isfinite(spread["face__commissure_excursion_asym_pct"])
     assert np.isnan(spread["face__brow_elevation_asym_pct"])
@@ -565,7 +569,7 @@ def test_real_speech_clip_gives_plausible_values_and_ignores_head_pose():
     if not GRID_CLIP.is_file():
         pytest.skip(f"real test video not present at {GRID_CLIP}")
     points, times, found = dlib_track(GRID_CLIP)
-    row, info = face_features(points, times, task="BBP_NORMAL", face_found=found)
+    row, info = face_features(points, times, task=NEUROFACE["BBP_NORMAL"], face_found=found)
     assert row["quality__frame_rate_hz"] == pytest.approx(25.0, rel=1e-3)
     assert row["quality__face_share"] >= 0.95 and row["quality__below_bar"] == 0.0
     assert 0.0 < row["quality__landmark_jitter"] < 0.05
@@ -578,6 +582,6 @@ def test_real_speech_clip_gives_plausible_values_and_ignores_head_pose():
     angle = 0.3
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     moved = 0.6 * points @ rotation.T + np.array([50.0, -20.0])
-    moved_row, _ = face_features(moved, times, task="BBP_NORMAL", face_found=found)
+    moved_row, _ = face_features(moved, times, task=NEUROFACE["BBP_NORMAL"], face_found=found)
     for column in COLUMNS:
         assert moved_row[column] == pytest.approx(row[column], rel=1e-6, abs=1e-9, nan_ok=True), column

@@ -21,7 +21,7 @@ from pipeline.phantom.voice import (
     voice_params_for,
     vowel_formants_hz,
 )
-from pipeline.tasks import NONSPEECH_TASKS, SPEECH_TASKS
+from pipeline.tasks import MOVEMENT, NEUROFACE
 
 SR = 44100
 # A steady voice: no intonation, so Praat's F0 and jitter see only what is injected.
@@ -203,7 +203,7 @@ def test_event_amplitude_and_clip_decay_set_vowel_levels():
     assert levels[0] == pytest.approx(20 * np.log10(SPEECH_REF_RMS) - 0.28 * decay_per_s, abs=0.5)
 
 
-@pytest.mark.parametrize("task", SPEECH_TASKS + NONSPEECH_TASKS)
+@pytest.mark.parametrize("task", NEUROFACE)
 def test_output_contract_and_determinism(task):
     schedule = build_schedule(task, duration_s=3.3337, rate_hz=5.0, rate_cv=0.1, fatigue=0.3,
                               movement_s=0.9, rng=np.random.default_rng(11))
@@ -218,7 +218,7 @@ def test_output_contract_and_determinism(task):
     assert np.array_equal(x, again) and not np.array_equal(x, other)
 
 
-@pytest.mark.parametrize("task", NONSPEECH_TASKS)
+@pytest.mark.parametrize("task", [name for name, spec in NEUROFACE.items() if spec.kind == MOVEMENT])
 def test_nonspeech_tasks_are_unvoiced(task):
     schedule = build_schedule(task, duration_s=4.0, rate_hz=5.0, rate_cv=0.1, fatigue=0.1,
                               movement_s=1.0, rng=np.random.default_rng(15))

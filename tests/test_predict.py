@@ -18,6 +18,7 @@ from models.scoring import missing_tasks, tasks_by_visit, trained_tasks
 from models.xgb import MODEL_FILE, fit_xgb
 from pipeline import predict
 from pipeline.errors import ConfigError, ModelMismatchError
+from pipeline.tasks import NEUROFACE
 from reports.importance import plain_name, ranked_reasons, shap_contributions, signed_contributions
 
 SMILE = "face__NSM_SPREAD__commissure_excursion_asym_pct"
@@ -127,7 +128,7 @@ def test_a_model_is_named_by_its_card_and_needs_only_the_tasks_that_reach_it(bot
 def test_a_visit_lacking_a_trained_task_is_refused_naming_it_and_the_others_are_scored(both_tasks):
     recordings, table = new_input()
     scored, refused = predict.score(table, tasks_by_visit(recordings), both_tasks, top=3,
-                                    allow_partial=False)
+                                    allow_partial=False, tasks=NEUROFACE)
     assert scored["subject_id"].tolist() == ["FAILED", "FULL"]
     assert (scored["imputed_tasks"] == "").all()
     assert refused[["subject_id", "visit", "missing_tasks"]].values.tolist() == [["SMILE_ONLY", "01", "DDK_PA"]]
@@ -138,7 +139,7 @@ def test_a_visit_lacking_a_trained_task_is_refused_naming_it_and_the_others_are_
 def test_allow_partial_scores_marks_the_imputed_task_and_never_gives_it_as_a_reason(both_tasks):
     recordings, table = new_input()
     scored, refused = predict.score(table, tasks_by_visit(recordings), both_tasks, top=1,
-                                    allow_partial=True)
+                                    allow_partial=True, tasks=NEUROFACE)
     assert refused.empty
     row = scored.set_index("subject_id").loc["SMILE_ONLY"]
     assert row["imputed_tasks"] == "DDK_PA" and row["n_missing_features"] == 1
@@ -147,19 +148,20 @@ def test_allow_partial_scores_marks_the_imputed_task_and_never_gives_it_as_a_rea
     X = table.loc[table["subject_id"] == "SMILE_ONLY", [SMILE, PA, AGE]]
     contributions = signed_contributions(shap_contributions(both_tasks.bundle.model, X))[0]
     assert ranked_reasons(contributions, top=1)[0] == [1]
-    assert plain_name(PA) not in row["top_reasons"]
-    assert row["top_reasons"].startswith(plain_name(SMILE) + " = 20 (")
+    assert plain_name(PA, NEUROFACE) not in row["top_reasons"]
+    assert row["top_reasons"].startswith(plain_name(SMILE, NEUROFACE) + " = 20 (")
     assert row["n_reasons_left_out"] == 1
 
 
 def test_a_nan_feature_of_a_recorded_task_is_counted_and_never_a_reason(both_tasks):
     recordings, table = new_input()
-    scored, _ = predict.score(table, tasks_by_visit(recordings), both_tasks, top=3, allow_partial=False)
+    scored, _ = predict.score(table, tasks_by_visit(recordings), both_tasks, top=3, allow_partial=False,
+                              tasks=NEUROFACE)
     row = scored.set_index("subject_id").loc["FAILED"]
     assert row["imputed_tasks"] == "" and row["n_missing_features"] == 1
-    assert plain_name(PA) not in row["top_reasons"] and row["n_reasons_left_out"] == 1
+    assert plain_name(PA, NEUROFACE) not in row["top_reasons"] and row["n_reasons_left_out"] == 1
     full = scored.set_index("subject_id").loc["FULL"]
-    assert plain_name(PA) in full["top_reasons"] and full["n_reasons_left_out"] == 0
+    assert plain_name(PA, NEUROFACE) in full["top_reasons"] and full["n_reasons_left_out"] == 0
 
 
 def test_ranked_reasons_skip_left_out_features_and_count_those_ranked_ahead():
@@ -333,8 +335,8 @@ def test_predictions_and_refusals_hold_no_formula(models_root, tmp_path, monkeyp
     # Numbers are written as numbers: the probabilities are those the models give.
     present = tasks_by_visit(recordings)
     models, _ = predict.load_models(models_root)
-    expected = pd.concat([predict.score(table, present, model, top=5, allow_partial=False)[0] for model in models],
-                         ignore_index=True)
+    expected = pd.concat([predict.score(table, present, model, top=5, allow_partial=False, tasks=NEUROFACE)[0]
+                          for model in models], ignore_index=True)
     written = pd.read_csv(tmp_path / "predictions.csv")
     for column in ("prob_HC", "prob_PS", "n_missing_features"):
         np.testing.assert_allclose(written[column].to_numpy(float), expected[column].to_numpy(float))

@@ -19,6 +19,7 @@ from pipeline import cache, report as report_stage, train as train_stage
 from reports import figures
 from pipeline.errors import ConfigError
 from pipeline.privacy import scrub_paths
+from pipeline.tasks import NEUROFACE
 from reports.chance import PERMUTATION_ALPHA, above_chance
 from reports.html import (CONTROL_MODELS, RunInputs, build_report, chance_sentence,
                           contribution_bar, deviation_rows, fusion_sentence, limitations)
@@ -133,7 +134,7 @@ def test_report_is_self_contained_with_every_section(report_html):
 
 
 def test_report_names_features_in_plain_words(run_dir, report_html):
-    assert plain_name(SIGNAL) in report_html
+    assert plain_name(SIGNAL, NEUROFACE) in report_html
     table = pd.read_parquet(run_dir / "features" / "table.parquet")
     codes = [c for c in table.columns if "__" in c]
     assert [c for c in codes if c in report_html] == []
@@ -262,13 +263,13 @@ def test_the_deciding_feature_ranks_first_by_gain_shap_and_permutation():
 
 
 def test_plain_names_come_from_the_registry():
-    assert plain_name(SIGNAL) == ("Left-right difference in mouth corner movement, in percent of "
+    assert plain_name(SIGNAL, NEUROFACE) == ("Left-right difference in mouth corner movement, in percent of "
                                   "the side that moves more (0 = symmetric) (%), tight-lip smile "
                                   "task")
-    assert plain_name("face__NSM_SPREAD__lip_width_rom") == (
+    assert plain_name("face__NSM_SPREAD__lip_width_rom", NEUROFACE) == (
         "Range of motion of the mouth width between the corners (inter-ocular distances), "
         "tight-lip smile task")
-    assert plain_name("meta__age") == "Age at the recording (years)"
+    assert plain_name("meta__age", NEUROFACE) == "Age at the recording (years)"
 
 
 def test_fusion_is_claimed_only_when_metrics_json_says_so():
@@ -445,12 +446,12 @@ def test_deviations_put_clinical_measures_first_and_read_the_sign():
                       "ddk__syllable_rate": [np.nan, -2.0, np.nan],
                       "voice__f0_mean_hz": [np.nan, 8.0, np.nan],
                       "nonspeech__level_dbfs": [50.0, 50.0, np.nan]})
-    rows = deviation_rows(z, "S001", top=5)
+    rows = deviation_rows(z, "S001", top=5, tasks=NEUROFACE)
     assert [(r["z"], r["meaning"]) for r in rows] == [
         ("3.0", "worse than controls"), ("-2.0", "worse than controls"),
         ("8.0", "higher than controls (no clinical direction)")]
-    assert rows[0]["name"] == plain_name(SIGNAL)
-    assert deviation_rows(z, "S001", top=1)[0]["z"] == "3.0"
+    assert rows[0]["name"] == plain_name(SIGNAL, NEUROFACE)
+    assert deviation_rows(z, "S001", top=1, tasks=NEUROFACE)[0]["z"] == "3.0"
 
 
 def test_report_says_how_many_followed_up_subjects_recovery_left_out(tmp_path):

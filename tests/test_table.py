@@ -7,6 +7,7 @@ import pytest
 
 from features.metadata import metadata_features
 from features.table import recording_table, subject_table
+from pipeline.tasks import NEUROFACE
 
 
 def manifest() -> pd.DataFrame:
@@ -45,7 +46,7 @@ def test_ddk_audio_video_disagreement():
     table = pd.DataFrame({"task": ["DDK_PA", "DDK_PATAKA", "NSM_KISS", "DDK_PA"],
                           "ddk__syllable_rate": [6.0, 4.5, np.nan, 5.0],
                           "face__cycle_rate": [5.0, 4.5, 0.7, 0.0]})
-    value = ddk_video_disagreement(table)
+    value = ddk_video_disagreement(table, NEUROFACE)
     assert value.name == "ddk__video_rate_disagreement_pct"
     assert value.iloc[0] == pytest.approx(20.0) and value.iloc[1] == 0.0
     assert np.isnan(value.iloc[2]) and np.isnan(value.iloc[3])

@@ -14,6 +14,7 @@ from models.targets import build_target
 from pipeline import predict
 from pipeline.errors import ManifestError
 from pipeline.visits import first_visits, last_visits, visit_rank
+from pipeline.tasks import NEUROFACE
 from reports import export
 from reports.html import cohort_rows, deviation_rows
 
@@ -158,7 +159,7 @@ def test_report_reads_the_first_visit_and_lists_visits_in_order():
     recordings = nine_and_ten_recordings()
     values = export.feature_values(recordings)
     z = export.z_scores(values, export.control_norms(recordings, control_group="HC"))
-    assert [r["visit"] for r in deviation_rows(z, "S1", top=1)] == ["9", "10"]
+    assert [r["visit"] for r in deviation_rows(z, "S1", top=1, tasks=NEUROFACE)] == ["9", "10"]
     table = nine_and_ten_table()
     cohort = {r["code"]: r for r in cohort_rows(table, recordings, pd.DataFrame())}
     assert cohort["PS"]["age"] == "60.0 \u00b1 0.0 (60\u201360)"  # age at visit 9, not 10
@@ -173,7 +174,7 @@ def test_predict_scores_each_subjects_visit_9(tmp_path):
     table = nine_and_ten_table()
     recorded = {(s, v): frozenset({"NSM_SPREAD"}) for s, v in zip(table["subject_id"], table["visit"])}
     out, refused = predict.score(table, recorded, predict.load_model(tmp_path), top=1,
-                                 allow_partial=False)
+                                 allow_partial=False, tasks=NEUROFACE)
     assert refused.empty
     assert out["subject_id"].tolist() == ["N1", "P1", "P2"]
     assert out["visit"].tolist() == ["9", "9", "9"]

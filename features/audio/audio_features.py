@@ -1,17 +1,20 @@
 """All audio features of one recording of one task, and the non-speech recording-condition control.
 
-Families per task (never pooled across tasks; the caller keeps one row per recording):
+Families by the task's kind (``pipeline.tasks``; never pooled across tasks, the caller keeps one
+row per recording):
 
-- ``audio__*``: eGeMAPSv02 functionals, every task;
-- ``voice__*``: Praat voice quality, every task's row; NaN with a reason for non-speech tasks,
-  whose voicing (if any) is not the participant's speech;
-- ``timing__*``: speech timing, speech tasks (BBP_NORMAL, DDK_PA, DDK_PATAKA);
-- ``ddk__*``: diadochokinesis, DDK_PA and DDK_PATAKA only;
-- ``nonspeech__*``: the recording-condition control, every task.
+- ``audio__*``: eGeMAPSv02 functionals, every kind;
+- ``voice__*``: Praat voice quality, every kind's row: speech and ddk over the whole recording,
+  vowel on the vowel's stable middle (``voice_quality.stable_vowel_span``); NaN with a reason for
+  a non-speech movement, whose voicing (if any) is not the participant's voice;
+- ``timing__*``: speech timing, kinds speech and ddk; NaN with a reason for a vowel, which has no
+  syllables or pauses to time;
+- ``ddk__*``: diadochokinesis, kind ddk; NaN with a reason for a vowel;
+- ``nonspeech__*``: the recording-condition control, every kind.
 
-A speech task's silent sound (``silence.silence_reason``: digital silence, or a peak below
--60 dBFS) holds no speech to measure: its eGeMAPS, voice, timing and DDK values are NaN with that
-reason, never a count of 0 syllables. The control is still computed, as it describes the
+The silent sound of a task that asks for the voice (``silence.silence_reason``: digital silence,
+or a peak below -60 dBFS) holds no voice to measure: its eGeMAPS, voice, timing and DDK values
+are NaN with that reason, never a count of 0 syllables. The control is still computed, as it describes the
 recording, and a muted microphone is a recording condition.
 
 The control describes the room, not the voice: level, spectral slopes, alpha ratio, MFCC 1-4 and
@@ -29,8 +32,8 @@ from scipy.fft import dct
 from features.audio import ddk, egemaps, segments, silence, timing, voice_quality
 from features.audio.decode import TARGET_SR
 from features.registry import Feature, register
-from pipeline.errors import ConfigError, MediaError, check_option
-from pipeline.tasks import DDK_CYCLE_SYLLABLES, DDK_TASKS, SPEECH_TASKS, TASKS
+from pipeline.errors import ConfigError, MediaError
+from pipeline.tasks import DDK, TIMING_KINDS, VOICE_KINDS, VOWEL, TaskSpec
 
 MIN_DURATION_S = 0.5
 NONSPEECH_MARGIN_S = 0.1
@@ -72,7 +75,7 @@ for _name, _unit, _words in _CONTROL_SPECS:
                      direction="neutral", source=_CONTROL_SOURCE))
 
 
-def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0.0
+def audio_features(signal: np.ndarray, sr: int, *, task: TaskSpec, start_s: float = 0.0
                    ) -> tuple[dict, dict]:
     """Every audio feature of one recording of one task.
 
@@ -82,8 +85,8 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0
         1-D samples at ``sr``, full scale 1.0 (``decode.load_audio`` gives this).
     sr : int
         Sample rate in Hz; must be 16000.
-    task : str
-        The recording's task code, one of ``pipeline.tasks.TASKS``.
+    task : TaskSpec
+        The recording's task (``pipeline.tasks``); its kind decides the families.
     start_s : float, optional
         Clip time of the first sample in seconds (``info["start_s"]`` of ``decode.load_audio``;
         default 0). Only the times in ``info`` depend on it; no feature value does.
@@ -93,21 +96,25 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0
     row : dict
         Column name -> float, for the families the task has (see module docstring).
     info : dict
-        ``task``, ``duration_s``, ``start_s``, ``nan_reasons`` (column -> reason, all families),
+        ``task`` (its name), ``duration_s``, ``start_s``, ``nan_reasons`` (column -> reason, all
+        families),
         ``egemaps`` (feature set and openSMILE version), ``voice_settings``, ``segmentation``
         (speech intervals and pauses as (start, end) pairs, floor and threshold in dB), ``ddk``
-        (syllable onset and peak times) and ``timing`` (nucleus times) where they were measured
-        (not for a silent sound, see the module docstring). Every time is clip time in
+        (syllable onset and peak times), ``timing`` (nucleus times) and ``vowel`` (``span_s``,
+        the start and end of the stable middle the voice was measured on) where they were
+        measured (not for a silent sound, see the module docstring). Every time is clip time in
         seconds (``features.clip_time``): time in the signal plus ``start_s``.
 
     Raises
     ------
     ConfigError
-        Unknown task, a sample rate other than 16000 Hz, or a start that is not a finite number.
+        A task that is not a TaskSpec, a sample rate other than 16000 Hz, or a start that is not a
+        finite number.
     MediaError
         The signal is not 1-D, holds non-finite values, or is shorter than 0.5 s.
     """
-    check_option("task", task, TASKS)
+    if not isinstance(task, TaskSpec):
+        raise ConfigError(f"task must be a pipeline.tasks.TaskSpec; got {task!r}")
     if sr != TARGET_SR:
         raise ConfigError(f"sr must be {TARGET_SR} Hz (decode.load_audio resamples to it); "
                           f"got {sr!r}")
@@ -124,7 +131,7 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0
                                            voiced=track.voiced)
     row: dict = {}
     reasons: dict = {}
-    info: dict = {"task": task, "duration_s": sound.duration, "start_s": float(start_s)}
+    info: dict = {"task": task.name, "duration_s": sound.duration, "start_s": float(start_s)}
 
     silent = silence.silence_reason(silence.peak_dbfs(signal), task)
     values, egemaps_info = (_unmeasured(egemaps.COLUMNS, silent) if silent
@@ -132,26 +139,34 @@ def audio_features(signal: np.ndarray, sr: int, *, task: str, start_s: float = 0
     _merge(row, reasons, values, egemaps_info)
     info["egemaps"] = egemaps.provenance()
 
-    if task not in SPEECH_TASKS:
+    if task.kind not in VOICE_KINDS:
         values, voice_info = voice_quality.unavailable(
-            f"{task} is a non-speech task: its voicing, if any, is not the participant's speech")
+            f"{task.name} is a non-speech task: its voicing, if any, is not the participant's speech")
     elif silent:
         values, voice_info = voice_quality.unavailable(silent)
+    elif task.kind == VOWEL:
+        span = voice_quality.stable_vowel_span(track)
+        values, voice_info = voice_quality.voice_quality(signal, sr, track=track, span_s=span)
+        if span is not None:
+            info["vowel"] = {"span_s": _on_clip_time(span, start_s)}
     else:
         values, voice_info = voice_quality.voice_quality(signal, sr, track=track)
     _merge(row, reasons, values, voice_info)
     info["voice_settings"] = voice_info["settings"]
 
-    if task in SPEECH_TASKS and silent:
+    if task.kind == VOWEL:
+        _merge(row, reasons, *_unmeasured(timing.COLUMNS + ddk.COLUMNS, silent or (
+            f"{task.name} is a sustained vowel: it has no syllables or pauses to count or time")))
+    elif task.kind in TIMING_KINDS and silent:
         _merge(row, reasons, *_unmeasured(timing.COLUMNS, silent))
-    elif task in SPEECH_TASKS:
+    elif task.kind in TIMING_KINDS:
         values, timing_info = timing.timing_features(signal, sr, segmentation=segmentation)
         _merge(row, reasons, values, timing_info)
         info["timing"] = {"nucleus_times_s": _on_clip_time(timing_info["nucleus_times_s"], start_s)}
-    if task in DDK_TASKS and silent:
+    if task.kind == DDK and silent:
         _merge(row, reasons, *_unmeasured(ddk.COLUMNS, silent))
-    elif task in DDK_TASKS:
-        values, ddk_info = ddk.ddk_features(signal, sr, cycle=DDK_CYCLE_SYLLABLES[task])
+    elif task.kind == DDK:
+        values, ddk_info = ddk.ddk_features(signal, sr, cycle=task.syllables_per_cycle)
         _merge(row, reasons, values, ddk_info)
         info["ddk"] = {"onset_times_s": _on_clip_time(ddk_info["onset_times_s"], start_s),
                        "peak_times_s": _on_clip_time(ddk_info["peak_times_s"], start_s),

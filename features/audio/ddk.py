@@ -1,4 +1,5 @@
-"""Diadochokinesis (DDK_PA, DDK_PATAKA): syllable rate, rhythm and intensity decay.
+"""Diadochokinesis (tasks of kind ddk, e.g. DDK_PA, DDK_PATAKA): syllable rate, rhythm and intensity
+decay.
 
 Syllables are found as peaks of a band-energy envelope (``detect_syllables``): mean power in short
 windows every 5 ms after a band-pass, in dB; a peak is a syllable nucleus when it stands above the
@@ -45,7 +46,7 @@ from features.audio.segments import ABOVE_FLOOR_DB, BELOW_PEAK_DB, band_energy_d
 from features.registry import Feature, register
 from features.rhythm import within_train_rhythm
 from pipeline.errors import ConfigError
-from pipeline.tasks import DDK_TASKS
+from pipeline.tasks import DDK
 
 MODALITY = "ddk"
 ENVELOPE_STEP_S = 0.005
@@ -88,7 +89,7 @@ COLUMNS = tuple(f"{MODALITY}__{name}" for name in NAMES)
 for _name, _unit, _words, _direction in _SPECS:
     register(Feature(name=_name, modality=MODALITY, unit=_unit,
                      description=f"{_words[0].upper()}{_words[1:]} (DDK task).",
-                     direction=_direction, source=_SOURCE, tasks=DDK_TASKS))
+                     direction=_direction, source=_SOURCE, kinds=(DDK,)))
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ def train_measures(syllables: Syllables, *, cycle: int) -> tuple[dict, dict]:
 
 
 def ddk_features(signal: np.ndarray, sr: int, *, cycle: int = 1) -> tuple[dict, dict]:
-    """DDK features of one DDK_PA or DDK_PATAKA recording.
+    """DDK features of one syllable repetition recording (a task of kind ddk).
 
     Parameters
     ----------
@@ -258,8 +259,8 @@ def ddk_features(signal: np.ndarray, sr: int, *, cycle: int = 1) -> tuple[dict, 
     sr : int
         Sample rate in Hz.
     cycle : int
-        Syllables per repeated cycle: 1 for /pa/, 3 for /pa-ta-ka/
-        (``pipeline.tasks.DDK_CYCLE_SYLLABLES``).
+        Syllables per repeated cycle: 1 for /pa/, 3 for /pa-ta-ka/ (the task's
+        ``pipeline.tasks.TaskSpec.syllables_per_cycle``).
 
     Returns
     -------

@@ -1,10 +1,10 @@
-"""Whether a recording's sound is too quiet to hold the speech its task asks for.
+"""Whether a recording's sound is too quiet to hold the voice its task asks for.
 
-Only speech tasks (``pipeline.tasks.SPEECH_TASKS``) are judged: in a non-speech task the
-participant is silent, and a quiet room is what the track should hold (phantom clips of room
-noise alone peak as low as -73 dBFS). The sound of a speech task is silent when its loudest
-sample is below ``SILENT_PEAK_DBFS`` (-60 dB re full scale), or is digital silence (every sample
-0).
+Only tasks that ask for the voice (kinds ``pipeline.tasks.VOICE_KINDS``: speech, syllable
+repetition, a sustained vowel) are judged: in a non-speech movement the participant is silent,
+and a quiet room is what the track should hold (phantom clips of room noise alone peak as low as
+-73 dBFS). The sound of such a task is silent when its loudest sample is below
+``SILENT_PEAK_DBFS`` (-60 dB re full scale), or is digital silence (every sample 0).
 
 Why -60 dBFS: speech recorded with any usable gain peaks far above it. The real speech recordings
 the tests read (``../shared/realdata``: sentences, DDK, vowels, read text) peak between -19 and
@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from pipeline.tasks import SPEECH_TASKS
+from pipeline.tasks import VOICE_KINDS, TaskSpec
 
 SILENT_PEAK_DBFS = -60.0
 
@@ -45,23 +45,23 @@ def peak_dbfs(signal: np.ndarray) -> float:
     return float(20.0 * np.log10(peak)) if peak > 0 else -math.inf
 
 
-def silence_reason(peak: float, task: str) -> str:
-    """Why the sound of a ``task`` recording peaking at ``peak`` holds no speech ('' if it can).
+def silence_reason(peak: float, task: TaskSpec) -> str:
+    """Why the sound of a ``task`` recording peaking at ``peak`` holds no voice ('' if it can).
 
     Parameters
     ----------
     peak : float
         Peak level in dB re full scale (``peak_dbfs``), -inf for digital silence.
-    task : str
-        The recording's task code; non-speech tasks are never judged silent.
+    task : TaskSpec
+        The recording's task; a non-speech movement is never judged silent.
 
     Returns
     -------
     str
-        Empty unless a speech task's ``peak`` is below ``SILENT_PEAK_DBFS``; then a sentence
-        naming the level.
+        Empty unless the ``peak`` of a task that asks for the voice is below
+        ``SILENT_PEAK_DBFS``; then a sentence naming the level.
     """
-    if task not in SPEECH_TASKS or peak >= SILENT_PEAK_DBFS:
+    if task.kind not in VOICE_KINDS or peak >= SILENT_PEAK_DBFS:
         return ""
     if math.isinf(peak):
         return "the sound is digital silence (every sample is 0)"

@@ -1,4 +1,5 @@
-"""Speech timing (BBP_NORMAL and the other speech tasks): rate, pauses and phonation.
+"""Speech timing of tasks made of syllables and pauses (kinds speech and ddk): rate, pauses and
+phonation.
 
 Speech and pauses come from ``segments.segment_speech``: a pause is a silence of at least 0.15 s
 between two speech stretches (silence before the first and after the last stretch is not a pause).
@@ -18,7 +19,7 @@ import numpy as np
 from features.audio.ddk import ENVELOPE_STEP_S, MIN_SYLLABLE_DISTANCE_S, detect_syllables
 from features.audio.segments import FRAME_STEP_S, Segmentation, mask_at_times
 from features.registry import Feature, register
-from pipeline.tasks import SPEECH_TASKS
+from pipeline.tasks import TIMING_KINDS
 
 MODALITY = "timing"
 TIMING_BAND_HZ = (100.0, 4000.0)
@@ -48,7 +49,7 @@ COLUMNS = tuple(f"{MODALITY}__{name}" for name in NAMES)
 for _name, _unit, _words, _direction in _SPECS:
     register(Feature(name=_name, modality=MODALITY, unit=_unit,
                      description=f"{_words[0].upper()}{_words[1:]}; one speech task.",
-                     direction=_direction, source=_SOURCE, tasks=SPEECH_TASKS))
+                     direction=_direction, source=_SOURCE, kinds=TIMING_KINDS))
 
 
 def nucleus_frames_allowed(segmentation: Segmentation, n_frames: int) -> np.ndarray:

@@ -7,20 +7,25 @@ Pipeline for one recording (``face_features``):
    subject's left, y down, unit = the recording's inter-ocular distance |p36 - p45|, IOD);
 3. per-frame signals are computed (``frame_signals``);
 4. rest and peak frames: rest frames are the 10% of face frames in which the task's region
-   (mouth, or brows for BROW) is closest to its shape in the clip's first ``REST_LEAD_S`` seconds
-   (the examination starts from a neutral face); peak frames are the 10% of face frames in which
-   the task's main signal (lip width for SPREAD, BIGSMILE, KISS and BLOW, jaw opening for OPEN and
-   PATAKA, lip aperture for PA and BBP, brow height for BROW) has moved furthest in the task's
-   direction. Static excursions are the median of a signal over peak frames minus its median over
-   rest frames (auto-eFACE compares a rest photo with an expression photo; here the frames play
-   those roles);
+   (mouth, or brows for the brow profile) is closest to its shape in the clip's first
+   ``REST_LEAD_S`` seconds (the examination starts from a neutral face); peak frames are the 10%
+   of face frames in which the task's main signal (lip width for the smile, big_smile, pucker and
+   blow profiles, jaw opening for open and pataka, lip aperture for pa and sentence, brow height
+   for brow) has moved furthest in the task's direction. Static excursions are the median of a
+   signal over peak frames minus its median over rest frames (auto-eFACE compares a rest photo
+   with an expression photo; here the frames play those roles);
 5. kinematics (``kinematics.py``) of the task's signals, cycles of its main signal, left/right
    asymmetry and timing, and landmark-quality features.
 
+What to measure is the task's face profile (``PROFILES``, chosen by the task's
+``pipeline.tasks.TaskSpec``); the nine NeuroFace tasks each have their own, and a clinic's task
+picks one (``default_profile`` when it does not).
+
 Side conventions: "left" and "right" are the subject's own sides. Signed indices are
 (L - R) / (L + R): a negative value means the LEFT side moves less, i.e. the left side is the
-weaker one; a positive value points to the right side. The main asymmetry feature of the SPREAD
-task is ``face__commissure_excursion_asym_pct``; its side is ``face__commissure_excursion_asym_signed``.
+weaker one; a positive value points to the right side. The main asymmetry feature of the smile
+profile (NSM_SPREAD) is ``face__commissure_excursion_asym_pct``; its side is
+``face__commissure_excursion_asym_signed``.
 
 Left-right asymmetry (``side_travel``, ``noise_corrected_asymmetry``). Each side is measured
 against its own rest: a mouth corner's travel is its displacement from its own rest position,
@@ -42,9 +47,9 @@ the side that moved less even when the difference is within the noise. Errors th
 that systematically registers one side's movement short) are not noise in this sense and are not
 removed; ``landmarks-eval`` measures them where manual landmarks exist.
 
-Every task gets the same columns; a feature that is not meaningful for the task (e.g. brow
-elevation in KISS) or cannot be computed (e.g. too few cycles) is NaN, and ``info["reasons"]``
-says why. Low-quality recordings are flagged by ``quality__below_bar``, never dropped.
+Every task gets the same columns; a feature that is not meaningful for the task's profile (e.g.
+brow elevation in the pucker profile of NSM_KISS) or cannot be computed (e.g. too few cycles) is
+NaN, and ``info["reasons"]`` says why. Low-quality recordings are flagged by ``quality__below_bar``, never dropped.
 """
 from __future__ import annotations
 
@@ -59,8 +64,8 @@ from features.video.kinematics import (CYCLE_KEYS, MOTION_KEYS, check_times, cyc
                                        frame_interval_s, motion_measures, temporal_lag)
 from features.video.normalise import RIGID_POINTS, check_landmarks, normalise_frames
 from features.video.signals import frame_signals
-from pipeline.errors import ConfigError, NoFaceError, check_option
-from pipeline.tasks import DDK_CYCLE_SYLLABLES, TASKS
+from pipeline.errors import ConfigError, NoFaceError
+from pipeline.tasks import DDK, MOVEMENT, SPEECH, VOWEL, TaskSpec
 
 REST_LEAD_S = 0.25
 MIN_LEAD_FRAMES = 3
@@ -89,7 +94,7 @@ BANDINI_2021 = "Bandini et al. 2021, IEEE JBHI (Toronto NeuroFace; landmark erro
 
 @dataclass(frozen=True)
 class TaskProfile:
-    """What to measure in one task.
+    """What to measure in the face video of a task.
 
     Attributes
     ----------
@@ -105,10 +110,10 @@ class TaskProfile:
         Left/right analyses: ``"commissure"`` (mouth corners), ``"brow"``.
     smile : bool
         True for smiles, where the smile angle is meaningful.
-    train_cycle : int or None
-        For syllable repetition, whose clips hold several attempts separated by pauses: movements
-        per repeated syllable cycle; cycle rate and rhythm are then measured within attempts
-        (``kinematics.cycle_measures``). None for other tasks.
+
+    Syllable repetition is measured within attempts (``kinematics.cycle_measures``) because the
+    task is of kind ddk, whatever its profile: the movements per attempt cycle are the task's
+    ``syllables_per_cycle``, not a property of the profile.
     """
 
     region: tuple
@@ -117,24 +122,29 @@ class TaskProfile:
     kinematic_signals: tuple
     sides: tuple
     smile: bool = False
-    train_cycle: int | None = None
 
 
 _SPEECH_SIGNALS = ("lip_aperture", "jaw_opening", "lower_lip_position")
 PROFILES = {
-    "NSM_SPREAD": TaskProfile(MOUTH, "lip_width", 1, ("lip_width",), ("commissure",), True),
-    "NSM_BIGSMILE": TaskProfile(MOUTH, "lip_width", 1, ("lip_width", "lip_aperture"),
-                                ("commissure",), True),
-    "NSM_KISS": TaskProfile(MOUTH, "lip_width", -1, ("lip_width",), ("commissure",)),
-    "NSM_BLOW": TaskProfile(MOUTH, "lip_width", -1, ("lip_width",), ("commissure",)),
-    "NSM_OPEN": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, ("commissure",)),
-    "NSM_BROW": TaskProfile(BROWS, "brow_height", 1, ("brow_height",), ("brow",)),
-    "DDK_PA": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, (),
-                          train_cycle=DDK_CYCLE_SYLLABLES["DDK_PA"]),
-    "DDK_PATAKA": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, (),
-                              train_cycle=DDK_CYCLE_SYLLABLES["DDK_PATAKA"]),
-    "BBP_NORMAL": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),
+    # the NeuroFace task each profile was made for is named after it
+    "smile": TaskProfile(MOUTH, "lip_width", 1, ("lip_width",), ("commissure",),
+                         True),  # NSM_SPREAD
+    "big_smile": TaskProfile(MOUTH, "lip_width", 1, ("lip_width", "lip_aperture"),
+                             ("commissure",), True),  # NSM_BIGSMILE
+    "pucker": TaskProfile(MOUTH, "lip_width", -1, ("lip_width",), ("commissure",)),  # NSM_KISS
+    "blow": TaskProfile(MOUTH, "lip_width", -1, ("lip_width",), ("commissure",)),  # NSM_BLOW
+    "open": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, ("commissure",)),  # NSM_OPEN
+    "brow": TaskProfile(BROWS, "brow_height", 1, ("brow_height",), ("brow",)),  # NSM_BROW
+    "pa": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),  # DDK_PA
+    "pataka": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, ()),  # DDK_PATAKA
+    "sentence": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),  # BBP_NORMAL
 }
+# Profiles of the kinds that need not name one. A sustained vowel is held with the mouth open
+# and still after one opening from rest: that is the open profile's movement (rest, then jaw
+# opening to a held peak, with the mouth corners' symmetry), and a clinic measuring a spread or
+# rounded vowel names the smile or pucker profile instead. A non-speech movement has no default:
+# only the clinic knows which movement it asks for.
+DEFAULT_PROFILES = {SPEECH: "sentence", VOWEL: "open"}
 SIDES = {
     # family: (excursion feature stem, words)
     "commissure": ("commissure_excursion", "mouth corner"),
@@ -154,27 +164,44 @@ KINEMATIC_WORDS = {
 }
 
 
-def _tasks_where(predicate) -> tuple:
-    return tuple(task for task, profile in PROFILES.items() if predicate(profile))
+def default_profile(kind: str, syllables_per_cycle: int | None = None) -> str | None:
+    """The face profile of a task of ``kind`` that names none; None for a movement task.
+
+    Repetition of one syllable is measured like NeuroFace's /pa/ (on the lip opening), of
+    several like its /pa-ta-ka/ (on the jaw, which every syllable moves, while only /p/ closes the
+    lips); a clinic repeating /ta/ or /ka/ alone, which hardly moves the lips, names the pataka
+    profile.
+    """
+    if kind == DDK:
+        return "pa" if syllables_per_cycle == 1 else "pataka"
+    if kind == MOVEMENT:
+        return None
+    return DEFAULT_PROFILES[kind]
+
+
+def _profiles_where(predicate) -> tuple:
+    return tuple(name for name, profile in PROFILES.items() if predicate(profile))
 
 
 def _feature_specs() -> list[Feature]:
     """Every feature ``face_features`` outputs, in column order."""
     specs = []
     for signal, words in KINEMATIC_WORDS.items():
-        tasks = _tasks_where(lambda p, s=signal: s in p.kinematic_signals)
+        profiles = _profiles_where(lambda p, s=signal: s in p.kinematic_signals)
         specs += [
             Feature(f"{signal}_rom", "face", IOD, f"Range of motion of the {words}: 95th minus "
-                    "5th percentile over the clip.", "higher_better", BANDINI_2018, tasks),
+                    "5th percentile over the clip.", "higher_better", BANDINI_2018,
+                    profiles=profiles),
             Feature(f"{signal}_peak_speed", "face", "IOD per second", f"Fastest speed of the "
-                    f"{words} during the clip.", "higher_better", BANDINI_2018, tasks),
+                    f"{words} during the clip.", "higher_better", BANDINI_2018, profiles=profiles),
             Feature(f"{signal}_median_speed", "face", "IOD per second", f"Typical (median) speed "
-                    f"of the {words}.", "higher_better", BANDINI_2018, tasks),
+                    f"of the {words}.", "higher_better", BANDINI_2018, profiles=profiles),
             Feature(f"{signal}_peak_accel", "face", "IOD per second squared", f"Largest "
-                    f"acceleration of the {words}.", "higher_better", BANDINI_2018, tasks),
+                    f"acceleration of the {words}.", "higher_better", BANDINI_2018,
+                    profiles=profiles),
             Feature(f"{signal}_jerk", "face", "dimensionless", f"Jerkiness of each movement of "
                     f"the {words} (median dimensionless jerk over movements; smooth = low).",
-                    "higher_worse", HOGAN_2009, tasks),
+                    "higher_worse", HOGAN_2009, profiles=profiles),
         ]
     specs += [
         Feature("cycle_count", "face", "count", "Number of repetitions of the task's main "
@@ -197,58 +224,61 @@ def _feature_specs() -> list[Feature]:
                 RONG_2018),
     ]
     for family, (stem, words) in SIDES.items():
-        tasks = _tasks_where(lambda p, f=family: f in p.sides)
+        profiles = _profiles_where(lambda p, f=family: f in p.sides)
         source = EMOTRICS if family == "commissure" else EMOTRICS + "; " + AUTO_EFACE
         noise_source = (f"{source}; landmark-noise correction: avstroke (measured in "
                         "benchmarks/asymmetry_noise.py)")
         specs += [
             Feature(f"{stem}_left", "face", IOD, f"How far the left {words} moves from its own "
-                    "rest position to the peak of the movement.", "higher_better", source, tasks),
+                    "rest position to the peak of the movement.", "higher_better", source,
+                    profiles=profiles),
             Feature(f"{stem}_right", "face", IOD, f"How far the right {words} moves from its own "
-                    "rest position to the peak of the movement.", "higher_better", source, tasks),
+                    "rest position to the peak of the movement.", "higher_better", source,
+                    profiles=profiles),
             Feature(f"{stem}_asym_pct", "face", "%", f"Left-right difference in {words} "
                     "movement, in percent of the side that moves more (0 = symmetric); a "
                     "difference within the landmark noise of the recording reads 0.",
-                    "higher_worse", noise_source, tasks),
+                    "higher_worse", noise_source, profiles=profiles),
             Feature(f"{stem}_asym_signed", "face", "index from -1 to 1", f"Signed left-right "
                     f"index of {words} movement, (L - R) / (L + R): negative = the left side "
                     "moves less (left weaker), positive = the right side moves less. Not "
                     "corrected for landmark noise: read its size against the noise column.",
-                    "neutral", EMOTRICS, tasks),
+                    "neutral", EMOTRICS, profiles=profiles),
             Feature(f"{stem}_ratio", "face", "ratio", f"auto-eFACE style ratio of {words} "
                     "movement, weaker side / stronger side (1 = symmetric; equals 1 - "
-                    "asymmetry percent / 100).", "higher_better", AUTO_EFACE, tasks),
+                    "asymmetry percent / 100).", "higher_better", AUTO_EFACE, profiles=profiles),
             Feature(f"{stem}_asym_noise_pct", "face", "%", f"How large a left-right difference "
                     f"in {words} movement landmark noise alone makes in this recording (one "
                     "standard error, in percent of the side that moves more): asymmetries "
                     "smaller than about twice this cannot be seen.", "higher_worse",
-                    noise_source, tasks),
+                    noise_source, profiles=profiles),
             Feature(f"{family}_peak_speed_asym_pct", "face", "%", f"Left-right difference in the "
                     f"fastest {words} speed, in percent of the faster side.", "higher_worse",
-                    BANDINI_2018, tasks),
+                    BANDINI_2018, profiles=profiles),
             Feature(f"{family}_peak_speed_asym_signed", "face", "index from -1 to 1", f"Signed "
                     f"left-right index of the fastest {words} speed, (L - R) / (L + R): negative = "
-                    "left slower.", "neutral", BANDINI_2018, tasks),
+                    "left slower.", "neutral", BANDINI_2018, profiles=profiles),
             Feature(f"{family}_lag_s", "face", "s", f"Temporal asymmetry: delay of the left "
                     f"{words} behind the right one (peak of their cross-correlation); negative = "
-                    "left leads.", "neutral", BANDINI_2018, tasks),
+                    "left leads.", "neutral", BANDINI_2018, profiles=profiles),
         ]
-    mouth_tasks = _tasks_where(lambda p: "commissure" in p.sides)
+    mouth_profiles = _profiles_where(lambda p: "commissure" in p.sides)
     specs += [
         Feature("commissure_height_dev_peak", "face", IOD, "Vertical difference between the "
-                "two mouth corners at peak movement.", "higher_worse", EMOTRICS, mouth_tasks),
+                "two mouth corners at peak movement.", "higher_worse", EMOTRICS,
+                profiles=mouth_profiles),
         Feature("upper_lip_height_dev_peak", "face", IOD, "Vertical difference between the left "
                 "and right halves of the upper lip at peak movement.", "higher_worse", EMOTRICS,
-                mouth_tasks),
+                profiles=mouth_profiles),
         Feature("lower_lip_height_dev_peak", "face", IOD, "Vertical difference between the left "
                 "and right halves of the lower lip at peak movement.", "higher_worse", EMOTRICS,
-                mouth_tasks),
+                profiles=mouth_profiles),
         Feature("mouth_midline_shift_peak", "face", IOD, "Sideways shift of the mouth centre "
                 "from rest to peak movement; positive = towards the subject's left (the mouth is "
-                "pulled towards the stronger side).", "neutral", EMOTRICS, mouth_tasks),
+                "pulled towards the stronger side).", "neutral", EMOTRICS, profiles=mouth_profiles),
         Feature("smile_angle_diff_peak", "face", "degrees", "Difference between the left and "
                 "right smile angles at the peak of the smile.", "higher_worse", EMOTRICS,
-                _tasks_where(lambda p: p.smile)),
+                profiles=_profiles_where(lambda p: p.smile)),
         Feature("commissure_height_dev_rest", "face", IOD, "Vertical difference between the two "
                 "mouth corners at rest (droop of one corner).", "higher_worse", EMOTRICS),
         Feature("brow_height_rest_asym_pct", "face", "%", "Left-right difference in eyebrow "
@@ -617,7 +647,7 @@ def _check_face_found(face_found: np.ndarray, n_frames: int) -> np.ndarray:
     return flags.astype(bool)
 
 
-def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: str,
+def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: TaskSpec,
                   face_found: np.ndarray) -> tuple[dict, dict]:
     """Recording-level face and landmark-quality features of one task recording.
 
@@ -628,8 +658,9 @@ def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: str,
         rows where no face was found.
     times_s : ndarray, shape (T,)
         Frame timestamps (s), strictly increasing; may be irregular (variable frame rate).
-    task : str
-        NeuroFace task code (one of ``pipeline.tasks.TASKS``).
+    task : TaskSpec
+        The recording's task (``pipeline.tasks``): its face profile says what to measure, and a
+        ddk task's ``syllables_per_cycle`` how its repetitions group into cycles.
     face_found : ndarray of bool, shape (T,)
         Whether the landmark stage found a face in each frame; frames flagged False are ignored
         even if they carry coordinates.
@@ -640,29 +671,32 @@ def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: str,
         One float per column of ``COLUMNS`` (``face__*`` and ``quality__*``), NaN where not
         meaningful for the task or not computable.
     info : dict
-        ``reasons`` (column -> why it is NaN), ``task``, ``main_signal``, ``rest_frames``,
+        ``reasons`` (column -> why it is NaN), ``task`` (its name), ``face_profile``,
+        ``main_signal``, ``rest_frames``,
         ``peak_frames``, ``unit``, ``unit_px``, ``kinematics`` and ``cycles`` (per-signal details),
         ``quality_bar``, ``flagged_without_landmarks`` (frames flagged found but with NaN points).
 
     Raises
     ------
     ConfigError
-        On malformed inputs or an unknown task.
+        On malformed inputs, or a task that is not a TaskSpec with a known face profile.
     NoFaceError
         If no frame has a face.
     """
-    check_option("task", task, TASKS)
+    if not isinstance(task, TaskSpec) or task.face_profile not in PROFILES:
+        raise ConfigError(f"task must be a TaskSpec whose face profile is one of "
+                          f"{', '.join(PROFILES)}; got {task!r}")
     points = check_landmarks(landmarks)
     times = check_times(times_s, len(points))
     found = _check_face_found(face_found, len(points))
     complete = np.isfinite(points).all(axis=(1, 2))
     valid = found & complete
     if not valid.any():
-        raise NoFaceError(f"task {task}: no frame with a face among {len(points)} frames")
+        raise NoFaceError(f"task {task.name}: no frame with a face among {len(points)} frames")
     normalised, norm_info = normalise_frames(np.where(valid[:, None, None], points, np.nan))
     valid = norm_info["valid_frames"]
     frames, _ = frame_signals(normalised)
-    profile = PROFILES[task]
+    profile = PROFILES[task.face_profile]
     reasons: dict = {}
     row = dict.fromkeys(COLUMNS, np.nan)
     row.update(_quality(valid, times, normalised, reasons))
@@ -681,7 +715,8 @@ def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: str,
     cycles, cycle_info = cycle_measures(frames[profile.main_signal].to_numpy(), times_s=times,
                                         polarity=profile.polarity,
                                         min_amplitude=MIN_CYCLE_AMPLITUDE_IOD,
-                                        train_cycle=profile.train_cycle)
+                                        train_cycle=task.syllables_per_cycle
+                                        if task.kind == DDK else None)
     for key in CYCLE_KEYS:
         row[f"face__cycle_{key}"] = cycles[key]
         if key in cycle_info["reasons"]:
@@ -692,10 +727,12 @@ def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: str,
     if "commissure" in profile.sides:
         row.update(_mouth_statics(frames, rest, peak, profile.smile, reasons))
     for feature in FEATURES:
-        if feature.tasks and task not in feature.tasks:
-            reasons[feature.column] = (f"not measured in {task}; it applies to "
-                                       f"{', '.join(feature.tasks)}")
-    info = {"reasons": reasons, "task": task, "main_signal": profile.main_signal,
+        if not feature.applies_to(task):
+            reasons[feature.column] = (f"not measured in {task.name} (face profile "
+                                       f"{task.face_profile}); it applies to "
+                                       f"{feature.applicability()}")
+    info = {"reasons": reasons, "task": task.name, "face_profile": task.face_profile,
+            "main_signal": profile.main_signal,
             "rest_frames": int(rest.sum()), "peak_frames": int(peak.sum()),
             "peak_change": phase_info["peak_change"], "unit": norm_info["unit"],
             "unit_px": norm_info["unit_px"], "kinematics": kin_info, "cycles": cycle_info,

@@ -13,7 +13,7 @@ from pipeline.errors import ConfigError, check_option
 from pipeline.phantom.generate import (TRUTH_TASKS, PhantomParams, generate,
                                        truth_cohort_params)
 from pipeline.stage import stage_main
-from pipeline.tasks import TASKS
+from pipeline.tasks import NEUROFACE
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Write a synthetic cohort with known truth, laid out like the NeuroFace release."
@@ -41,7 +41,7 @@ def add_arguments(parser) -> None:
                              "/pa-ta-ka/ and sentence clips long enough for several attempts, a "
                              "first frame at pts 1; --tasks, --seconds and --followup-share are "
                              "then ignored")
-    parser.add_argument("--tasks", default=",".join(TASKS),
+    parser.add_argument("--tasks", default=",".join(NEUROFACE),
                         help="comma-separated task codes to record (default: all)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="worker processes (default: %(default)s)")
@@ -60,7 +60,7 @@ def run(args) -> int:
         raise ConfigError(f"--faces {args.faces}: folder not found")
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
     for task in tasks:
-        check_option("--tasks", task, TASKS)
+        check_option("--tasks", task, NEUROFACE)
     if args.truth_cohort:
         if args.faces is None:
             raise ConfigError("--truth-cohort needs --faces: its identities come from photos with "

@@ -36,7 +36,7 @@ from pipeline.errors import ConfigError, MediaError
 from pipeline.phantom import design, face, motion, scores, voice, writer
 from pipeline.phantom.schedule import build_schedule, train_rhythm_truth
 from pipeline.runner import progress_enabled
-from pipeline.tasks import DDK_CYCLE_SYLLABLES, GROUPS, TASKS
+from pipeline.tasks import GROUPS, NEUROFACE
 
 log = logging.getLogger("avstroke")
 CODE_MODULES = ["pipeline.phantom.design", "pipeline.phantom.face", "pipeline.phantom.motion",
@@ -160,7 +160,7 @@ def _identity(source: FaceSource, identity_seed: int) -> face.Identity:
 
 
 def clip_rng(params: PhantomParams, truth: design.SubjectTruth, task: str, stream: int) -> np.random.Generator:
-    return np.random.default_rng([params.seed, truth.index, int(truth.visit), TASKS.index(task), stream])
+    return np.random.default_rng([params.seed, truth.index, int(truth.visit), list(NEUROFACE).index(task), stream])
 
 
 def subject_voice(params: PhantomParams, truth: design.SubjectTruth) -> voice.VoiceParams:
@@ -250,7 +250,7 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
         "recording_id": rid, "subject_id": truth.subject_id, "visit": truth.visit, "task": task,
         "group": truth.group, "face_source": source.name, "n_frames": n_frames, "fps": params.fps,
         "n_events": len(events),
-        **train_rhythm_truth(schedule.events, cycle=DDK_CYCLE_SYLLABLES.get(task, 1)),
+        **train_rhythm_truth(schedule.events, cycle=NEUROFACE[task].syllables_per_cycle or 1),
         **{f"voice_{k}": v for k, v in dataclasses.asdict(voice_params).items()},
         **{f"motion_{k}": v for k, v in motion.motion_truth_summary(
             displacements, neutral_landmarks=identity.landmarks, fps=params.fps).items()},
@@ -292,7 +292,7 @@ def _truth_tables(out: Path, cohort: list[design.SubjectTruth], clips: list[dict
 
 
 def generate(out: Path, params: PhantomParams, *, workers: int = 1, faces_dir: Path | None = None,
-             tasks: tuple = TASKS) -> dict:
+             tasks: tuple = tuple(NEUROFACE)) -> dict:
     """Write a whole phantom cohort to ``out``; return counts of written and reused clips."""
     cohort = design.draw_cohort(subjects_per_group=params.subjects_per_group,
                                 followup_share=params.followup_share, seed=params.seed)

@@ -27,7 +27,7 @@ import numpy as np
 from pipeline.errors import ConfigError
 from pipeline.phantom.face import MIRROR_INDEX, face_frame, inter_ocular_distance
 from pipeline.phantom.schedule import Schedule
-from pipeline.tasks import NONSPEECH_TASKS, TASKS
+from pipeline.tasks import MOVEMENT, NEUROFACE
 
 SIDES = ("left", "right")
 LEFT_POINTS = np.r_[9:17, 22:27, 34:36, 42:48, 52:57, 63:66]
@@ -384,8 +384,8 @@ def task_displacements(schedule: Schedule, *, impairment: FaceImpairment,
     ndarray, shape (n_frames, 68, 2)
         Displacement (x, y) from neutral in pixels, before any head pose.
     """
-    if not isinstance(schedule, Schedule) or schedule.task not in TASKS:
-        raise ConfigError(f"schedule must be a Schedule of one of {TASKS}")
+    if not isinstance(schedule, Schedule) or schedule.task not in NEUROFACE:
+        raise ConfigError(f"schedule must be a Schedule of one of {tuple(NEUROFACE)}")
     if not isinstance(impairment, FaceImpairment):
         raise ConfigError(f"impairment must be a FaceImpairment; got {type(impairment).__name__}")
     neutral = np.asarray(neutral_landmarks, float)
@@ -401,7 +401,7 @@ def task_displacements(schedule: Schedule, *, impairment: FaceImpairment,
     for side in SIDES:
         gain, speed = impairment.gain(side), impairment.speed(side)
         contact = min(gain, 1.0)
-        if schedule.task in NONSPEECH_TASKS:
+        if NEUROFACE[schedule.task].kind == MOVEMENT:
             # The maximum, not the sum: a very slow side's return may overlap the next rise,
             # and the excursion must still never exceed the side's gain.
             profile = np.zeros_like(t)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.tasks import DDK_TASKS, NONSPEECH_TASKS, TASKS
+from pipeline.tasks import DDK, MOVEMENT, NEUROFACE
 
 # "buy Bobby a puppy": one label per syllable; the consonant is the label's first letter.
 BBP_SYLLABLES = ("bai", "bo", "bi", "a", "pa", "pi")
@@ -66,7 +66,7 @@ class Schedule:
     @property
     def is_speech(self) -> bool:
         """True when the task is spoken (the voice is synthesised)."""
-        return self.task not in NONSPEECH_TASKS
+        return NEUROFACE[self.task].kind != MOVEMENT
 
 
 def _intervals(n: int, mean_s: float, cv: float, rng: np.random.Generator) -> np.ndarray:
@@ -165,18 +165,19 @@ def build_schedule(task: str, *, duration_s: float, rate_hz: float, rate_cv: flo
     -------
     Schedule
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task not in NEUROFACE:
+        raise ValueError(f"task must be one of {tuple(NEUROFACE)}, got {task!r}")
     if not 0 <= fatigue < 1:
         raise ValueError(f"fatigue must be in [0, 1), got {fatigue}")
     end = duration_s - LEAD_IN_S
-    if task in NONSPEECH_TASKS:
+    kind = NEUROFACE[task].kind
+    if kind == MOVEMENT:
         rest_s = 0.35 * movement_s
         n = max(1, int((end - LEAD_IN_S + rest_s) // (movement_s + rest_s)))
         onsets = LEAD_IN_S + np.arange(n) * (movement_s + rest_s)
         durations = np.full(n, movement_s)
         labels = ["move"] * n
-    elif task in DDK_TASKS:
+    elif kind == DDK:
         onsets, trains = _ddk_trains(end, period_s=1.0 / rate_hz, rate_cv=rate_cv, rng=rng)
         durations = np.full(len(onsets), SYLLABLE_SHARE / rate_hz)
         cycle = ("pa",) if task == "DDK_PA" else ("pa", "ta", "ka")
@@ -195,7 +196,7 @@ def build_schedule(task: str, *, duration_s: float, rate_hz: float, rate_cv: flo
         onsets = np.asarray(onsets)
         durations = np.full(len(onsets), 0.7 / rate_hz)
     amps = _amplitudes(len(onsets), fatigue)
-    trains = np.zeros(len(onsets), dtype=int) if task in NONSPEECH_TASKS else trains
+    trains = np.zeros(len(onsets), dtype=int) if kind == MOVEMENT else trains
     events = tuple(Event(float(o), float(d), lab, float(a), int(k))
                    for o, d, lab, a, k in zip(onsets, durations, labels, amps, trains))
     return Schedule(task=task, duration_s=float(duration_s), events=events)

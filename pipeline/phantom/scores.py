@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.phantom.design import SubjectTruth
-from pipeline.tasks import SPEECH_TASKS
+from pipeline.tasks import MOVEMENT, NEUROFACE
 
 ITEMS = ("Symmetry", "ROM", "Speed", "Variability", "Fatigue")
 RATERS = ("SLP1", "SLP2")
@@ -19,7 +19,7 @@ RATER_NOISE_SD = 0.35
 
 def latent_items(truth: SubjectTruth, task: str) -> dict[str, float]:
     """Each item's latent impairment in [0, 1] for one task (0 = normal)."""
-    speech = task in SPEECH_TASKS
+    speech = NEUROFACE[task].kind != MOVEMENT
     dys = truth.dysarthria if speech else 0.0
     return {
         "Symmetry": min(1.0, 1.1 * truth.facial_weakness + abs(truth.natural_asymmetry)),
