@@ -25,7 +25,7 @@ from pipeline.errors import MediaError
 from pipeline.recordings import cache_path, finish, valid_recordings
 from pipeline.runner import ItemResult
 from pipeline.spreadsheet import write_csv
-from pipeline.stage import stage_main
+from pipeline.stage import add_shared_argument, stage_main
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Measure the landmark error against manual landmarks, by point group, group and task."
@@ -33,8 +33,9 @@ ERROR_COLUMNS = ["overall", *POINT_GROUPS]
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--manual-frame-base", type=int, choices=(0, 1), default=0,
-                        help="number of the first video frame in manual landmark files (default: %(default)s)")
+    add_shared_argument(parser, "--manual-frame-base", type=int, choices=(0, 1), default=0,
+                        help="number of the first video frame in manual landmark files "
+                             "(default: %(default)s)")
 
 
 def recording_error(tracked: pd.DataFrame, manual: pd.DataFrame, *, frame_base: int, file: str) -> dict:
