@@ -8,7 +8,8 @@ landmarks stage; these tables are also the "before" of every comparison). Then:
 
 - a subject model per subject with at least ``--min-subject-frames`` annotated frames in at least
   two videos, evaluated by leaving one video out in turn (each video's frames fitted by a model
-  trained on the subject's other videos);
+  trained on the subject's other videos); ``--subject-folds K`` holds out a K-th of the subject's
+  videos at a time instead, K trainings instead of one per video, for a quick run;
 - a cohort model on every subject's frames, evaluated on subjects held out (grouped folds by
   subject_id: no subject's frames inform the model that fits them).
 
@@ -46,7 +47,8 @@ import pandas as pd
 
 from features.video.decode import iter_frames
 from features.video.landmark_error import POINT_GROUPS, face_errors, read_neuroface_landmarks
-from features.video.landmarks import BOX_COLUMNS, inter_ocular_px, landmark_array
+from features.video.landmarks import (BOX_COLUMNS, X_COLUMNS, Y_COLUMNS, inter_ocular_px,
+                                      landmark_array)
 from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_face,
                                            fit_faces, group_folds, heldout_fits, train_predictor)
 from pipeline import cache
@@ -99,6 +101,14 @@ def add_arguments(parser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--no-mirror", dest="mirror", action="store_false",
                         help="do not also learn each face left-right mirrored")
+    parser.add_argument("--no-cohort-model", dest="cohort_model", action="store_false",
+                        help="train subject models only, e.g. when the cohort's subjects are not "
+                             "independent people (a phantom whose identities share photos), so "
+                             "subjects held out would not be unseen faces")
+    parser.add_argument("--subject-folds", type=int, default=None, metavar="K",
+                        help="evaluate subject models on K folds of whole videos instead of "
+                             "leaving one video out in turn (fewer trainings; default: one fold "
+                             "per video)")
     parser.add_argument("--min-subject-frames", type=int, default=MIN_SUBJECT_FRAMES,
                         help="annotated frames a subject needs for a subject model "
                              "(default: %(default)s; it also needs two videos)")
@@ -201,7 +211,8 @@ def annotated_faces(video: str, manual: pd.DataFrame, tracked: pd.DataFrame, *,
 
 def frame_errors(faces: list[AnnotatedFace], fitted: np.ndarray, info: pd.DataFrame, *,
                  model: str, evaluation: str) -> pd.DataFrame:
-    """Per annotated frame: generic and held-out adapted error by region.
+    """Per annotated frame: generic and held-out adapted error by region, and the held-out
+    points (``x0..x67``, ``y0..y67``, frame pixels) for comparisons with a known truth.
 
     Parameters
     ----------
@@ -225,7 +236,10 @@ def frame_errors(faces: list[AnnotatedFace], fitted: np.ndarray, info: pd.DataFr
     for region in REGIONS:
         table[f"generic_{region}"] = generic[region].to_numpy()
         table[f"adapted_{region}"] = adapted[region].to_numpy()
-    return table
+    in_frame = fitted + np.stack([face.origin for face in faces])[:, None, :]
+    points = pd.DataFrame(np.hstack([in_frame[:, :, 0], in_frame[:, :, 1]]),
+                          columns=X_COLUMNS + Y_COLUMNS)
+    return pd.concat([table, points], axis=1)
 
 
 def subject_bootstrap_ci(per_subject: np.ndarray, *, n_boot: int = BOOTSTRAP,
@@ -322,9 +336,16 @@ def evaluation_record(frames: pd.DataFrame, infos: list[dict], scheme: str) -> d
             "fold_training_seconds": [round(i["seconds"], 2) for i in infos]}
 
 
+def subject_evaluation(folds: int | None) -> str:
+    """How subject models are held out, in words."""
+    return SUBJECT_EVALUATION if folds is None else f"videos held out in {folds} folds"
+
+
 def subject_models(by_subject: dict, info: pd.DataFrame, options: ShapeTrainingOptions, *,
-                   min_frames: int, threads: int) -> tuple[list[pd.DataFrame], dict, dict]:
-    """Leave-one-video-out fits of every subject with enough frames.
+                   min_frames: int, folds: int | None, threads: int
+                   ) -> tuple[list[pd.DataFrame], dict, dict]:
+    """Held-out fits of every subject with enough frames: each video's frames fitted by a model
+    that saw none of that video (one fold per video, or ``folds`` folds of whole videos).
 
     Returns
     -------
@@ -335,7 +356,7 @@ def subject_models(by_subject: dict, info: pd.DataFrame, options: ShapeTrainingO
     refused : dict
         subject_id -> why it gets no subject model.
     """
-    evaluated, folds, refused = [], {}, {}
+    evaluated, fold_infos, refused = [], {}, {}
     for subject, faces in by_subject.items():
         videos = sorted({face.recording_id for face in faces})
         if len(faces) < min_frames or len(videos) < 2:
@@ -343,15 +364,17 @@ def subject_models(by_subject: dict, info: pd.DataFrame, options: ShapeTrainingO
                                 f"subject model needs at least {min_frames} in two videos")
             log.warning("landmarks-train: subject %s: %s", subject, refused[subject])
             continue
-        fitted, folds[subject] = heldout_fits(
-            faces, [videos.index(face.recording_id) for face in faces], options, threads=threads)
+        video_of = [face.recording_id for face in faces]
+        labels = ([videos.index(rid) for rid in video_of] if folds is None
+                  else group_folds(video_of, folds))
+        fitted, fold_infos[subject] = heldout_fits(faces, labels, options, threads=threads)
         evaluated.append(frame_errors(faces, fitted, info, model="subject",
-                                      evaluation=SUBJECT_EVALUATION))
-    return evaluated, folds, refused
+                                      evaluation=subject_evaluation(folds)))
+    return evaluated, fold_infos, refused
 
 
 def choose(subject: str, subject_frames: pd.DataFrame | None, cohort_frames: pd.DataFrame | None,
-           refusal: str) -> dict:
+           refusal: str, *, evaluation: str = SUBJECT_EVALUATION) -> dict:
     """The model for one subject's recordings and why, from held-out overall errors on the
     subject's annotated frames: its own model if that beat the generic one, else the cohort model
     if that did, else the generic model."""
@@ -365,10 +388,10 @@ def choose(subject: str, subject_frames: pd.DataFrame | None, cohort_frames: pd.
     if row["nme_subject"] < generic:
         row["model"] = subject_model_name(subject)
         row["reason"] = (f"subject model: held-out error {row['nme_subject']:.4f} < generic "
-                         f"{generic:.4f} ({SUBJECT_EVALUATION})")
+                         f"{generic:.4f} ({evaluation})")
         return row
     reasons = [f"subject model {row['nme_subject']:.4f} did not beat generic {generic:.4f} "
-               f"({SUBJECT_EVALUATION})" if subject_frames is not None
+               f"({evaluation})" if subject_frames is not None
                else f"no subject model ({refusal})"]
     if row["nme_cohort"] < generic:
         row["model"] = COHORT
@@ -393,7 +416,9 @@ def training_key(recordings: pd.DataFrame, run_dir: Path, options: ShapeTraining
                                   cache.stored_key(cache_path(run_dir, GENERIC_KIND, r.recording_id))]
     return cache.make_key(inputs=inputs,
                           params={"options": options, "frame_base": args.manual_frame_base,
-                                  "min_subject_frames": args.min_subject_frames},
+                                  "min_subject_frames": args.min_subject_frames,
+                                  "cohort_model": args.cohort_model,
+                                  "subject_folds": args.subject_folds},
                           code=cache.code_digest(CODE_MODULES))
 
 
@@ -421,22 +446,25 @@ def collect_faces(recordings: pd.DataFrame, run_dir: Path, frame_base: int
 
 
 def train_all(faces: list[AnnotatedFace], info: pd.DataFrame, folder: Path,
-              options: ShapeTrainingOptions, *, min_frames: int, threads: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+              options: ShapeTrainingOptions, *, min_frames: int, subject_folds: int | None,
+              cohort: bool, threads: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate and train every model into ``folder``; return (per-frame errors, choice table)."""
     subject_of = info["subject_id"].to_dict()
     by_subject: dict[str, list[AnnotatedFace]] = {}
     for face in faces:
         by_subject.setdefault(subject_of[face.recording_id], []).append(face)
-    evaluated, subject_folds, refused = subject_models(by_subject, info, options, min_frames=min_frames,
-                                        threads=threads)
+    evaluation = subject_evaluation(subject_folds)
+    evaluated, fold_infos, refused = subject_models(by_subject, info, options,
+                                                    min_frames=min_frames, folds=subject_folds,
+                                                    threads=threads)
     cohort_frames = None
-    if len(by_subject) >= 2:
+    if cohort and len(by_subject) >= 2:
         subjects = [subject_of[face.recording_id] for face in faces]
         fitted, infos = heldout_fits(faces, group_folds(subjects, COHORT_FOLDS), options,
                                      threads=threads)
         cohort_frames = frame_errors(faces, fitted, info, model="cohort",
                                      evaluation=COHORT_EVALUATION)
-    else:
+    elif cohort:
         log.warning("landmarks-train: annotated frames of %d subject(s); a cohort model needs two "
                     "to be evaluated on subjects it did not see", len(by_subject))
     frames = pd.concat(evaluated + ([cohort_frames] if cohort_frames is not None else []),
@@ -447,16 +475,16 @@ def train_all(faces: list[AnnotatedFace], info: pd.DataFrame, folder: Path,
     subject_frames = {s: part for s, part in frames[frames["model"] == "subject"].groupby("subject_id")}
     cohort_by_subject = ({s: part for s, part in cohort_frames.groupby("subject_id")}
                          if cohort_frames is not None else {})
-    choice = [choose(s, subject_frames.get(s), cohort_by_subject.get(s), refused.get(s, ""))
-              for s in sorted(by_subject)]
+    choice = [choose(s, subject_frames.get(s), cohort_by_subject.get(s), refused.get(s, ""),
+                     evaluation=evaluation) for s in sorted(by_subject)]
     for s, part in subject_frames.items():
         if any(row["model"] == subject_model_name(s) for row in choice):
             sha = save_model(folder, subject_model_name(s), by_subject[s], options,
-                             evaluation_record(part, subject_folds[s], SUBJECT_EVALUATION),
+                             evaluation_record(part, fold_infos[s], evaluation),
                              threads=threads)
             next(row for row in choice if row["subject_id"] == s)["sha256"] = sha
     other = {"scope": "other", "subject_id": "", "model": GENERIC, "sha256": "",
-             "reason": "no cohort model", "nme_generic": np.nan, "nme_subject": np.nan,
+             "reason": "no cohort model: generic model", "nme_generic": np.nan, "nme_subject": np.nan,
              "nme_cohort": np.nan}
     if cohort_frames is not None:
         other["nme_generic"] = mean_overall(cohort_frames, "generic_overall")
@@ -502,6 +530,8 @@ def run(args) -> int:
     tracked = run_items("landmarks-train (generic)", items, track_one, workers=args.workers,
                         dask_address=args.dask)
     drop_outputs(args.out, GENERIC_KIND, tracked)
+    if args.subject_folds is not None and args.subject_folds < 2:
+        raise ConfigError(f"--subject-folds must be at least 2; got {args.subject_folds}")
     options = training_options(args)
     folder = args.out / MODELS_DIR
     key = training_key(recordings, args.out, options, args)
@@ -515,6 +545,7 @@ def run(args) -> int:
     info = recordings.set_index("recording_id")[["subject_id", "group", "task"]]
     folder.mkdir(parents=True, exist_ok=True)
     frames, choice = train_all(faces, info, folder, options, min_frames=args.min_subject_frames,
+                               subject_folds=args.subject_folds, cohort=args.cohort_model,
                                threads=max(args.workers, 1))
     clear_models(folder, set(choice["model"]) - {GENERIC})
     cache.atomic_write(folder / "IDENTIFIABLE.txt", lambda tmp: tmp.write_text(IDENTIFIABLE_NOTE))

@@ -138,7 +138,8 @@ def test_a_subject_with_too_few_annotated_frames_gets_no_model_and_the_reason():
              for k in range(6)]
     info = pd.DataFrame({"subject_id": "S1", "group": "PS", "task": ["A", "B"]},
                         index=pd.Index(["S1_0", "S1_1"], name="recording_id"))
-    evaluated, folds, refused = subject_models({"S1": faces}, info, FAST, min_frames=20, threads=1)
+    evaluated, folds, refused = subject_models({"S1": faces}, info, FAST, min_frames=20,
+                                               folds=None, threads=1)
     assert evaluated == [] and folds == {}
     assert refused["S1"] == "6 annotated frames in 2 video(s); a subject model needs at least 20 " \
                             "in two videos"

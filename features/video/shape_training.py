@@ -76,9 +76,9 @@ class ShapeTrainingOptions:
 
     cascade_depth: int = 10
     tree_depth: int = 4
-    trees_per_level: int = 200
+    trees_per_level: int = 100
     nu: float = 0.1
-    oversampling: int = 20
+    oversampling: int = 10
     max_samples: int = 12000
     translation_jitter: float = 0.1
     mirror: bool = True
@@ -141,6 +141,9 @@ class AnnotatedFace:
         Manual landmarks in crop pixels.
     generic : ndarray, shape (68, 2)
         The generic model's tracked landmarks at that frame in crop pixels.
+    origin : ndarray, shape (2,)
+        Where the crop's top-left pixel lies in the frame (x, y pixels). A mirrored face keeps
+        its original's: it is only learnt from, never fitted.
     """
 
     recording_id: str
@@ -149,6 +152,7 @@ class AnnotatedFace:
     box: np.ndarray
     points: np.ndarray
     generic: np.ndarray
+    origin: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(2))
 
 
 def crop_face(gray: np.ndarray, box: np.ndarray, points: np.ndarray, generic: np.ndarray, *,
@@ -177,7 +181,7 @@ def crop_face(gray: np.ndarray, box: np.ndarray, points: np.ndarray, generic: np
                          image=np.ascontiguousarray(gray[top:bottom, left:right]),
                          box=box - np.tile(offset, 2),
                          points=np.asarray(points, dtype=np.float64) - offset,
-                         generic=np.asarray(generic, dtype=np.float64) - offset)
+                         generic=np.asarray(generic, dtype=np.float64) - offset, origin=offset)
 
 
 def mirror_face(face: AnnotatedFace) -> AnnotatedFace:
