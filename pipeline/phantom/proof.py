@@ -62,6 +62,10 @@ CLIP_TRUTH = ("event_rate_hz", "event_interval_cv", "n_trains", "voice_jitter_pc
 SMILE_TASK = "NSM_SPREAD"
 
 
+# How the truth cohort is run (tests and benchmark): landmarks adapted to its own annotated frames,
+# subject models only, because its subjects share four photos, so a subject held out from a cohort
+# model would be no unseen face.
+TRUTH_RUN_OPTIONS = ("--adapt", "--no-cohort-model")
 # Written by landmarks-train and face-features in a run with adapted landmarks (``run --adapt``).
 ADAPTATION_FRAMES = "landmarks_adaptation_frames.parquet"
 GENERIC_FACE_FEATURES = Path("features") / "face_generic.parquet"
