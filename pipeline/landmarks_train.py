@@ -370,6 +370,10 @@ def subject_models(by_subject: dict, info: pd.DataFrame, options: ShapeTrainingO
         fitted, fold_infos[subject] = heldout_fits(faces, labels, options, threads=threads)
         evaluated.append(frame_errors(faces, fitted, info, model="subject",
                                       evaluation=subject_evaluation(folds)))
+        log.info("landmarks-train: subject %s, %s: error %.4f -> %.4f held out (%d models "
+                 "trained in %.0f s)", subject, subject_evaluation(folds),
+                 evaluated[-1]["generic_overall"].mean(), evaluated[-1]["adapted_overall"].mean(),
+                 len(fold_infos[subject]), sum(i["seconds"] for i in fold_infos[subject]))
     return evaluated, fold_infos, refused
 
 
