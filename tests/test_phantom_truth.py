@@ -2,9 +2,11 @@
 
 The truth cohort (``truth_run`` in conftest.py) takes its identities from hand-annotated photos,
 never from dlib's own fit; its DDK clips hold several attempts with pauses, its sentence clips
-several sentences, and its first frame is at pts 1. Its media go through the real stages and the
-features are compared with the truth the phantom was built from. Slow: the cohort takes about
-ten minutes; ``benchmarks/phantom_truth.py`` prints the same figures for another seed.
+several sentences, and its first frame is at pts 1. Its media go through the real stages, with
+landmarks adapted to the cohort's own annotated frames (subject models; the generic model's
+landmarks and face features are kept as the "before"), and the features are compared with the
+truth the phantom was built from. Slow: the cohort takes about ? minutes;
+``benchmarks/phantom_truth.py`` prints the same figures for another seed.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from pipeline import cache
-from pipeline.phantom.proof import ddk_truth_figures, recordings_with_truth, smile_truth_figures
+from pipeline.phantom.proof import (ddk_truth_figures, heldout_mouth_figures, recordings_with_truth,
+                                    smile_truth_figures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 FRAME_S = 1 / 50
@@ -24,6 +27,12 @@ FRAME_S = 1 / 50
 def cohort(truth_run):
     """One row per recording: measured features beside the subject's and the clip's truth."""
     return recordings_with_truth(truth_run["data"], truth_run["run"])
+
+
+@pytest.fixture(scope="module")
+def generic(truth_run):
+    """The same, with the face features of the generic model's landmarks (the "before")."""
+    return recordings_with_truth(truth_run["data"], truth_run["run"], generic=True)
 
 
 @pytest.mark.parametrize("task", ["DDK_PA", "DDK_PATAKA"])

@@ -74,11 +74,15 @@ class ShapeTrainingOptions:
         dlib's random seed: the same faces and options give the same model.
     """
 
+    # Measured on the seed-21 truth cohort (README, "Landmarks adapted to the cohort"): 100 trees
+    # per level held out as well as 200 at a quarter of the training time; oversampling 40
+    # instead of 10 raised the all-visit smile-asymmetry Spearman from 0.73 to 0.80 and brought
+    # the controls' median asymmetry from 12.7% to 7.4% (true 6.9%); mirroring helps too.
     cascade_depth: int = 10
     tree_depth: int = 4
     trees_per_level: int = 100
     nu: float = 0.1
-    oversampling: int = 10
+    oversampling: int = 40
     max_samples: int = 12000
     translation_jitter: float = 0.1
     mirror: bool = True
