@@ -449,65 +449,87 @@ def collect_faces(recordings: pd.DataFrame, run_dir: Path, frame_base: int
     return faces, results
 
 
+def cohort_heldout(faces: list[AnnotatedFace], info: pd.DataFrame, options: ShapeTrainingOptions,
+                   *, threads: int) -> tuple[pd.DataFrame | None, list[dict]]:
+    """The cohort model's fits with subjects held out (grouped folds), or None with fewer than
+    two subjects."""
+    subjects = info.loc[[face.recording_id for face in faces], "subject_id"].to_numpy()
+    if len(set(subjects)) < 2:
+        log.warning("landmarks-train: annotated frames of %d subject(s); a cohort model needs two "
+                    "to be evaluated on subjects it did not see", len(set(subjects)))
+        return None, []
+    fitted, infos = heldout_fits(faces, group_folds(subjects, COHORT_FOLDS), options,
+                                 threads=threads)
+    return frame_errors(faces, fitted, info, model="cohort", evaluation=COHORT_EVALUATION), infos
+
+
+def other_subjects_row(cohort_frames: pd.DataFrame | None) -> dict:
+    """The ``choice.csv`` row of subjects without annotated frames: the cohort model where it
+    beat the generic one over the cohort, held out."""
+    row = {"scope": "other", "subject_id": "", "model": GENERIC, "sha256": "",
+           "reason": "no cohort model: generic model", "nme_generic": np.nan,
+           "nme_subject": np.nan, "nme_cohort": np.nan}
+    if cohort_frames is None:
+        return row
+    row["nme_generic"] = mean_overall(cohort_frames, "generic_overall")
+    row["nme_cohort"] = mean_overall(cohort_frames, "adapted_overall")
+    wins = row["nme_cohort"] < row["nme_generic"]
+    row["model"] = COHORT if wins else GENERIC
+    row["reason"] = (f"cohort model: held-out error {row['nme_cohort']:.4f} "
+                     f"{'<' if wins else '>='} generic {row['nme_generic']:.4f} over the cohort "
+                     f"({COHORT_EVALUATION})" + ("" if wins else ": generic model"))
+    return row
+
+
 def train_all(faces: list[AnnotatedFace], info: pd.DataFrame, folder: Path,
               options: ShapeTrainingOptions, *, min_frames: int, subject_folds: int | None,
               cohort: bool, threads: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Evaluate and train every model into ``folder``; return (per-frame errors, choice table)."""
-    subject_of = info["subject_id"].to_dict()
+    """Evaluate every model held out, choose, and train the chosen ones into ``folder``.
+
+    Returns
+    -------
+    frames : DataFrame
+        Per-frame held-out errors (``frame_errors``) of every evaluated model.
+    choice : DataFrame
+        ``CHOICE_COLUMNS``: one row per subject with annotated frames, one for other subjects.
+    """
     by_subject: dict[str, list[AnnotatedFace]] = {}
     for face in faces:
-        by_subject.setdefault(subject_of[face.recording_id], []).append(face)
+        by_subject.setdefault(info.at[face.recording_id, "subject_id"], []).append(face)
     evaluation = subject_evaluation(subject_folds)
     evaluated, fold_infos, refused = subject_models(by_subject, info, options,
                                                     min_frames=min_frames, folds=subject_folds,
                                                     threads=threads)
-    cohort_frames = None
-    if cohort and len(by_subject) >= 2:
-        subjects = [subject_of[face.recording_id] for face in faces]
-        fitted, infos = heldout_fits(faces, group_folds(subjects, COHORT_FOLDS), options,
-                                     threads=threads)
-        cohort_frames = frame_errors(faces, fitted, info, model="cohort",
-                                     evaluation=COHORT_EVALUATION)
-    elif cohort:
-        log.warning("landmarks-train: annotated frames of %d subject(s); a cohort model needs two "
-                    "to be evaluated on subjects it did not see", len(by_subject))
+    cohort_frames, cohort_infos = (cohort_heldout(faces, info, options, threads=threads)
+                                   if cohort else (None, []))
     frames = pd.concat(evaluated + ([cohort_frames] if cohort_frames is not None else []),
                        ignore_index=True)
     if frames.empty:
         raise ConfigError("no shape model can be trained: no subject has enough annotated frames "
-                          "for a subject model and the annotated frames come from one subject")
-    subject_frames = {s: part for s, part in frames[frames["model"] == "subject"].groupby("subject_id")}
-    cohort_by_subject = ({s: part for s, part in cohort_frames.groupby("subject_id")}
-                         if cohort_frames is not None else {})
-    choice = [choose(s, subject_frames.get(s), cohort_by_subject.get(s), refused.get(s, ""),
-                     evaluation=evaluation) for s in sorted(by_subject)]
-    for s, part in subject_frames.items():
-        if any(row["model"] == subject_model_name(s) for row in choice):
-            sha = save_model(folder, subject_model_name(s), by_subject[s], options,
-                             evaluation_record(part, fold_infos[s], evaluation),
-                             threads=threads)
-            next(row for row in choice if row["subject_id"] == s)["sha256"] = sha
-    other = {"scope": "other", "subject_id": "", "model": GENERIC, "sha256": "",
-             "reason": "no cohort model: generic model", "nme_generic": np.nan, "nme_subject": np.nan,
-             "nme_cohort": np.nan}
-    if cohort_frames is not None:
-        other["nme_generic"] = mean_overall(cohort_frames, "generic_overall")
-        other["nme_cohort"] = mean_overall(cohort_frames, "adapted_overall")
-        wins = other["nme_cohort"] < other["nme_generic"]
-        other["reason"] = (f"cohort model: held-out error {other['nme_cohort']:.4f} "
-                           f"{'<' if wins else '>='} generic {other['nme_generic']:.4f} over the "
-                           f"cohort ({COHORT_EVALUATION})" + ("" if wins else ": generic model"))
-        if wins or any(row["model"] == COHORT for row in choice):
-            sha = save_model(folder, COHORT, faces, options,
-                             {**evaluation_record(cohort_frames, infos, COHORT_EVALUATION),
-                              "used_for_other_subjects": bool(wins)}, threads=threads)
-            for row in choice + [other]:
-                if row["model"] == COHORT or (row is other and wins):
-                    row["model"], row["sha256"] = COHORT, sha
-    table = pd.DataFrame(choice + [other])
-    counts = info.groupby("subject_id").agg(n_videos=("task", "size"))
-    frame_counts = pd.Series([subject_of[f.recording_id] for f in faces]).value_counts()
-    table["n_videos"] = table["subject_id"].map(counts["n_videos"]).fillna(0).astype(int)
+                          "for a subject model, and no cohort model can be evaluated")
+    subject_frames = dict(list(frames[frames["model"] == "subject"].groupby("subject_id")))
+    cohort_by_subject = dict(list(cohort_frames.groupby("subject_id"))) \
+        if cohort_frames is not None else {}
+    rows = [choose(s, subject_frames.get(s), cohort_by_subject.get(s), refused.get(s, ""),
+                   evaluation=evaluation) for s in sorted(by_subject)]
+    rows.append(other_subjects_row(cohort_frames))
+    for row in rows:
+        if row["model"].startswith("subject_"):
+            s = row["subject_id"]
+            row["sha256"] = save_model(folder, row["model"], by_subject[s], options,
+                                       evaluation_record(subject_frames[s], fold_infos[s],
+                                                         evaluation), threads=threads)
+    if any(row["model"] == COHORT for row in rows):
+        sha = save_model(folder, COHORT, faces, options,
+                         {**evaluation_record(cohort_frames, cohort_infos, COHORT_EVALUATION),
+                          "used_for_other_subjects": rows[-1]["model"] == COHORT},
+                         threads=threads)
+        for row in rows:
+            if row["model"] == COHORT:
+                row["sha256"] = sha
+    table = pd.DataFrame(rows)
+    table["n_videos"] = table["subject_id"].map(info["subject_id"].value_counts()).fillna(0).astype(int)
+    frame_counts = pd.Series({s: len(f) for s, f in by_subject.items()})
     table["n_frames"] = table["subject_id"].map(frame_counts).fillna(0).astype(int)
     return frames, table[CHOICE_COLUMNS]
 
@@ -548,6 +570,9 @@ def run(args) -> int:
              len({f.recording_id for f in faces}), time.monotonic() - start)
     info = recordings.set_index("recording_id")[["subject_id", "group", "task"]]
     folder.mkdir(parents=True, exist_ok=True)
+    # An interrupted training must leave no choice that names half-replaced models.
+    for stale in (folder / CHOICE_FILE, args.out / ADAPTATION_TABLE):
+        stale.unlink(missing_ok=True)
     frames, choice = train_all(faces, info, folder, options, min_frames=args.min_subject_frames,
                                subject_folds=args.subject_folds, cohort=args.cohort_model,
                                threads=max(args.workers, 1))
