@@ -1,6 +1,6 @@
 """The feature registry: one entry per feature, with what a clinician needs to read it.
 
-Column names follow one contract (ARCHITECTURE.md):
+Column names follow one contract (docs/features.md, "Column names"):
 
 - recording level: ``<modality>__<feature>``, e.g. ``face__commissure_excursion_asym_pct``;
 - subject level: ``<modality>__<task>__<feature>``, e.g. ``face__NSM_SPREAD__commissure_excursion_asym_pct``.

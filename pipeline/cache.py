@@ -1,13 +1,14 @@
 """Content-keyed cache and atomic writes.
 
 A stage output is keyed by a hash of its inputs' content, the parameters that change its result
-and the source code of the modules that compute it (ARCHITECTURE.md). The key is stored inside the
-output (parquet schema metadata) or beside it (``<file>.key``), so a file is up to date exactly
-when its stored key equals the key the stage would compute now. Every write goes to a temporary
-file in the same folder and is renamed into place, so an interrupted run never leaves a
-half-written output that could pass for a finished one; a process killed mid-write leaves only a
-temporary file (``.<name>.<random>.tmp``), which ``remove_temp_files`` clears on the next run. An
-output that exists but cannot be read (a truncated file) counts as absent, so it is recomputed.
+and the source code of the modules that compute it (docs/architecture.md, "Cache"). The key is
+stored inside the output (parquet schema metadata) or beside it (``<file>.key``), so a file is up
+to date exactly when its stored key equals the key the stage would compute now. Every write goes
+to a temporary file in the same folder and is renamed into place, so an interrupted run never
+leaves a half-written output that could pass for a finished one; a process killed mid-write leaves
+only a temporary file (``.<name>.<random>.tmp``), which ``remove_temp_files`` clears on the next
+run. An output that exists but cannot be read (a truncated file) counts as absent, so it is
+recomputed.
 """
 from __future__ import annotations
 
