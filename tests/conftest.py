@@ -132,9 +132,9 @@ def truth_run(tmp_path_factory) -> dict:
     attempts and sentences; a first frame at pts 1), 6 subjects per group and every post-stroke
     subject followed up, run through every stage up to ``assemble`` with landmarks adapted to
     its annotated frames (``pipeline.phantom.proof.TRUTH_RUN_OPTIONS``; the generic model's
-    landmarks and face features are kept as the "before"). About half an hour on two cores (34
-    minutes measured on a busy shared machine, 21 CPU-minutes); skipped when ../shared/realdata
-    is absent.
+    landmarks and face features are kept as the "before"). About 20 minutes on two cores shared
+    with other jobs (19 min 33 s measured, 21 CPU-minutes; 34 minutes on a busier machine);
+    skipped when ../shared/realdata is absent.
 
     Returns
     -------

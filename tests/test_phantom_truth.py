@@ -5,9 +5,9 @@ never from dlib's own fit; its DDK clips hold several attempts with pauses, its 
 several sentences, and its first frame is at pts 1. Its media go through the real stages, with
 landmarks adapted to the cohort's own annotated frames (subject models; the generic model's
 landmarks and face features are kept as the "before"), and the features are compared with the
-truth the phantom was built from. Slow: the cohort takes about half an hour on two cores (34
-minutes measured on a busy shared machine, of which landmarks-train 20);
-``benchmarks/phantom_truth.py`` prints the same figures for another seed.
+truth the phantom was built from. Slow: the cohort takes about 20 minutes on two cores shared
+with other jobs (19 min 37 s measured, 21 CPU-minutes; 34 minutes on a busier machine), most of it
+landmarks-train; ``benchmarks/phantom_truth.py`` prints the same figures for another seed.
 """
 from __future__ import annotations
 
