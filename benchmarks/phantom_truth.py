@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/phantom_truth.py [--faces ../shared/realdata/faces/lfpw]
                                                  [--subjects 6] [--seed 21]
+                                                 [--run runs/phantom_truth] [-- RUN_OPTIONS]
 
 Builds the truth cohort (``avstroke phantom --truth-cohort``: identities from the hand-annotated
 LFPW photos, balanced across groups; DDK clips of several attempts separated by pauses; sentence
@@ -15,6 +16,11 @@ the smile clips), the DDK rate and rhythm against the true within-train values, 
 asymmetry against the true left-right difference from the generic and from the adapted
 landmarks, and the measured jitter against the injected one. ``tests/test_phantom_truth.py``
 asserts the bars on a cohort of the same kind.
+
+To compare landmarks-train options, give another run folder and the options after ``--``, e.g.
+``--run runs/phantom_truth_os10 -- --oversampling 10``: they are added to ``avstroke run``. A copy
+of the default run folder (``cp -a``) saves tracking the clips again; the cache keys make the
+copy recompute exactly what the options change.
 """
 from __future__ import annotations
 
@@ -35,15 +41,17 @@ from pipeline.phantom.proof import (SMILE_TASK, TRUTH_RUN_OPTIONS, ddk_truth_fig
 DEFAULT_FACES = REPO.parent / "shared" / "realdata" / "faces" / "lfpw"
 
 
-def build(faces: Path, subjects: int, seed: int) -> tuple[Path, Path]:
-    """Generate the cohort and run the stages up to assemble; return (phantom, run) folders."""
-    phantom, run = REPO / "data" / "phantom_truth", REPO / "runs" / "phantom_truth"
+def build(faces: Path, subjects: int, seed: int, run: Path, run_options: list[str]
+          ) -> tuple[Path, Path]:
+    """Generate the cohort and run the stages up to assemble in ``run`` with
+    ``TRUTH_RUN_OPTIONS`` and then ``run_options``; return (phantom, run) folders."""
+    phantom = REPO / "data" / "phantom_truth"
     manifest = phantom.parent / "phantom_truth_manifest.csv"  # media paths relative to data/
     steps = (["phantom", "--out", str(phantom), "--faces", str(faces), "--truth-cohort",
               "--subjects", str(subjects), "--seed", str(seed)],
              ["manifest", "--layout", "neuroface", str(phantom), "--out", str(manifest)],
              ["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble",
-              "--workers", "2", *TRUTH_RUN_OPTIONS])
+              "--workers", "2", *TRUTH_RUN_OPTIONS, *run_options])
     run.parent.mkdir(parents=True, exist_ok=True)
     for step in steps:
         if avstroke(step) != 0:
@@ -57,8 +65,14 @@ def main() -> None:
                         help="photos with manual 68-point .pts files (default: %(default)s)")
     parser.add_argument("--subjects", type=int, default=6, help="subjects per group")
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--run", type=Path, default=REPO / "runs" / "phantom_truth",
+                        help="run folder (default: %(default)s)")
+    parser.add_argument("run_options", nargs=argparse.REMAINDER,
+                        help="after --: further options of avstroke run, e.g. landmarks-train's "
+                             "--oversampling 10")
     args = parser.parse_args()
-    phantom, run = build(args.faces, args.subjects, args.seed)
+    options = args.run_options[1:] if args.run_options[:1] == ["--"] else args.run_options
+    phantom, run = build(args.faces, args.subjects, args.seed, args.run, options)
     table = recordings_with_truth(phantom, run)
     smile = table[table["task"] == SMILE_TASK]
     print(f"landmark error against the true landmarks, every frame of {len(smile)} smile clips: "
