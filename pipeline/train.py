@@ -31,7 +31,7 @@ from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import fit_final, nested_cv, results_summary
 from models.modalities import FINAL_SET, control_excluded_tasks, modality_sets
 from models.targets import build_target
-from pipeline import cache
+from pipeline import cache, runner
 from pipeline.errors import ConfigError, TargetError
 from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
@@ -182,8 +182,10 @@ def run(args) -> int:
         log.info("train: up to date (%s)", current_metrics)
         return 0
     table = pd.read_parquet(table_path)
-    with modelset.staged_set(args.out) as staged:
-        metrics, predictions = train_targets(table, settings, staged, workers=args.workers)
+    # On a cluster every fit is one task and the scheduler spreads them over its workers.
+    workers = -1 if args.dask else args.workers
+    with modelset.staged_set(args.out) as staged, runner.parallel_backend(args.dask):
+        metrics, predictions = train_targets(table, settings, staged, workers=workers)
         if not metrics["targets"]:
             log.error("train: no target could be trained; the model set in use (%s) is unchanged",
                       args.out / modelset.SET_LINK)
