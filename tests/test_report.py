@@ -454,31 +454,76 @@ def test_deviations_put_clinical_measures_first_and_read_the_sign():
     assert deviation_rows(z, "S001", top=1, tasks=NEUROFACE)[0]["z"] == "3.0"
 
 
-def test_report_says_how_many_followed_up_subjects_recovery_left_out(tmp_path):
-    """Every post-stroke subject is seen again at visit 03; the last one's follow-up score is
-    missing, so recovery leaves it out (not 'not recovered'), and metrics.json and the report
-    say so."""
-    from models.targets import MISSING_LAST
-
+@pytest.fixture(scope="module")
+def followed_up_run(tmp_path_factory):
+    """Every post-stroke subject is seen again at visit 03: every other one recovers (SLP total 6,
+    its mouth-corner asymmetry halved), the others do not (15, unchanged asymmetry); the last
+    one's follow-up score is missing. Recovery is trained (XGBoost) and the report written."""
     baseline = synthetic_recordings(n_per_group=12, seed=3)
     patients = baseline[baseline["group"] == "PS"]
     later = {s: (6.0 if k % 2 else 15.0) for k, s in enumerate(sorted(patients["subject_id"].unique()))}
     later[max(later)] = np.nan
     followup = patients.assign(visit="03", recording_id=patients["recording_id"].str.replace("_02_", "_03_"),
                                score_mean_tot=patients["subject_id"].map(later))
+    recovering = followup["subject_id"].map(later) == 6.0
+    asym = "face__commissure_excursion_asym_pct"
+    followup.loc[recovering, asym] = followup.loc[recovering, asym] / 2
     recordings = pd.concat([baseline, followup], ignore_index=True)
-    run = tmp_path / "RUN"
+    run = tmp_path_factory.mktemp("followed_up") / "RUN"
     (run / "features").mkdir(parents=True)
     cache.write_parquet(recordings, run / "features" / "recordings.parquet")
     cache.write_parquet(subject_table(recordings), run / "features" / "table.parquet")
     assert train_stage.main(["--out", str(run), "--targets", "recovery", "--models", "xgb", "--folds", "2",
                              "--permutations", "0", "--bootstrap", "20"]) == 0
+    assert report_stage.main(["--out", str(run), "--top", "3", "--permutation-repeats", "1"]) == 0
+    return run, later
+
+
+def test_report_says_how_many_followed_up_subjects_recovery_left_out(followed_up_run):
+    """The last subject's follow-up score is missing, so recovery leaves it out (not 'not
+    recovered'), and metrics.json and the report say so, with how many the estimate rests on."""
+    from models.targets import MISSING_LAST
+
+    run, _ = followed_up_run
     summary = json.loads((run / "metrics.json").read_text())["targets"]["recovery"]
     assert summary["excluded"] == {MISSING_LAST: 1}
     assert summary["n_subjects"] == 11
-    assert report_stage.main(["--out", str(run), "--top", "3", "--permutation-repeats", "1"]) == 0
     html = (run / "report" / "report.html").read_text(encoding="utf-8")
     assert f"1 subject left out: {MISSING_LAST}." in html
+    assert "The estimate rests on 11 participants (6 not recovered, 5 recovered)." in html
+
+
+def test_report_compares_recovery_with_baseline_severity(followed_up_run):
+    """The baseline-severity benchmark is in metrics.json and the report states the paired
+    difference and whether the recordings add to it."""
+    from models.modalities import BENCHMARK_SET
+
+    run, _ = followed_up_run
+    xgb = json.loads((run / "metrics.json").read_text())["targets"]["recovery"]["models"]["xgb"]
+    record = next(r for r in xgb["benchmark"] if r["modality_set"] == "all")
+    assert record["benchmark_set"] == BENCHMARK_SET and record["metric"] == "roc_auc"
+    html = (run / "report" / "report.html").read_text(encoding="utf-8")
+    assert f"versus {BENCHMARK_SET}" in html and "baseline severity" in html
+
+
+def test_report_follows_each_patient_across_visits(followed_up_run):
+    """The change section lists every followed-up patient with the SLP change, the outcome and the
+    out-of-fold probability of recovery; the cohort figure of trajectories is drawn; a patient's
+    page reads the halved asymmetry (higher is worse) as better, with its unit."""
+    run, later = followed_up_run
+    html = (run / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'id="change"' in html and "P(recovery) at the first visit, xgb" in html
+    assert (run / "report" / "figures" / "recovery_trajectories.png").is_file()
+    recovered = min(s for s, score in later.items() if score == 6.0)
+    page = (run / "report" / "subjects" / f"{recovered}.html").read_text(encoding="utf-8")
+    assert "Change between visits" in page and "02 \u2192 03" in page and "; recovered." in page
+    asymmetry = re.escape(plain_name("face__NSM_SPREAD__commissure_excursion_asym_pct", NEUROFACE))
+    assert re.search(asymmetry + r"</td>(\s*<td[^>]*>[^<]*</td>){2}\s*<td>fell by [0-9.]+ % "
+                     r"\(better; -[0-9.]+ control SDs\)</td>", page), page
+    unjudged = max(later)
+    assert "not judged" in (run / "report" / "subjects" / f"{unjudged}.html").read_text(encoding="utf-8")
+    control = (run / "report" / "subjects" / "N001.html").read_text(encoding="utf-8")
+    assert "seen at one visit only" in control
 
 
 def test_report_without_landmark_error_leaves_the_section_out(run_dir):
