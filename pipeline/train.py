@@ -2,8 +2,11 @@
 
 For each target (``--targets``) and model (``--models``): the ablation over modality sets on
 identical outer folds, metrics with subject-level bootstrap CIs, a label-permutation test,
-calibration, and the paired fusion-versus-best-unimodal difference; then a final model refit on
-all subjects with every modality, saved in formats that cannot run code on load, with a model card.
+calibration, the paired fusion-versus-best-unimodal difference and, for recovery, each set's
+paired difference with baseline severity (``models.modalities.BENCHMARK_SET``); then a final
+model refit on all subjects with every modality, saved in formats that cannot run code on load,
+with a model card. ``metrics.json`` also records each target's evaluation plan
+(``models.cv.evaluation_plan``).
 
 Writes one model set (``models.modelset``): ``cv_predictions.parquet`` (out-of-fold predictions
 per subject), ``metrics.json``, the bundles ``<target>/<model>/`` and the manifest
