@@ -140,6 +140,7 @@ def test_followup_recovery_follows_baseline():
 
 def test_phantom_command_rejects_bad_options(tmp_path):
     assert cli(["phantom", "--out", str(tmp_path), "--subjects", "1"]) == 2
+    assert cli(["phantom", "--out", str(tmp_path), "--stroke-subjects", "1"]) == 2
     assert cli(["phantom", "--out", str(tmp_path), "--tasks", "NSM_SMILE"]) == 2
 
 
