@@ -13,6 +13,7 @@ SEX_FEMALE = register(Feature("sex_female", "meta", "1 = female, 0 = male",
                               "Voice pitch differs by sex, so a model can separate groups by sex, not disease, "
                               "where sex is unbalanced across groups.", "neutral", "manifest (sex column)"))
 COVARIATE_PREFIX = "covariate_"
+COVARIATE_SOURCE = "manifest (covariate column)"
 
 
 def register_covariate(column: str) -> Feature:
@@ -20,7 +21,7 @@ def register_covariate(column: str) -> Feature:
     name = column[len(COVARIATE_PREFIX):]
     return register(Feature(name, "meta", "as given in the manifest",
                             f"Covariate '{name}' declared in the manifest.", "neutral",
-                            "manifest (covariate column)"))
+                            COVARIATE_SOURCE))
 
 
 def metadata_features(manifest: pd.DataFrame) -> pd.DataFrame:

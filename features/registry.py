@@ -1,6 +1,6 @@
 """The feature registry: one entry per feature, with what a clinician needs to read it.
 
-Column names follow one contract (ARCHITECTURE.md):
+Column names follow one contract (docs/features.md, "Column names"):
 
 - recording level: ``<modality>__<feature>``, e.g. ``face__commissure_excursion_asym_pct``;
 - subject level: ``<modality>__<task>__<feature>``, e.g. ``face__NSM_SPREAD__commissure_excursion_asym_pct``.
@@ -104,6 +104,34 @@ def register(feature: Feature) -> Feature:
         raise ValueError(f"feature {feature.column!r} is registered twice with different metadata")
     _REGISTRY[feature.column] = feature
     return feature
+
+
+def register_table(modality: str, rows, *, ending: str, source: str = "", kinds: tuple = ()
+                   ) -> tuple[str, ...]:
+    """Register a module's table of features and return their column names, in order.
+
+    Parameters
+    ----------
+    modality : str
+        One of ``MODALITIES``.
+    rows : iterable of tuple
+        ``(name, unit, words[, direction[, source]])``: ``words`` is a lower-case phrase that
+        becomes the description (capitalised, then ``ending``); ``direction`` defaults to
+        ``"neutral"`` and ``source`` to the ``source`` argument.
+    ending : str
+        Text after the words, e.g. ``"; one speech task."``.
+    source, kinds
+        As in ``Feature``.
+    """
+    columns = []
+    for name, unit, words, *rest in rows:
+        direction = rest[0] if rest else "neutral"
+        row_source = rest[1] if len(rest) > 1 else source
+        feature = register(Feature(name=name, modality=modality, unit=unit,
+                                   description=f"{words[0].upper()}{words[1:]}{ending}",
+                                   direction=direction, source=row_source, kinds=kinds))
+        columns.append(feature.column)
+    return tuple(columns)
 
 
 def parse_column(column: str) -> tuple[str, str | None, str]:

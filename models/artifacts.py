@@ -10,7 +10,7 @@ Bundle layout::
     fusion_state.pt      torch state dict (tensors only; read with ``weights_only=True``)
     model_card.json, model_card.md   written by ``write_model_card``
 
-Nothing is pickled (ARCHITECTURE.md, "Artefacts").
+Nothing is pickled (docs/architecture.md, "The model set").
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Subject-grouped cross-validation splits.
 
 Every row of one subject (all recordings, tasks, repetitions, visits) lies on the same side of
-every split (EVALUATION.md, point 1). Outer splits are computed once and handed to every model
+every split (docs/evaluation.md). Outer splits are computed once and handed to every model
 and modality set, so ablations compare predictions made on identical folds. Inner splits are
 made from the outer training part only, by the code that fits a model on that part: the outer
 test rows are never passed to it.

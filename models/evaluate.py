@@ -1,7 +1,7 @@
 """Nested, subject-grouped cross-validation of every modality set on identical outer folds.
 
-Protocol (EVALUATION.md): the outer folds are fixed once (``cv.make_outer_splits``) and shared by
-every modality set; for each outer fold the model is fitted on the training part only
+Protocol (docs/evaluation.md): the outer folds are fixed once (``cv.make_outer_splits``) and
+shared by every modality set; for each outer fold the model is fitted on the training part only
 (preprocessing, hyper-parameter search or early stopping happen on inner folds inside that
 part) and scores the test part. Out-of-fold predictions are averaged per subject; when every
 subject carries one label, metrics are computed per subject (the unit a clinician cares about),

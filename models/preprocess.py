@@ -1,9 +1,10 @@
 """Preprocessing fitted on training rows only: drop unusable columns, impute, standardise.
 
-A ``Preprocessor`` is fitted inside the inner loop of nested cross-validation (EVALUATION.md, point
-2), so the medians, means and standard deviations of a test subject never reach the model that
-scores it. It serialises to plain JSON (``to_dict`` / ``from_dict``): no pickle (ARCHITECTURE.md,
-"Artefacts"), and floats survive the round trip exactly because ``json`` writes ``repr(float)``.
+A ``Preprocessor`` is fitted inside the inner loop of nested cross-validation
+(docs/evaluation.md), so the medians, means and standard deviations of a test subject never reach
+the model that scores it. It serialises to plain JSON (``to_dict`` / ``from_dict``): no pickle
+(docs/architecture.md, "The model set"), and floats survive the round trip exactly because
+``json`` writes ``repr(float)``.
 
 Columns are grouped into the families of ``models.modalities`` (video, audio, metadata and the
 non-speech acoustic control), one encoder each in the fusion network.

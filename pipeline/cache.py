@@ -1,23 +1,27 @@
 """Content-keyed cache and atomic writes.
 
 A stage output is keyed by a hash of its inputs' content, the parameters that change its result
-and the source code of the modules that compute it (ARCHITECTURE.md). The key is stored inside the
-output (parquet schema metadata) or beside it (``<file>.key``), so a file is up to date exactly
-when its stored key equals the key the stage would compute now. Every write goes to a temporary
-file in the same folder and is renamed into place, so an interrupted run never leaves a
-half-written output that could pass for a finished one; a process killed mid-write leaves only a
-temporary file (``.<name>.<random>.tmp``), which ``remove_temp_files`` clears on the next run. An
-output that exists but cannot be read (a truncated file) counts as absent, so it is recomputed.
+and the source code of the modules that compute it (docs/architecture.md, "Cache"). The key is
+stored inside the output (parquet schema metadata) or beside it (``<file>.key``), so a file is up
+to date exactly when its stored key equals the key the stage would compute now. Every write goes
+to a temporary file in the same folder and is renamed into place, so an interrupted run never
+leaves a half-written output that could pass for a finished one; a process killed mid-write leaves
+only a temporary file (``.<name>.<random>.tmp``), which ``remove_temp_files`` clears on the next
+run. An output that exists but cannot be read (a truncated file) counts as absent, so it is
+recomputed.
 """
 from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
 import os
+import sys
 import re
 import tempfile
 from pathlib import Path
@@ -85,25 +89,31 @@ def _is_module(name: str) -> bool:
         return False
 
 
-def _project_imports(name: str, packages: tuple) -> set[str]:
-    """The modules of ``packages`` one module imports (absolute and relative ``import``/``from``)."""
+def _imported_names(name: str) -> frozenset:
+    """Every module name one module imports (see ``_parsed_imports``)."""
     source = _module_source(name)
+    return _parsed_imports(name, str(source), source.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed_imports(name: str, path: str, mtime_ns: int) -> frozenset:
+    """Every module name one module imports, absolute (relative imports resolved), with each
+    ``from X import y`` giving both ``X`` and ``X.y`` (``y`` may be a submodule); memoised per
+    file version."""
+    source = Path(path)
     package = name if source.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(source.read_bytes(), filename=str(source))):
         if isinstance(node, ast.Import):
-            candidates = [alias.name for alias in node.names]
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{parent}.{base}" if base else parent
-            candidates = [base] + [f"{base}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        found.update(c for c in candidates
-                     if c.split(".")[0] in packages and _is_module(c))
-    return found
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return frozenset(found)
 
 
 def code_modules(modules: list[str], *, packages: tuple = PROJECT_PACKAGES) -> list[str]:
@@ -117,20 +127,72 @@ def code_modules(modules: list[str], *, packages: tuple = PROJECT_PACKAGES) -> l
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo.extend(_project_imports(name, packages) - seen)
+            todo.extend(n for n in _imported_names(name)
+                        if n.split(".")[0] in packages and n not in seen and _is_module(n))
     return sorted(seen)
 
 
-def code_digest(modules: list[str], *, packages: tuple = PROJECT_PACKAGES) -> str:
-    """SHA-256 over the source files of the named modules and of the project modules they import.
+@functools.lru_cache(maxsize=1)
+def _top_level_map() -> dict:
+    return importlib.metadata.packages_distributions()
 
-    Any edit to the code that computes a result changes this digest, so results computed by older
-    code are never mistaken for current ones.
+
+@functools.lru_cache(maxsize=None)
+def _distributions_of(top: str) -> tuple:
+    """The installed distributions providing top-level module ``top`` (empty for the standard
+    library or an unknown module). Some wheels (dlib-bin, praat-parselmouth) do not list their
+    module in ``top_level.txt``, so the module's own file is looked up in the distributions'
+    file lists when the quick map does not know it."""
+    known = _top_level_map().get(top)
+    if known:
+        return tuple(known)
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin in (None, "built-in", "frozen"):
+        return ()
+    origin = Path(spec.origin).resolve()
+    # reading each RECORD as text and searching it is much cheaper than parsing every file list
+    return tuple(dist.metadata["Name"] for dist in importlib.metadata.distributions()
+                 if origin.name in (dist.read_text("RECORD") or "")
+                 and any(f.name == origin.name and Path(dist.locate_file(f)).resolve() == origin
+                         for f in dist.files or ()))
+
+
+def library_versions(modules: list[str], *, packages: tuple = PROJECT_PACKAGES) -> dict:
+    """Installed version of every third-party distribution the modules' code imports.
+
+    Parameters
+    ----------
+    modules : list of str
+        Module names; the project modules they import are followed (``code_modules``).
+    packages : tuple of str
+        Top-level packages that are the project's own (not libraries).
+
+    Returns
+    -------
+    dict
+        Distribution name -> version, e.g. ``{"dlib-bin": "20.0.1", "numpy": "2.2.6"}``: the
+        libraries whose numbers a cached result depends on. The standard library is left out.
+    """
+    tops = {name.split(".")[0] for module in code_modules(modules, packages=packages)
+            for name in _imported_names(module)}
+    return {dist: importlib.metadata.version(dist)
+            for top in sorted(tops - set(packages) - set(sys.stdlib_module_names))
+            for dist in _distributions_of(top)}
+
+
+def code_digest(modules: list[str], *, packages: tuple = PROJECT_PACKAGES) -> str:
+    """SHA-256 over the source files of the named modules, of the project modules they import,
+    and over the versions of the libraries they import (``library_versions``).
+
+    Any edit to the code that computes a result, and any other version of a library that
+    computes part of it (dlib, openSMILE, parselmouth, xgboost, torch, ...), changes this digest,
+    so results computed by older code are never mistaken for current ones.
     """
     h = hashlib.sha256()
     for name in code_modules(modules, packages=packages):
         h.update(name.encode())
         h.update(_module_source(name).read_bytes())
+    h.update(json.dumps(library_versions(modules, packages=packages), sort_keys=True).encode())
     return h.hexdigest()
 
 

@@ -1,6 +1,6 @@
 """The Toronto NeuroFace release's file layout, and the adapter that builds a manifest from it.
 
-Names (NEUROFACE.md): videos ``<SUBJ>_<SESSION>_<TASK>_color.avi`` (e.g.
+Names (docs/neuroface.md): videos ``<SUBJ>_<SESSION>_<TASK>_color.avi`` (e.g.
 ``A022_02_BBP_NORMAL_color.avi``); manual landmarks in a ``.txt`` with the video's stem; face boxes
 ``<stem>_gt.txt`` (not used); audio either in the video or in a sidecar ``.wav`` with the video's
 stem; scores in ``SLP_Assessment_<ALS|HC|PS>.xlsx`` (``File Name``, ``Subject ID``, then Symmetry,

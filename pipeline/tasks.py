@@ -13,9 +13,9 @@ follows from its kind and face profile, never from its name:
 - ``movement`` (a non-speech orofacial movement): face features only (the sound is described by
   eGeMAPS and the recording-condition control, as for every kind).
 
-``NEUROFACE`` holds the nine tasks of the Toronto NeuroFace release (NEUROFACE.md), built in. A
-clinic adds its own with a tasks file (``pipeline.task_file``); a run's resolved vocabulary is
-stored with its validated manifest. Group codes are the manifest's; ``GROUP_NAMES`` gives the
+``NEUROFACE`` holds the nine tasks of the Toronto NeuroFace release (docs/neuroface.md), built
+in. A clinic adds its own with a tasks file (``pipeline.task_file``); a run's resolved vocabulary
+is stored with its validated manifest. Group codes are the manifest's; ``GROUP_NAMES`` gives the
 words used in reports.
 """
 from __future__ import annotations

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import wave
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,18 @@ def realdata(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} (../shared/realdata is not beside the repo)")
     return path
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test whose body reads ../shared/realdata (through ``realdata``) or uses a cohort
+    built from it, so ``-m "not realdata"`` leaves them all out without anyone remembering to
+    mark them."""
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None or item.get_closest_marker("realdata") is not None:
+            continue
+        if "realdata(" in inspect.getsource(function) or "truth_run" in item.fixturenames:
+            item.add_marker(pytest.mark.realdata)
 
 
 def tiny_clip(path: Path, *, seconds: float = 1.0, fps: float = 25.0, audio: bool = True,

@@ -15,19 +15,13 @@ from features.audio import ddk, egemaps, segments, silence, timing, voice_qualit
 from features.audio.audio_features import CONTROL_COLUMNS, audio_features, nonspeech_control
 from features.audio.decode import load_audio
 from pipeline.errors import ConfigError, MediaError, NoAudioError
+from tests.conftest import realdata
 from pipeline.tasks import NEUROFACE, TaskSpec
 
 SR = 16000
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-SPEECH = REALDATA / "speech"
 HEALTHY_VOWELS = ("neurospeech_hc/A.wav", "neurospeech_hc/E.wav", "neurospeech_hc/I.wav",
                   "neurospeech_hc/O.wav", "neurospeech_hc/U.wav", "neurospeech_hc/U_1.wav",
                   "pcgita/001_a1_PCGITA.wav")
-
-
-def needs_realdata():
-    if not REALDATA.is_dir():
-        pytest.skip(f"real recordings not found at {REALDATA} (the repo's sibling shared/realdata)")
 
 
 # ---------------------------------------------------------------- synthesis helpers
@@ -253,8 +247,7 @@ def test_unreadable_and_missing_files_raise_media_error(tmp_path):
     ("video/pyfeat/WolfgangLanger_Pexels.mp4", "aac", 48000, 2, 19.69),
 ])
 def test_real_containers_decode(relative, codec, original_sr, channels, duration_s):
-    needs_realdata()
-    signal, info = load_audio(REALDATA / relative)
+    signal, info = load_audio(realdata(relative))
     assert info["codec"] == codec
     assert (info["original_sr"], info["original_channels"], info["sr"]) == (original_sr, channels,
                                                                             SR)
@@ -264,8 +257,7 @@ def test_real_containers_decode(relative, codec, original_sr, channels, duration
 
 @pytest.mark.realdata
 def test_flac_at_16k_decodes_sample_exact():
-    needs_realdata()
-    path = SPEECH / "misc/116-288045-0000.flac"
+    path = realdata("speech", "misc", "116-288045-0000.flac")
     signal, _ = load_audio(path)
     reference = parselmouth.Sound(str(path)).values[0]
     np.testing.assert_allclose(signal, reference, atol=1e-6)
@@ -612,8 +604,7 @@ def test_every_audio_column_is_registered_with_metadata():
 
 
 def _load(relative):
-    needs_realdata()
-    return load_audio(SPEECH / relative)[0]
+    return load_audio(realdata("speech", relative))[0]
 
 
 @pytest.mark.realdata
@@ -742,8 +733,7 @@ def test_pcgita_ddk_counts_four_pataka_groups():
     ("speech/misc/the_north_wind_and_the_sun.wav", 6),  # the north wind and the sun
 ])
 def test_syllable_count_of_known_sentences(relative, syllables):
-    needs_realdata()
-    row, _ = _timing(load_audio(REALDATA / relative)[0])
+    row, _ = _timing(load_audio(realdata(relative))[0])
     assert abs(row["timing__syllable_count"] - syllables) <= 2
     assert 2.5 < row["timing__speaking_rate"] < 7.0
 

@@ -55,6 +55,25 @@ def test_stage_keys_cover_the_helpers_their_code_imports():
     assert "features.runs" in cache.code_modules(landmarks.CODE_MODULES)
 
 
+def test_stage_keys_change_with_the_version_of_a_library_that_computes_the_numbers(monkeypatch):
+    import importlib.metadata
+
+    from pipeline import audio, landmarks
+
+    assert "dlib-bin" in cache.library_versions(landmarks.CODE_MODULES)
+    assert {"opensmile", "praat-parselmouth"} <= set(cache.library_versions(audio.FEATURE_MODULES))
+    before = cache.code_digest(landmarks.CODE_MODULES)
+    installed = importlib.metadata.version
+
+    def upgraded(name):
+        return "99.0" if name == "dlib-bin" else installed(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", upgraded)
+    assert cache.library_versions(landmarks.CODE_MODULES)["dlib-bin"] == "99.0"
+    assert cache.code_digest(landmarks.CODE_MODULES) != before
+    assert "dlib-bin" not in cache.library_versions(audio.FEATURE_MODULES)  # audio does not use it
+
+
 def test_parquet_carries_its_key_and_metadata(tmp_path):
     path = tmp_path / "out.parquet"
     cache.write_parquet(pd.DataFrame({"x": [1.0, 2.0]}), path, key="k1", metadata={"info": {"n": 2}})

@@ -21,6 +21,7 @@ from features.video.normalise import normalise_frames
 from features.video.signals import frame_signals
 from pipeline.errors import ConfigError, NoFaceError
 from pipeline.tasks import NEUROFACE, TaskSpec
+from tests.conftest import realdata
 
 FPS = 50.0
 # iBUG/dlib mirror pairs (subject's right <-> left); midline points map to themselves.
@@ -542,8 +543,6 @@ def test_every_output_column_is_registered_and_every_nan_has_a_reason():
 
 # --- real recording --------------------------------------------------------------------------
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-GRID_CLIP = REALDATA / "video" / "grid" / "bbaf2n.mpg"
 
 
 def dlib_track(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -566,9 +565,7 @@ def dlib_track(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_real_speech_clip_gives_plausible_values_and_ignores_head_pose():
-    if not GRID_CLIP.is_file():
-        pytest.skip(f"real test video not present at {GRID_CLIP}")
-    points, times, found = dlib_track(GRID_CLIP)
+    points, times, found = dlib_track(realdata("video", "grid", "bbaf2n.mpg"))
     row, info = face_features(points, times, task=NEUROFACE["BBP_NORMAL"], face_found=found)
     assert row["quality__frame_rate_hz"] == pytest.approx(25.0, rel=1e-3)
     assert row["quality__face_share"] >= 0.95 and row["quality__below_bar"] == 0.0

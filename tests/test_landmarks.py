@@ -24,16 +24,9 @@ from features.video.landmarks import (COLUMNS, X_COLUMNS, Y_COLUMNS, TrackerPara
                                       interpolate_gaps, landmark_array, redetection_scale,
                                       smooth_landmarks, track_landmarks, tracking_summary)
 from pipeline.errors import ConfigError, MediaError
+from tests.conftest import realdata
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 GRID_CLIPS = ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a", "lrwp9a", "lwbsza")
-
-
-def realdata(*parts: str) -> Path:
-    path = REALDATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (the repo's sibling shared/realdata)")
-    return path
 
 
 def write_gray_clip(path: Path, images, *, pts_ms=None, fps: int = 25) -> Path:

@@ -14,9 +14,8 @@ from pipeline.errors import ConfigError, MediaError
 from pipeline.phantom import face as F
 from pipeline.phantom import motion as M
 from pipeline.phantom.schedule import build_schedule
+from tests.conftest import realdata
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-LFPW = REALDATA / "faces" / "lfpw"
 FPS = 50.0
 
 
@@ -218,11 +217,10 @@ def test_dlib_finds_rendered_astronaut_faces_on_the_truth(astronaut):
 
 @pytest.mark.realdata
 def test_dlib_finds_rendered_lfpw_faces():
-    if not LFPW.is_dir():
-        pytest.skip(f"real data not found at {LFPW}")
+    lfpw = realdata("faces", "lfpw")
     rng = np.random.default_rng(5)
     rendered = 0
-    for image_path in sorted(LFPW.glob("*.png")):
+    for image_path in sorted(lfpw.glob("*.png")):
         photo = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
         landmarks = read_ibug_pts(image_path.with_suffix(".pts"))
         down = F.face_frame(landmarks)[1]

@@ -31,7 +31,7 @@ from scipy.fft import dct
 
 from features.audio import ddk, egemaps, segments, silence, timing, voice_quality
 from features.audio.decode import TARGET_SR
-from features.registry import Feature, register
+from features.registry import register_table
 from pipeline.errors import ConfigError, MediaError
 from pipeline.tasks import DDK, TIMING_KINDS, VOICE_KINDS, VOWEL, TaskSpec
 
@@ -66,13 +66,8 @@ _CONTROL_SPECS = (
     ("duration_s", "s", "length of non-speech sound these control values rest on"),
 )
 CONTROL_NAMES = tuple(spec[0] for spec in _CONTROL_SPECS)
-CONTROL_COLUMNS = tuple(f"{NONSPEECH}__{name}" for name in CONTROL_NAMES)
-
-for _name, _unit, _words in _CONTROL_SPECS:
-    register(Feature(name=_name, modality=NONSPEECH, unit=_unit,
-                     description=f"{_words[0].upper()}{_words[1:]}; a control for recording "
-                                 "conditions, not a clinical measure.",
-                     direction="neutral", source=_CONTROL_SOURCE))
+CONTROL_COLUMNS = register_table(NONSPEECH, _CONTROL_SPECS, ending="; a control for recording "
+                                 "conditions, not a clinical measure.", source=_CONTROL_SOURCE)
 
 
 def audio_features(signal: np.ndarray, sr: int, *, task: TaskSpec, start_s: float = 0.0

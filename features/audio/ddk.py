@@ -43,7 +43,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from features.audio.segments import ABOVE_FLOOR_DB, BELOW_PEAK_DB, band_energy_db
-from features.registry import Feature, register
+from features.registry import register_table
 from features.rhythm import within_train_rhythm
 from pipeline.errors import ConfigError
 from pipeline.tasks import DDK
@@ -84,12 +84,7 @@ _SPECS = (
      "peak level of the first train minus that of the last", "higher_worse"),
 )
 NAMES = tuple(spec[0] for spec in _SPECS)
-COLUMNS = tuple(f"{MODALITY}__{name}" for name in NAMES)
-
-for _name, _unit, _words, _direction in _SPECS:
-    register(Feature(name=_name, modality=MODALITY, unit=_unit,
-                     description=f"{_words[0].upper()}{_words[1:]} (DDK task).",
-                     direction=_direction, source=_SOURCE, kinds=(DDK,)))
+COLUMNS = register_table(MODALITY, _SPECS, ending=" (DDK task).", source=_SOURCE, kinds=(DDK,))
 
 
 @dataclass(frozen=True)

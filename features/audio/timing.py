@@ -18,7 +18,7 @@ import numpy as np
 
 from features.audio.ddk import ENVELOPE_STEP_S, MIN_SYLLABLE_DISTANCE_S, detect_syllables
 from features.audio.segments import FRAME_STEP_S, Segmentation, mask_at_times
-from features.registry import Feature, register
+from features.registry import register_table
 from pipeline.tasks import TIMING_KINDS
 
 MODALITY = "timing"
@@ -44,12 +44,8 @@ _SPECS = (
      "(voice on); low values mean voicing breaks or devoicing", "neutral"),
 )
 NAMES = tuple(spec[0] for spec in _SPECS)
-COLUMNS = tuple(f"{MODALITY}__{name}" for name in NAMES)
-
-for _name, _unit, _words, _direction in _SPECS:
-    register(Feature(name=_name, modality=MODALITY, unit=_unit,
-                     description=f"{_words[0].upper()}{_words[1:]}; one speech task.",
-                     direction=_direction, source=_SOURCE, kinds=TIMING_KINDS))
+COLUMNS = register_table(MODALITY, _SPECS, ending="; one speech task.", source=_SOURCE,
+                         kinds=TIMING_KINDS)
 
 
 def nucleus_frames_allowed(segmentation: Segmentation, n_frames: int) -> np.ndarray:

@@ -55,7 +55,7 @@ import parselmouth
 from parselmouth.praat import call
 
 from features.audio.segments import runs_to_intervals
-from features.registry import Feature, register
+from features.registry import register_table
 from pipeline.errors import ConfigError, MediaError
 from pipeline.tasks import VOICE_KINDS
 
@@ -143,12 +143,7 @@ _SPECS = (
      "formant values rest on", "neutral", f"{_PRAAT}; Burg formant analysis"),
 )
 NAMES = tuple(spec[0] for spec in _SPECS)
-COLUMNS = tuple(f"{MODALITY}__{name}" for name in NAMES)
-
-for _name, _unit, _words, _direction, _source in _SPECS:
-    register(Feature(name=_name, modality=MODALITY, unit=_unit,
-                     description=f"{_words[0].upper()}{_words[1:]}; one speech task.",
-                     direction=_direction, source=_source, kinds=VOICE_KINDS))
+COLUMNS = register_table(MODALITY, _SPECS, ending="; one speech task.", kinds=VOICE_KINDS)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pipeline.errors import ConfigError, MediaError
 
 N_POINTS = 68
 OUTER_EYE_CORNERS = (36, 45)
-# 0-based iBUG/dlib point groups (FEATURES.md).
+# 0-based iBUG/dlib point groups (docs/features.md).
 POINT_GROUPS: dict[str, tuple[int, ...]] = {
     "jaw": tuple(range(0, 17)),
     "brows": tuple(range(17, 27)),
