@@ -349,6 +349,28 @@ def _metric_rows(summary: dict) -> tuple[list[str], list[dict]]:
     return [metric_words(m) for m in names], rows
 
 
+def interval_on_the_worse_side(record: dict) -> bool:
+    """Whether a paired difference's interval lies wholly on the unfavourable side of zero.
+
+    Parameters
+    ----------
+    record : dict
+        A paired comparison of ``metrics.json`` (``ci_low``, ``ci_high`` and ``higher_is_better``;
+        the latter True when missing).
+
+    Returns
+    -------
+    bool
+        True when the first set is shown to do worse than the second: the whole interval below
+        zero for a metric where higher is better (AUC), above zero where lower is better (RMSE).
+        False when the interval is missing or includes zero.
+    """
+    low, high = record.get("ci_low"), record.get("ci_high")
+    if _missing(low) or _missing(high):
+        return False
+    return float(high) < 0 if record.get("higher_is_better", True) else float(low) > 0
+
+
 def fusion_sentence(summary: dict) -> dict:
     """The fusion-versus-best-single-modality result in words, as ``metrics.json`` says it.
 
@@ -370,6 +392,9 @@ def fusion_sentence(summary: dict) -> dict:
     if claim:
         return {"claim": True, "text": f"Fusion beats the best single modality ({detail}): the "
                                        "interval of the difference excludes zero."}
+    if interval_on_the_worse_side(record):
+        return {"claim": False, "text": f"Fusion does worse than the best single modality ({detail}): the "
+                                        "interval of the difference lies wholly on the worse side of zero."}
     note = f" ({scrub_paths(record['note'])})" if record.get("note") else ""
     return {"claim": False, "text": f"No claim that fusion beats the best single modality "
                                     f"({detail}): the interval of the difference includes zero or "
@@ -608,6 +633,10 @@ def benchmark_sentence(summary: dict, final_set: str) -> dict:
     if record.get("beats_benchmark"):
         return {"claim": True, "text": f"The recordings add to baseline severity ({detail}): the interval of "
                                        f"the difference excludes zero. Benchmark: {what}."}
+    if interval_on_the_worse_side(record):
+        return {"claim": False, "text": f"The recordings do worse than baseline severity alone ({detail}): "
+                                        "the interval of the difference lies wholly on the worse side of "
+                                        f"zero. Benchmark: {what}; a model must beat it to add anything."}
     note = f" ({scrub_paths(record['note'])})" if record.get("note") else ""
     return {"claim": False, "text": f"No claim that the recordings add to baseline severity ({detail}): the "
                                     f"interval of the difference includes zero or is undefined{note}. "

@@ -21,8 +21,9 @@ from pipeline.errors import ConfigError
 from pipeline.privacy import scrub_paths
 from pipeline.tasks import NEUROFACE
 from reports.chance import PERMUTATION_ALPHA, above_chance
-from reports.html import (CONTROL_MODELS, RunInputs, build_report, chance_sentence,
-                          contribution_bar, deviation_rows, fusion_sentence, limitations)
+from reports.html import (CONTROL_MODELS, RunInputs, benchmark_sentence, build_report,
+                          chance_sentence, contribution_bar, deviation_rows, fusion_sentence,
+                          limitations)
 from reports.importance import (ablation_table, gain_importance, mean_abs_shap, oof_explanations,
                                 plain_name, shap_contributions, signed_contributions)
 from reports.methods import REFERENCES, methods_paragraphs
@@ -283,6 +284,29 @@ def test_fusion_is_claimed_only_when_metrics_json_says_so():
     assert "0.20 (0.05 to 0.30)" in yes["text"]
     assert not fusion_sentence({"fusion_vs_unimodal": {"fusion_beats_unimodal": False,
                                                        "note": "no multimodal set"}})["claim"]
+
+
+def test_a_difference_wholly_below_zero_is_said_to_be_worse_not_undecided():
+    # The demo's recovery: XGBoost on the recordings 0.34 against baseline severity 0.69, the paired
+    # interval -0.70 to -0.05. "Includes zero" would be false; the recordings did worse.
+    record = {"modality_set": "all", "benchmark_set": "severity", "metric": "roc_auc",
+              "higher_is_better": True, "model": 0.34, "benchmark": 0.69, "difference": -0.34,
+              "ci_low": -0.70, "ci_high": -0.05, "beats_benchmark": False, "note": ""}
+    worse = benchmark_sentence({"benchmark": [record]}, "all")
+    assert not worse["claim"] and worse["text"].startswith("The recordings do worse than baseline severity")
+    assert "includes zero" not in worse["text"]
+    undecided = benchmark_sentence({"benchmark": [{**record, "ci_high": 0.10}]}, "all")
+    assert not undecided["claim"] and undecided["text"].startswith("No claim")
+    better = benchmark_sentence({"benchmark": [{**record, "difference": 0.2, "ci_low": 0.05, "ci_high": 0.3,
+                                                "beats_benchmark": True}]}, "all")
+    assert better["claim"] and better["text"].startswith("The recordings add to baseline severity")
+    assert benchmark_sentence({"benchmark": []}, "all") == {}
+    # lower is better (RMSE): an interval wholly above zero is the worse side
+    fusion = {"fusion_set": "video+audio", "unimodal_set": "audio", "metric": "rmse",
+              "higher_is_better": False, "fusion": 3.0, "unimodal": 2.0, "difference": 1.0,
+              "ci_low": 0.2, "ci_high": 1.8, "fusion_beats_unimodal": False, "note": ""}
+    assert fusion_sentence({"fusion_vs_unimodal": fusion})["text"].startswith("Fusion does worse")
+    assert fusion_sentence({"fusion_vs_unimodal": {**fusion, "ci_low": -0.2}})["text"].startswith("No claim")
 
 
 def test_above_chance_needs_the_interval_and_the_permutation_test_to_agree():
