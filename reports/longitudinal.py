@@ -149,14 +149,36 @@ def outcome_group(row: pd.Series) -> str:
     return "recovered" if row["recovered"] == 1 else "not recovered"
 
 
+def share_percent(share: float) -> str:
+    """A recovered share as a percentage that never reads as the other side of the threshold.
+
+    Parameters
+    ----------
+    share : float
+        ``models.targets.recovered_share``.
+
+    Returns
+    -------
+    str
+        Whole percent (``42%``), or with as many decimals as it takes (up to three) when rounding
+        would land on ``RECOVERY_THRESHOLD`` from below: 0.496 is ``49.6%``, not ``50%``, since it
+        is not a recovery; closer still, ``just under 50%``.
+    """
+    for decimals in range(4):
+        text = f"{share:.{decimals}%}"
+        if share >= RECOVERY_THRESHOLD or float(text.rstrip("%")) / 100 < RECOVERY_THRESHOLD:
+            return text
+    return f"just under {RECOVERY_THRESHOLD:.0%}"
+
+
 def score_words(row: pd.Series) -> str:
     """The SLP total at both visits and the share of the impairment gone, in words."""
     first, last = row["first_score"], row["last_score"]
     text = f"{plain_number(first)} \u2192 {plain_number(last)} points (normal {RECOVERY_SCORE_NORMAL:g})"
     share = row["recovered_share"]
     if math.isfinite(share):
-        text += (f": {share:.0%} of the first visit's impairment gone (recovery is at least "
-                 f"{RECOVERY_THRESHOLD:.0%})")
+        text += (f": {share_percent(share)} of the first visit's impairment gone (recovery is at "
+                 f"least {RECOVERY_THRESHOLD:.0%})")
     return text
 
 

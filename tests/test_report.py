@@ -26,6 +26,7 @@ from reports.html import (CONTROL_MODELS, RunInputs, benchmark_sentence, build_r
                           limitations)
 from reports.importance import (ablation_table, gain_importance, mean_abs_shap, oof_explanations,
                                 plain_name, shap_contributions, signed_contributions)
+from reports.longitudinal import share_percent
 from reports.methods import REFERENCES, methods_paragraphs
 
 CHROMIUM = "/usr/bin/chromium"
@@ -528,6 +529,16 @@ def test_report_compares_recovery_with_baseline_severity(followed_up_run):
     assert record["benchmark_set"] == BENCHMARK_SET and record["metric"] == "roc_auc"
     html = (run / "report" / "report.html").read_text(encoding="utf-8")
     assert f"versus {BENCHMARK_SET}" in html and "baseline severity" in html
+
+
+def test_a_share_just_short_of_recovery_never_reads_as_the_threshold():
+    # The demo's S007: 12.5 -> 8.78 points is 49.6% of the impairment gone, not a recovery, and
+    # "50%" beside "recovery is at least 50%" would contradict its own outcome.
+    assert share_percent(0.496) == "49.6%"
+    assert share_percent(0.4996) == "49.96%"
+    assert share_percent(0.4999999) == "just under 50%"
+    assert (share_percent(0.42), share_percent(0.5), share_percent(0.504)) == ("42%", "50%", "50%")
+    assert share_percent(-0.1) == "-10%"
 
 
 def test_report_follows_each_patient_across_visits(followed_up_run):
