@@ -974,14 +974,48 @@ def _against_controls(recordings: pd.DataFrame) -> tuple[pd.DataFrame | None, pd
     return z_scores(values, norms), changes
 
 
+def chooser_caution(metrics: dict, final_sets: dict) -> str:
+    """What the features the recovery model relies on are worth, when it does not predict recovery.
+
+    Parameters
+    ----------
+    metrics : dict
+        ``metrics.json``.
+    final_sets : dict
+        Model -> the modality set its final model uses.
+
+    Returns
+    -------
+    str
+        When the recovery XGBoost model (whose importances choose the followed features) is not
+        shown to predict above chance by ``reports.chance.above_chance``: that sentence
+        (``chance_sentence``) and that its features are followed because it uses them, not because
+        they are shown to predict recovery. '' when it predicts above chance or was not trained.
+    """
+    summary = metrics.get("targets", {}).get(RECOVERY_TARGET, {}).get("models", {}).get("xgb")
+    if not summary or "xgb" not in final_sets:
+        return ""
+    metric = CHANCE_METRIC["binary"]
+    record = _record(summary, final_sets["xgb"], metric)
+    permutation = _permutation_record(summary, final_sets["xgb"])
+    if not record or above_chance(metric, record.get("ci_low"), permutation.get("p_value")).claimed:
+        return ""
+    sentence = chance_sentence(f"The recovery model that chose them (XGBoost, set {final_sets['xgb']})",
+                               record, permutation, metric=metric, consequence="")
+    return (f"{sentence} Its features are followed because it uses them, not because they are shown to "
+            "predict recovery.")
+
+
 def _change_block(figs: _Figures, inputs: RunInputs, sections: list[dict], changes: pd.DataFrame) -> dict:
-    """The longitudinal view (``reports.longitudinal``) with its cohort figure."""
+    """The longitudinal view (``reports.longitudinal``) with its cohort figure and, when the
+    followed features were chosen by a recovery model that is not above chance, a caution."""
     recovery = next((s for s in sections if s["target"] == RECOVERY_TARGET), None)
     importance = recovery["explanation"].table if recovery and recovery["explanation"] else None
     final_sets = {m["model"]: m["final_set"] for m in recovery["models"]} if recovery else {}
     view = longitudinal_view(inputs.table, changes, importance=importance, tasks=inputs.tasks,
                              probabilities=recovery_probabilities(inputs.metrics, inputs.cv_predictions,
                                                                   final_sets))
+    view["caution"] = chooser_caution(inputs.metrics, final_sets) if view["chosen_by_model"] else ""
     view["figure"] = None
     if any(len(panel["lines"]) for panel in view["panels"]):
         view["figure"] = figs.add("recovery_trajectories", trajectory_png(view),

@@ -267,7 +267,8 @@ def longitudinal_view(table: pd.DataFrame, changes: pd.DataFrame, *, importance:
     dict
         ``patients`` (subject id -> dict for the pages: ``visits``, ``score``, ``outcome``,
         ``probabilities``, ``features``), ``columns`` (followed subject-level columns), ``rules``
-        (how they were chosen), ``models`` (those with probabilities), ``panels`` (for
+        (how they were chosen), ``chosen_by_model`` (whether some were chosen by the recovery
+        model's importance), ``models`` (those with probabilities), ``panels`` (for
         ``figures.trajectory_figure``) and ``counts`` (participants per outcome).
     """
     changes = subject_level(changes)
@@ -289,7 +290,10 @@ def longitudinal_view(table: pd.DataFrame, changes: pd.DataFrame, *, importance:
                               for m, p in probabilities.items()],
             "features": feature_rows(changes, subject, columns, names)}
     counts = outcomes.apply(outcome_group, axis=1).value_counts().to_dict() if len(outcomes) else {}
-    return {"patients": patients, "columns": columns, "rules": rules, "models": list(probabilities),
+    # the importance columns come first in the choice, so any of them among the columns was chosen by it
+    by_model = importance is not None and bool(set(columns) & set(importance["column"]))
+    return {"patients": patients, "columns": columns, "rules": rules, "chosen_by_model": by_model,
+            "models": list(probabilities),
             "panels": trajectory_panels(table, outcomes, changes, columns[:FIGURE_FEATURES], names),
             "counts": {k: int(counts.get(k, 0)) for k in OUTCOME_COLOURS if counts.get(k)}}
 

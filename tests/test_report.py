@@ -22,8 +22,8 @@ from pipeline.privacy import scrub_paths
 from pipeline.tasks import NEUROFACE
 from reports.chance import PERMUTATION_ALPHA, above_chance
 from reports.html import (CONTROL_MODELS, RunInputs, benchmark_sentence, build_report,
-                          chance_sentence, contribution_bar, deviation_rows, fusion_sentence,
-                          limitations)
+                          chance_sentence, chooser_caution, contribution_bar, deviation_rows,
+                          fusion_sentence, limitations)
 from reports.importance import (ablation_table, gain_importance, mean_abs_shap, oof_explanations,
                                 plain_name, shap_contributions, signed_contributions)
 from reports.longitudinal import share_percent
@@ -539,6 +539,23 @@ def test_a_share_just_short_of_recovery_never_reads_as_the_threshold():
     assert share_percent(0.4999999) == "just under 50%"
     assert (share_percent(0.42), share_percent(0.5), share_percent(0.504)) == ("42%", "50%", "50%")
     assert share_percent(-0.1) == "-10%"
+
+
+def test_features_chosen_by_a_recovery_model_below_chance_carry_a_caution():
+    # The demo's recovery XGBoost: AUC 0.34 (0.00 to 0.75), p = 0.85. The features it leans on are
+    # followed, but nothing says they predict recovery.
+    def metrics(low, p):
+        xgb = {"metrics": [{"modality_set": "all", "metric": "roc_auc", "estimate": 0.34,
+                            "ci_low": low, "ci_high": 0.75}],
+               "permutation": [{"modality_set": "all", "metric": "roc_auc", "p_value": p}]}
+        return {"targets": {"recovery": {"models": {"xgb": xgb}}}}
+
+    caution = chooser_caution(metrics(0.0, 0.85), {"xgb": "all"})
+    assert caution.startswith("The recovery model that chose them (XGBoost, set all) does not predict "
+                              "above chance (ROC AUC 0.34 (0.00 to 0.75)")
+    assert "not because they are shown to predict recovery" in caution
+    assert chooser_caution(metrics(0.6, 0.01), {"xgb": "all"}) == ""
+    assert chooser_caution({"targets": {}}, {}) == ""
 
 
 def test_report_follows_each_patient_across_visits(followed_up_run):
