@@ -8,11 +8,13 @@ Usage::
 Builds the truth cohort (``avstroke phantom --truth-cohort``: identities from the hand-annotated
 LFPW photos, balanced across groups; DDK clips of several attempts separated by pauses; sentence
 clips of several sentences; a first frame at pts 1) in ``data/phantom_truth``, runs every stage up
-to ``assemble`` in ``runs/phantom_truth`` (both are reused when up to date), and prints dlib's
-landmark error against the true landmarks, the DDK rate and rhythm against the true within-train
-values, the smile asymmetry against the true left-right difference, and the measured jitter
-against the injected one. ``tests/test_phantom_truth.py`` asserts the bars on a cohort of the same
-kind.
+to ``assemble`` in ``runs/phantom_truth`` with landmarks adapted to the cohort's annotated frames
+(``TRUTH_RUN_OPTIONS``; both folders are reused when up to date), and prints the landmark error
+against the true landmarks of the generic and the adapted models (held out, and every frame of
+the smile clips), the DDK rate and rhythm against the true within-train values, the smile
+asymmetry against the true left-right difference from the generic and from the adapted
+landmarks, and the measured jitter against the injected one. ``tests/test_phantom_truth.py``
+asserts the bars on a cohort of the same kind.
 """
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ sys.path.insert(0, str(REPO))
 from scipy.stats import spearmanr  # noqa: E402
 
 from pipeline.cli import main as avstroke  # noqa: E402
-from pipeline.phantom.proof import (SMILE_TASK, ddk_truth_figures, landmark_nme,  # noqa: E402
-                                    recordings_with_truth, smile_truth_figures)
+from pipeline.phantom.proof import (SMILE_TASK, TRUTH_RUN_OPTIONS, ddk_truth_figures,  # noqa: E402
+                                    heldout_mouth_figures, landmark_nme, recordings_with_truth,
+                                    smile_truth_figures)
 
 DEFAULT_FACES = REPO.parent / "shared" / "realdata" / "faces" / "lfpw"
 
@@ -40,7 +43,7 @@ def build(faces: Path, subjects: int, seed: int) -> tuple[Path, Path]:
               "--subjects", str(subjects), "--seed", str(seed)],
              ["manifest", "--layout", "neuroface", str(phantom), "--out", str(manifest)],
              ["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble",
-              "--workers", "2"])
+              "--workers", "2", *TRUTH_RUN_OPTIONS])
     run.parent.mkdir(parents=True, exist_ok=True)
     for step in steps:
         if avstroke(step) != 0:
@@ -58,9 +61,17 @@ def main() -> None:
     phantom, run = build(args.faces, args.subjects, args.seed)
     table = recordings_with_truth(phantom, run)
     smile = table[table["task"] == SMILE_TASK]
-    print(f"landmark error of dlib against the true landmarks, every frame of "
-          f"{len(smile)} smile clips: {landmark_nme(phantom, run, smile['recording_id']):.4f} "
-          f"inter-ocular distances")
+    print(f"landmark error against the true landmarks, every frame of {len(smile)} smile clips: "
+          f"generic {landmark_nme(phantom, run, smile['recording_id'], kind='landmarks_generic'):.4f}"
+          f", adapted {landmark_nme(phantom, run, smile['recording_id']):.4f} inter-ocular "
+          f"distances (the adapted models saw the clips' annotated frames)")
+    held = heldout_mouth_figures(phantom, run)
+    tasks = "; ".join(f"{task} {f['generic']:.4f} -> {f['adapted']:.4f} ({f['change_pct']:+.0f}%)"
+                      for task, f in held["by_task"].items())
+    print(f"mouth error against the true landmarks, subject models held out (each video's "
+          f"{held['frames']} annotated frames fitted by a model trained on the subject's other "
+          f"videos), {held['subjects']} subjects: generic {held['generic']:.4f} -> adapted "
+          f"{held['adapted']:.4f} ({held['change_pct']:+.0f}%); by task: {tasks}")
     for task in ("DDK_PA", "DDK_PATAKA"):
         f = ddk_truth_figures(table, task)
         print(f"{task}, {f['clips']} clips: within-train syllable rate error median "
@@ -69,14 +80,15 @@ def main() -> None:
               f"{f['interval_cv_spearman']:.3f}; audio and video rates within 10% in "
               f"{f['video_within_10pct']:.0%} of clips (largest disagreement "
               f"{f['video_disagreement_max']:.1f}%; {f['video_missing']} clips without a video rate)")
-    f = smile_truth_figures(table)
-    medians = ", ".join(f"{g} {f['median_by_group'][g]:.1f}% (true {f['true_median_by_group'][g]:.1f}%)"
-                        for g in ("HC", "ALS", "PS"))
-    print(f"{SMILE_TASK}, {f['visits']} visits: Spearman(asymmetry %, true left-right difference) "
-          f"= {f['spearman_all']:.3f} over all visits, {f['spearman_stroke']:.3f} over post-stroke "
-          f"visits; weaker side named in {f['weak_side_right']:.0%} of post-stroke visits; "
-          f"median asymmetry {medians}; measured / true (post-stroke median) "
-          f"{f['registered']:.2f}")
+    for name, f in (("generic", smile_truth_figures(recordings_with_truth(phantom, run, generic=True))),
+                    ("adapted", smile_truth_figures(table))):
+        medians = ", ".join(f"{g} {f['median_by_group'][g]:.1f}% "
+                            f"(true {f['true_median_by_group'][g]:.1f}%)" for g in ("HC", "ALS", "PS"))
+        print(f"{SMILE_TASK}, {f['visits']} visits, {name} landmarks: Spearman(asymmetry %, true "
+              f"left-right difference) = {f['spearman_all']:.3f} over all visits, "
+              f"{f['spearman_stroke']:.3f} over post-stroke visits; weaker side named in "
+              f"{f['weak_side_right']:.0%} of post-stroke visits; median asymmetry {medians}; "
+              f"measured / true (post-stroke median) {f['registered']:.2f}")
     sentence = table[table["task"] == "BBP_NORMAL"].dropna(subset=["voice__jitter_local_pct"])
     rho = spearmanr(sentence["voice__jitter_local_pct"], sentence["voice_jitter_pct"]).statistic
     print(f"BBP_NORMAL, {len(sentence)} clips: Spearman(measured jitter, injected jitter) = {rho:.3f}")

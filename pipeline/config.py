@@ -10,6 +10,7 @@ DEFAULT_PHANTOM_DIR = Path("data/phantom")
 # The batch stages in the order `avstroke run` runs them: (command name, module).
 STAGES: list[tuple[str, str]] = [
     ("validate", "pipeline.validate"),
+    ("landmarks-train", "pipeline.landmarks_train"),
     ("landmarks", "pipeline.landmarks"),
     ("landmarks-eval", "pipeline.landmarks_eval"),
     ("face-features", "pipeline.face_features"),

@@ -1,13 +1,25 @@
 """``avstroke landmarks``: 68 facial landmarks on every frame of every video.
 
 Writes ``RUN/cache/landmarks/<recording_id>.parquet`` (one row per frame: its time, points in
-original pixels, face found, detector score, fit quality; the tracking summary in the file's
-metadata) and ``RUN/landmarks_quality.parquet`` (one row per recording: share of frames with a
-face, longest gap, jitter, detections run). Frame times are clip time, seconds since the video
+original pixels, face found, detector score, fit quality, the box the points were fitted in; the
+tracking summary and the shape model used in the file's metadata) and
+``RUN/landmarks_quality.parquet`` (one row per recording: share of frames with a face, longest
+gap, jitter, detections run, shape model). Frame times are clip time, seconds since the video
 container's start: the clock the audio stage's times are on (``features.clip_time``). A
-recording's file is reused while the video's content, the tracker settings and the tracking code
-(decoding and clock included) are unchanged; when tracking fails (e.g. a replaced video shows no
-face) the recording's file is deleted, so no later stage reads landmarks of the old video.
+recording's file is reused while the video's content, the tracker settings, the shape model (its
+SHA-256) and the tracking code (decoding and clock included) are unchanged; when tracking fails
+(e.g. a replaced video shows no face) the recording's file is deleted, so no later stage reads
+landmarks of the old video.
+
+Shape models
+------------
+Without ``--shape-models`` every recording is fitted with dlib's generic 68-point model. With
+``--shape-models DIR`` (written by ``avstroke landmarks-train``; ``avstroke run --adapt`` trains
+into ``RUN/shape_models`` first) each recording is fitted with its subject's model where one
+exists and beat the generic model held out, else with the cohort model where that won, else with
+the generic one (``pipeline.landmarks_train.model_for``). A recording that keeps the generic
+model reuses its generic table from ``RUN/cache/landmarks_generic/`` when landmarks-train made it
+under the same key.
 """
 from __future__ import annotations
 
@@ -21,14 +33,16 @@ import numpy as np
 import pandas as pd
 
 from features.video.decode import iter_frames
+from features.video.dlib_models import predictor_path
 from features.video.landmarks import TrackerParams, landmark_array, track_landmarks
 from features.video.overlay import draw_landmarks, sample_frames
 from pipeline import cache
 from pipeline.errors import NoFaceError
+from pipeline.shape_models import GENERIC, GENERIC_KIND, MODELS_DIR, ModelChoice, load_predictor, read_choice
 from pipeline.recordings import cache_path, drop_outputs, finish, recomputed, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.phantom.writer import write_clip
-from pipeline.stage import stage_main
+from pipeline.stage import add_shared_argument, stage_main
 
 log = logging.getLogger("avstroke")
 
@@ -40,21 +54,32 @@ OVERLAY_FRAMES = 6
 OVERLAY_CLIP_FRAMES = 150
 
 
-def add_arguments(parser) -> None:
+def add_tracker_arguments(parser) -> None:
+    """The tracker settings, shared with landmarks-train (which tracks with the generic model)."""
     defaults = TrackerParams()
-    parser.add_argument("--detect-scale", type=float, default=defaults.detect_scale,
+    add_shared_argument(parser, "--detect-scale", type=float, default=defaults.detect_scale,
                         help="shrink factor of frames for face detection (default: %(default)s)")
-    parser.add_argument("--redetect-every", type=int, default=defaults.redetect_every,
+    add_shared_argument(parser, "--redetect-every", type=int, default=defaults.redetect_every,
                         help="frames between scheduled full detections (default: %(default)s)")
-    parser.add_argument("--smoothing-window", type=int, default=defaults.smoothing_window,
+    add_shared_argument(parser, "--smoothing-window", type=int, default=defaults.smoothing_window,
                         help="Savitzky-Golay window in frames for landmark smoothing "
                              "(default: none, which keeps speeds and asymmetry unsmoothed)")
+    add_shared_argument(parser, "--interpolate-max-gap", type=int,
+                        default=defaults.interpolate_max_gap,
+                        help="fill no-face gaps up to this many frames, flagged as interpolated "
+                             "(default: %(default)s)")
+
+
+def add_arguments(parser) -> None:
+    add_tracker_arguments(parser)
     parser.add_argument("--overlays", action="store_true",
                         help="also draw the landmarks on sampled frames and a short clip per recording "
                              "under RUN/overlays/ for checking by eye (identifiable images)")
-    parser.add_argument("--interpolate-max-gap", type=int, default=defaults.interpolate_max_gap,
-                        help="fill no-face gaps up to this many frames, flagged as interpolated "
-                             "(default: %(default)s)")
+    parser.add_argument("--shape-models", type=Path, default=None, metavar="DIR",
+                        help="shape models from `avstroke landmarks-train` (its RUN/shape_models): "
+                             "each recording is fitted with its subject's or the cohort's model "
+                             "where that beat the generic model held out (default: the generic "
+                             "model everywhere)")
 
 
 def tracker_params(args) -> TrackerParams:
@@ -64,19 +89,58 @@ def tracker_params(args) -> TrackerParams:
                          interpolate_max_gap=args.interpolate_max_gap)
 
 
+def generic_choice() -> ModelChoice:
+    """dlib's generic 68-point model, named by the SHA-256 of its file like an adapted one."""
+    return ModelChoice(name=GENERIC, file="", sha256=cache.file_digest(predictor_path()),
+                       reason="no adapted model given")
+
+
+def tracking_key(item: dict) -> str:
+    """Cache key of one recording's landmarks: video content, tracker settings, shape model and
+    tracking code."""
+    return cache.make_key(inputs={"video": cache.file_digest(item["file"]),
+                                  "shape_model": item["model"]["sha256"]},
+                          params=item["params"], code=item["code"])
+
+
 def track_one(item: dict) -> ItemResult:
-    """Track one video, or find its landmarks up to date."""
-    rid, path, out = item["recording_id"], item["file"], item["out"]
-    key = cache.make_key(inputs={"video": cache.file_digest(path)}, params=item["params"],
-                         code=item["code"])
+    """Track one video with the item's shape model, or find its landmarks up to date."""
+    rid, path, out, model = item["recording_id"], item["file"], item["out"], item["model"]
+    key = tracking_key(item)
     fresh, problem = cache.freshness(out, key)
     if fresh:
         return ItemResult(rid, "cached", path)
-    table, info = track_landmarks(iter_frames(path), params=TrackerParams(**item["params"]))
+    reuse = item.get("reuse", "")
+    if reuse and cache.freshness(reuse, key)[0]:
+        cache.atomic_write(out, lambda tmp: tmp.write_bytes(Path(reuse).read_bytes()))
+        return ItemResult(rid, "done", path, warning=recomputed("landmarks", problem))
+    predictor = load_predictor(model["file"], model["sha256"]) if model["file"] else None
+    table, info = track_landmarks(iter_frames(path), params=TrackerParams(**item["params"]),
+                                  predictor=predictor)
     if info["face_share"] == 0:
         raise NoFaceError(f"no face found in any of the video's {info['n_frames']} frames")
-    cache.write_parquet(table, out, key=key, metadata={"info": info})
+    cache.write_parquet(table, out, key=key,
+                        metadata={"info": info, "shape_model": {"name": model["name"],
+                                                                "sha256": model["sha256"]}})
     return ItemResult(rid, "done", path, warning=recomputed("landmarks", problem))
+
+
+def tracking_items(run_dir: Path, recordings: pd.DataFrame, *, kind: str, params: dict,
+                   choices: dict) -> list[dict]:
+    """One tracking item per recording; ``choices`` maps recording_id to its ``ModelChoice``."""
+    code = cache.code_digest(CODE_MODULES)
+    return [{"recording_id": r.recording_id, "file": r.video_path, "params": params,
+             "code": code, "model": dataclasses.asdict(choices[r.recording_id]),
+             "out": str(cache_path(run_dir, kind, r.recording_id)),
+             "reuse": str(cache_path(run_dir, GENERIC_KIND, r.recording_id))}
+            for r in recordings.itertuples()]
+
+
+def shape_models_dir(args) -> Path | None:
+    """The shape models to use: ``--shape-models``, or the run's own under ``run --adapt``."""
+    if args.shape_models is not None:
+        return args.shape_models
+    return args.out / MODELS_DIR if getattr(args, "adapt", False) else None
 
 
 def write_overlays(video: str, landmarks_file: Path, folder: Path) -> None:
@@ -111,8 +175,10 @@ def quality_table(run_dir, recording_ids: list[str]) -> pd.DataFrame:
     """Per-recording tracking summaries read back from the landmark files."""
     rows = []
     for rid in recording_ids:
-        info = cache.read_parquet_metadata(cache_path(run_dir, KIND, rid))["info"]
-        rows.append({"recording_id": rid, **{k: v for k, v in info.items() if k not in ("params", "mode")}})
+        stored = cache.read_parquet_metadata(cache_path(run_dir, KIND, rid))
+        rows.append({"recording_id": rid,
+                     **{k: v for k, v in stored["info"].items() if k not in ("params", "mode")},
+                     "shape_model": stored["shape_model"]["name"]})
     return pd.DataFrame(rows)
 
 
@@ -120,9 +186,18 @@ def run(args) -> int:
     recordings = valid_recordings(args.out)
     recordings = recordings[recordings["video_path"] != ""]
     params = dataclasses.asdict(tracker_params(args))
-    code = cache.code_digest(CODE_MODULES)
-    items = [{"recording_id": r.recording_id, "file": r.video_path, "params": params, "code": code,
-              "out": str(cache_path(args.out, KIND, r.recording_id))} for r in recordings.itertuples()]
+    models = shape_models_dir(args)
+    if models is None:
+        generic = generic_choice()
+        choices = {rid: generic for rid in recordings["recording_id"]}
+    else:
+        choices = read_choice(models).for_recordings(recordings, generic_choice())
+        used = pd.Series([c.name for c in choices.values()])
+        log.info("landmarks: shape models from %s: %d recordings with their subject's model, %d "
+                 "with the cohort model, %d with the generic model", models,
+                 used.str.startswith("subject_").sum(), (used == "cohort").sum(),
+                 (used == GENERIC).sum())
+    items = tracking_items(args.out, recordings, kind=KIND, params=params, choices=choices)
     results = run_items("landmarks", items, track_one, workers=args.workers, dask_address=args.dask)
     drop_outputs(args.out, KIND, results)
     ok = [r.recording_id for r in results if r.status in ("done", "cached")]

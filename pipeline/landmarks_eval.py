@@ -9,6 +9,10 @@ summary is broken down by participant group and task.
 Writes ``RUN/landmarks_error.parquet`` (one row per recording),
 ``RUN/landmarks_error_summary.csv`` (by group and task) and ``RUN/landmarks_error.png``. A recording without manual landmarks is
 simply not evaluated.
+
+Each row names the shape model the landmarks were fitted with (``shape_model``). An adapted model
+(``avstroke landmarks-train``) was trained on these very annotated frames, so its error here is
+not held out: ``RUN/landmarks_adaptation.csv`` has the held-out comparison.
 """
 from __future__ import annotations
 
@@ -22,10 +26,12 @@ from features.video.landmarks import landmark_array
 from pipeline import cache
 from reports.figures import landmark_error_figure
 from pipeline.errors import MediaError
+from pipeline.landmarks_train import ADAPTATION_TABLE
 from pipeline.recordings import cache_path, finish, valid_recordings
+from pipeline.shape_models import GENERIC
 from pipeline.runner import ItemResult
 from pipeline.spreadsheet import write_csv
-from pipeline.stage import stage_main
+from pipeline.stage import add_shared_argument, stage_main
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Measure the landmark error against manual landmarks, by point group, group and task."
@@ -33,8 +39,9 @@ ERROR_COLUMNS = ["overall", *POINT_GROUPS]
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--manual-frame-base", type=int, choices=(0, 1), default=0,
-                        help="number of the first video frame in manual landmark files (default: %(default)s)")
+    add_shared_argument(parser, "--manual-frame-base", type=int, choices=(0, 1), default=0,
+                        help="number of the first video frame in manual landmark files "
+                             "(default: %(default)s)")
 
 
 def recording_error(tracked: pd.DataFrame, manual: pd.DataFrame, *, frame_base: int, file: str) -> dict:
@@ -80,13 +87,19 @@ def run(args) -> int:
         except MediaError as exc:  # a bad annotation file is listed and the others go on
             results.append(ItemResult(r.recording_id, "failed", r.landmarks_path, type(exc).__name__, str(exc)))
             continue
+        model = cache.read_parquet_metadata(tracked_path)["shape_model"]["name"]
         rows.append({"recording_id": r.recording_id, "subject_id": r.subject_id, "group": r.group,
-                     "task": r.task, **error})
+                     "task": r.task, "shape_model": model, **error})
         results.append(ItemResult(r.recording_id, "done", r.landmarks_path))
     if not rows:
         log.info("landmarks-eval: no recording has both manual and tracked landmarks; nothing to evaluate")
         return finish(args.out, "landmarks-eval", results)
     table = pd.DataFrame(rows)
+    adapted = int((table["shape_model"] != GENERIC).sum())
+    if adapted:
+        log.info("landmarks-eval: %d of %d recordings were fitted with an adapted model trained on "
+                 "these annotated frames; their error here is not held out (see %s)", adapted,
+                 len(table), ADAPTATION_TABLE)
     cache.write_parquet(table, args.out / "landmarks_error.parquet")
     summary = pd.concat([summary_by(table, ["group"]).assign(task="all"), summary_by(table, ["group", "task"])])
     write_csv(summary, args.out / "landmarks_error_summary.csv")

@@ -3,7 +3,9 @@
 Reads ``RUN/features/table.parquet``, ``RUN/features/recordings.parquet``, from the model set in
 use (``models.modelset``) ``RUN/metrics.json``, ``RUN/cv_predictions.parquet`` and the XGBoost
 bundles under ``RUN/models/<target>/xgb/``, ``RUN/errors.csv``, ``RUN/validation.csv``,
-``RUN/landmarks_quality.parquet``, when the run measured it ``RUN/landmarks_error.parquet``, and
+``RUN/landmarks_quality.parquet``, when the run measured it ``RUN/landmarks_error.parquet``, when
+it trained shape models ``RUN/landmarks_adaptation.csv`` and ``RUN/features/face_generic.parquet``,
+and
 the media paths of ``RUN/manifest.validated.parquet``, which are removed from the error tables'
 messages. Writes ``RUN/report/report.html`` (one self-contained file), ``RUN/report/figures/*.png`` and
 ``RUN/report/subjects/<id>.html``, each atomically; pages and figures of an earlier report that
@@ -23,6 +25,8 @@ import pandas as pd
 from models import artifacts, modelset
 from pipeline import __version__, cache
 from pipeline.errors import ConfigError
+from pipeline.face_features import GENERIC_TABLE as GENERIC_FACE_TABLE
+from pipeline.landmarks_train import ADAPTATION_TABLE
 from pipeline.manifest import VALIDATED_FILE
 from pipeline.privacy import run_known_paths
 from pipeline.runner import ERROR_COLUMNS
@@ -45,7 +49,7 @@ FIGURE_FOLDER = "figures"
 REQUIRED = ("features/table.parquet", "features/recordings.parquet", modelset.METRICS_FILE,
             modelset.CV_PREDICTIONS_FILE)
 OPTIONAL = ("errors.csv", "validation.csv", "landmarks_quality.parquet", "landmarks_error.parquet",
-            VALIDATED_FILE)
+            VALIDATED_FILE, ADAPTATION_TABLE, f"features/{GENERIC_FACE_TABLE}")
 
 
 def add_arguments(parser) -> None:
@@ -101,6 +105,9 @@ def load_inputs(run_dir: Path) -> RunInputs:
         tasks=run_vocabulary(run_dir),
         landmarks_quality=_optional_parquet(run_dir / "landmarks_quality.parquet"),
         landmarks_error=_optional_parquet(run_dir / "landmarks_error.parquet"),
+        landmarks_adaptation=(pd.read_csv(run_dir / ADAPTATION_TABLE)
+                              if (run_dir / ADAPTATION_TABLE).is_file() else None),
+        face_generic=_optional_parquet(run_dir / "features" / GENERIC_FACE_TABLE),
         known_paths=run_known_paths(run_dir),
     )
 

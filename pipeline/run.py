@@ -8,6 +8,13 @@ single failed recordings are listed in RUN/errors.csv and the rest go on. The ru
 summary: how many recordings were excluded, failed or skipped somewhere (RUN/errors.csv), and
 every recording kept with a warning about its media (RUN/validation.csv: a file that decodes
 partly, a silent sound, no sound).
+
+Landmarks adapted to the cohort: ``--adapt`` runs landmarks-train (generic tracking of the
+recordings with manual landmarks into ``RUN/cache/landmarks_generic/``, shape models into
+``RUN/shape_models/``) and then tracks every recording with the model chosen for it into
+``RUN/cache/landmarks/``, which every later stage reads; ``--shape-models DIR`` uses models
+trained elsewhere. Without either, landmarks-train is skipped and every recording is tracked
+with the generic model.
 """
 from __future__ import annotations
 
@@ -40,6 +47,10 @@ def add_arguments(parser) -> None:
                         help="first stage to run (default: %(default)s)")
     parser.add_argument("--to", dest="to_stage", default=names[-1], choices=names,
                         help="last stage to run (default: %(default)s)")
+    parser.add_argument("--adapt", action="store_true",
+                        help="train shape models on the manifest's manual landmark files "
+                             "(landmarks-train) and track every recording with the one that won "
+                             "held out for it")
     for _, module_name in STAGES:
         importlib.import_module(module_name).add_arguments(parser)
 
@@ -58,6 +69,9 @@ def run_stages(args, stages: list[tuple[str, str]]) -> int:
     """Run ``stages`` in order; 1 when validation finds the manifest unusable or a stage fails."""
     for name, module_name in stages:
         module = importlib.import_module(module_name)
+        if name == "landmarks-train" and not getattr(args, "adapt", False):
+            log.info("== %s: skipped (adapted landmarks are trained with --adapt)", name)
+            continue
         log.info("== %s", name)
         if name == "validate":
             _, fatal = module.execute(args)

@@ -43,6 +43,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     add_verbosity(parser)
 
 
+def add_shared_argument(parser: argparse.ArgumentParser, *flags: str, **kwargs) -> None:
+    """Add an option two stages take (e.g. the tracker settings of landmarks and
+    landmarks-train) unless the parser has it already: ``avstroke run`` puts every stage's options
+    on one parser."""
+    if not any(flag in parser._option_string_actions for flag in flags):
+        parser.add_argument(*flags, **kwargs)
+
+
 def add_verbosity(parser: argparse.ArgumentParser) -> None:
     """-v for debug logging (tracebacks of failed recordings)."""
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")

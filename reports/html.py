@@ -99,6 +99,12 @@ class RunInputs:
         ``landmarks_quality.parquet``.
     landmarks_error : DataFrame, optional
         ``landmarks_error.parquet`` (NME per recording), when the run measured it.
+    landmarks_adaptation : DataFrame, optional
+        ``landmarks_adaptation.csv`` (held-out error of the generic and adapted shape models),
+        when the run trained shape models.
+    face_generic : DataFrame, optional
+        ``features/face_generic.parquet``: face features from the generic model's landmarks of
+        the recordings adapted models were trained on (the "before").
     bundle_problems : dict
         ``(target, model)`` -> why its bundle could not be loaded.
     known_paths : list of str
@@ -116,6 +122,8 @@ class RunInputs:
     tasks: dict
     landmarks_quality: pd.DataFrame | None = None
     landmarks_error: pd.DataFrame | None = None
+    landmarks_adaptation: pd.DataFrame | None = None
+    face_generic: pd.DataFrame | None = None
     bundle_problems: dict = field(default_factory=dict)
     known_paths: list = field(default_factory=list)
 
@@ -962,6 +970,77 @@ def _landmark_block(figs: _Figures, landmarks_error: pd.DataFrame | None) -> dic
     return {"summary": summary, "figure": figure, "columns": columns, "rows": rows}
 
 
+# The smile asymmetry the before/after comparison shows.
+SMILE_ASYMMETRY = "face__commissure_excursion_asym_pct"
+ADAPTATION_REGIONS = ("overall", "lips")
+
+
+def adaptation_rows(adaptation: pd.DataFrame) -> list[dict]:
+    """Held-out error of the generic and adapted models, overall and for the lips, over all
+    frames, by participant group and by task."""
+    shown = adaptation[adaptation["region"].isin(ADAPTATION_REGIONS)]
+    rows = []
+    for r in shown.to_dict("records"):
+        level = {"all": "all", "group": group_words(str(r["level"])),
+                 "task": str(r["level"])}[r["by"]]
+        rows.append({"model": f"{r['model']} ({r['evaluation']})", "level": level,
+                     "region": r["region"], "generic": fmt(r["nme_generic"], 4),
+                     "adapted": fmt(r["nme_adapted"], 4),
+                     "change": fmt_ci(r["change"], r["change_ci_low"], r["change_ci_high"], 4),
+                     "change_pct": fmt(r["change_pct"], 0),
+                     "subjects": int(r["n_subjects"]), "frames": int(r["n_frames"])})
+    return rows
+
+
+def model_use_rows(quality: pd.DataFrame, recordings: pd.DataFrame) -> list[dict]:
+    """Recordings per participant group fitted with a subject's, the cohort's or the generic
+    model."""
+    group_of = recordings.set_index("recording_id")["group"].astype(str)
+    kind = quality["shape_model"].str.replace(r"^subject_.*", "subject", regex=True)
+    table = pd.DataFrame({"group": group_of.reindex(quality["recording_id"]).fillna("unknown")
+                          .to_numpy(), "kind": kind.to_numpy()})
+    return [{"group": group_words(g),
+             **{k: int((table.loc[table["group"] == g, "kind"] == k).sum())
+                for k in ("subject", "cohort", "generic")}}
+            for g in _ordered_groups(table["group"])]
+
+
+def smile_before_after_rows(face_generic: pd.DataFrame, recordings: pd.DataFrame,
+                            quality: pd.DataFrame) -> list[dict]:
+    """Median smile asymmetry per group from the generic and from the adapted landmarks, over
+    the recordings fitted with an adapted model where both are measured."""
+    adapted = set(quality.loc[quality["shape_model"] != "generic", "recording_id"])
+    if SMILE_ASYMMETRY not in face_generic.columns or SMILE_ASYMMETRY not in recordings.columns:
+        return []
+    both = recordings[["recording_id", "group", "task", SMILE_ASYMMETRY]].merge(
+        face_generic[["recording_id", SMILE_ASYMMETRY]], on="recording_id",
+        suffixes=("_after", "_before"))
+    both = both[both["recording_id"].isin(adapted)].dropna(
+        subset=[f"{SMILE_ASYMMETRY}_after", f"{SMILE_ASYMMETRY}_before"])
+    rows = []
+    for g in _ordered_groups(both["group"].astype(str)):
+        part = both[both["group"].astype(str) == g]
+        rows.append({"group": group_words(g), "recordings": len(part),
+                     "tasks": ", ".join(sorted(part["task"].astype(str).unique())),
+                     "before": fmt(part[f"{SMILE_ASYMMETRY}_before"].median(), 1),
+                     "after": fmt(part[f"{SMILE_ASYMMETRY}_after"].median(), 1)})
+    return rows
+
+
+def _adaptation_block(inputs: RunInputs) -> dict | None:
+    """The adapted-landmarks section; None when the run trained no shape models."""
+    if inputs.landmarks_adaptation is None or inputs.landmarks_adaptation.empty:
+        return None
+    quality = inputs.landmarks_quality
+    in_use = quality is not None and "shape_model" in quality.columns
+    return {"rows": adaptation_rows(inputs.landmarks_adaptation),
+            "use": model_use_rows(quality, inputs.recordings) if in_use else [],
+            "per_recording": ([{"recording_id": r.recording_id, "model": r.shape_model}
+                               for r in quality.itertuples()] if in_use else []),
+            "smile": (smile_before_after_rows(inputs.face_generic, inputs.recordings, quality)
+                      if in_use and inputs.face_generic is not None else [])}
+
+
 def _against_controls(recordings: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame]:
     """z-scores of every recording against the healthy controls (None without controls) and the
     change scores of every followed-up participant (scaled by the controls where there are any)."""
@@ -1063,6 +1142,7 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
         except TargetError as reason:  # the table no longer supports a trained target
             skipped[target] = str(reason)
     landmarks = _landmark_block(figs, inputs.landmarks_error)
+    adaptation = _adaptation_block(inputs)
     subjects = sorted(inputs.table["subject_id"].astype(str).unique())
     files = [subject_file(s) for s in subjects]
     if len(set(files)) != len(files):
@@ -1080,7 +1160,7 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
         references=reference_list(), sections=sections,
         skipped={target: scrub_paths(reason) for target, reason in skipped.items()},
         limitations=limitations(cohort, sections, landmarks["summary"], inputs.metrics),
-        landmarks=landmarks, z_available=z is not None, change=change,
+        landmarks=landmarks, adaptation=adaptation, z_available=z is not None, change=change,
         change_files={s: f"{SUBJECT_FOLDER}/{subject_file(s)}" for s in change["patients"]},
         subjects=[{"id": s, "file": f"{SUBJECT_FOLDER}/{f}"} for s, f in zip(subjects, files)])
     template = environment.get_template("subject.html")

@@ -83,8 +83,9 @@ PHANTOM_RUN_TASKS = ("NSM_SPREAD", "DDK_PA", "BBP_NORMAL")
 PHANTOM_RUN_SUBJECTS_PER_GROUP = 25
 
 
-def phantom_cohort_run(root: Path, phantom_options: list[str]) -> dict:
-    """Write a phantom cohort with ``avstroke phantom`` and run it through ``assemble``.
+def phantom_cohort_run(root: Path, phantom_options: list[str], run_options: tuple = ()) -> dict:
+    """Write a phantom cohort with ``avstroke phantom`` and run it through ``assemble``
+    (``run_options`` are added to ``avstroke run``).
 
     Returns
     -------
@@ -97,7 +98,7 @@ def phantom_cohort_run(root: Path, phantom_options: list[str]) -> dict:
     assert cli(["phantom", "--out", str(data), *phantom_options]) == 0
     assert cli(["manifest", "--layout", "neuroface", str(data), "--out", str(manifest)]) == 0
     assert cli(["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble",
-                "--workers", "2"]) == 0
+                "--workers", "2", *run_options]) == 0
     return {"data": data, "run": run}
 
 
@@ -130,8 +131,11 @@ def truth_run(tmp_path_factory) -> dict:
     """A truth cohort (``avstroke phantom --truth-cohort``: identities from the hand-annotated LFPW
     photos, balanced across groups; smile, /pa/, /pa-ta-ka/ and sentence clips with several
     attempts and sentences; a first frame at pts 1), 6 subjects per group and every post-stroke
-    subject followed up, run through every stage up to ``assemble``. About ten minutes on two
-    cores; skipped when ../shared/realdata is absent.
+    subject followed up, run through every stage up to ``assemble`` with landmarks adapted to
+    its annotated frames (``pipeline.phantom.proof.TRUTH_RUN_OPTIONS``; the generic model's
+    landmarks and face features are kept as the "before"). About 20 minutes on two cores shared
+    with other jobs (19 min 33 s measured, 21 CPU-minutes; 34 minutes on a busier machine);
+    skipped when ../shared/realdata is absent.
 
     Returns
     -------
@@ -139,8 +143,10 @@ def truth_run(tmp_path_factory) -> dict:
         ``data`` (phantom folder with ``truth/``), ``run`` (run folder) and
         ``subjects_per_group``.
     """
+    from pipeline.phantom.proof import TRUTH_RUN_OPTIONS
+
     faces = realdata("faces", "lfpw")
     cohort = phantom_cohort_run(tmp_path_factory.mktemp("truth_run"), [
         "--faces", str(faces), "--truth-cohort", "--subjects", str(TRUTH_SUBJECTS_PER_GROUP),
-        "--seed", "8"])
+        "--seed", "8"], TRUTH_RUN_OPTIONS)
     return {**cohort, "subjects_per_group": TRUTH_SUBJECTS_PER_GROUP}

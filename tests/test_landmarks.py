@@ -18,7 +18,7 @@ from pipeline.media import probe
 from features.video.dlib_models import fit_still_image
 from features.video.landmark_error import (POINT_GROUPS, normalised_mean_error, read_ibug_pts,
                                            read_neuroface_landmarks)
-from features.video.landmarks import (COLUMNS, X_COLUMNS, Y_COLUMNS, TrackerParams,
+from features.video.landmarks import (BOX_COLUMNS, COLUMNS, X_COLUMNS, Y_COLUMNS, TrackerParams,
                                       appearance_change, box_from_points, box_iou, box_relation,
                                       detect_every_frame, face_patch, inter_ocular_px,
                                       interpolate_gaps, landmark_array, redetection_scale,
@@ -197,6 +197,8 @@ def _table(found, times=None, *, value=None) -> pd.DataFrame:
     table["detector_score"] = np.nan
     table["fit_quality"] = np.where(found, 0.0, np.nan)
     table["interpolated"] = False
+    for column in BOX_COLUMNS:
+        table[column] = np.where(found, 0.0, np.nan)
     return table[COLUMNS]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from features.video.dlib_models import face_detector, shape_predictor, shape_to_array
+from features.video.ibug68 import MIRROR_INDEX
 from features.video.landmark_error import read_ibug_pts
 from pipeline.errors import ConfigError, MediaError
 from pipeline.phantom import face as F
@@ -175,8 +176,8 @@ def test_mirrored_identity_keeps_anatomical_indices(astronaut):
     lm = mirrored.landmarks
     # Subject's left (54, 45, 16) stays on the image right of the subject's right.
     assert lm[54, 0] > lm[48, 0] and lm[45, 0] > lm[36, 0] and lm[16, 0] > lm[0, 0]
-    assert sorted(F.MIRROR_INDEX) == list(range(68))
-    np.testing.assert_array_equal(F.MIRROR_INDEX[F.MIRROR_INDEX], np.arange(68))
+    assert sorted(MIRROR_INDEX) == list(range(68))
+    np.testing.assert_array_equal(MIRROR_INDEX[MIRROR_INDEX], np.arange(68))
 
 
 def test_drawn_identities_differ(astronaut):
@@ -246,8 +247,8 @@ def test_dlib_finds_rendered_lfpw_faces():
 def test_sides_partition_the_landmarks():
     sides = np.concatenate([M.LEFT_POINTS, M.RIGHT_POINTS, M.MIDLINE_POINTS])
     assert sorted(sides) == list(range(68))
-    np.testing.assert_array_equal(np.sort(F.MIRROR_INDEX[M.LEFT_POINTS]), np.sort(M.RIGHT_POINTS))
-    np.testing.assert_array_equal(np.sort(F.MIRROR_INDEX[M.MIDLINE_POINTS]),
+    np.testing.assert_array_equal(np.sort(MIRROR_INDEX[M.LEFT_POINTS]), np.sort(M.RIGHT_POINTS))
+    np.testing.assert_array_equal(np.sort(MIRROR_INDEX[M.MIDLINE_POINTS]),
                                   np.sort(M.MIDLINE_POINTS))
 
 

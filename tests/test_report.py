@@ -629,3 +629,37 @@ def test_a_multiclass_target_gets_one_vs_rest_roc_and_calibration_curves():
                                          "group_3class__xgb__calibration.png"]
     assert all(figs.files[m["file"]].startswith(b"\x89PNG") for m in made)
     assert "one-vs-rest AUCs" in made[0]["caption"] and "1.00 (1.00 to 1.00)" in made[0]["caption"]
+
+
+def test_report_shows_adapted_landmarks_with_held_out_errors_and_the_smile_before_and_after(run_dir):
+    inputs = report_stage.load_inputs(run_dir)
+    assert inputs.landmarks_adaptation is None  # a run without shape models has no such section
+    metrics = dict(inputs.metrics, targets={"score:score_mean_tot":
+                                            inputs.metrics["targets"]["score:score_mean_tot"]})
+    recordings = inputs.recordings.copy()
+    smile = recordings["task"] == recordings["task"].iloc[0]
+    recordings["face__commissure_excursion_asym_pct"] = np.where(smile, 20.0, np.nan)
+    before = recordings[["recording_id"]].assign(
+        face__commissure_excursion_asym_pct=np.where(smile, 10.0, np.nan))
+    quality = inputs.landmarks_quality.assign(shape_model=[
+        "generic" if k % 3 == 1 else f"subject_{s}"
+        for k, s in enumerate(recordings.set_index("recording_id").loc[
+            inputs.landmarks_quality["recording_id"], "subject_id"])])
+    adaptation = pd.DataFrame([
+        {"model": "subject", "evaluation": "leave one video out", "by": by, "level": level,
+         "region": region, "n_subjects": 12, "n_frames": 300, "nme_generic": 0.02,
+         "nme_adapted": 0.012, "change": -0.008, "change_ci_low": -0.011, "change_ci_high": -0.005,
+         "change_pct": -40.0}
+        for by, level in (("all", "all"), ("group", "PS"), ("task", "NSM_SPREAD"))
+        for region in ("overall", "jaw", "lips")])
+    inputs = RunInputs(**{**inputs.__dict__, "metrics": metrics, "recordings": recordings,
+                          "landmarks_quality": quality, "landmarks_adaptation": adaptation,
+                          "face_generic": before})
+    html = build_report(inputs, created="2024-01-01T00:00:00", version="test", top=5,
+                        n_repeats=1).html
+    section = html[html.index('id="adaptation"'):html.index('id="limitations"')]
+    assert section.count("subject (leave one video out)") == 6  # overall and lips, not jaw
+    assert "-0.0080 (-0.0110 to -0.0050)" in section and "post-stroke" in section
+    adapted = (quality["shape_model"] != "generic").to_numpy()
+    assert section.count("<td>subject_") == adapted.sum()
+    assert re.search(r"<td class=\"num\">10\.0</td><td class=\"num\">20\.0</td>", section)

@@ -192,19 +192,18 @@ def _as_stack(name: str, value) -> np.ndarray:
     return array
 
 
-def normalised_mean_error(pred, truth, *, groups: dict[str, tuple[int, ...]] = POINT_GROUPS
-                          ) -> dict:
-    """Normalised mean error of predicted landmarks against manual ones.
+def face_errors(pred, truth, *, groups: dict[str, tuple[int, ...]] = POINT_GROUPS) -> pd.DataFrame:
+    """Normalised error of each face: overall and per point group.
 
-    NME of one face = mean over points of the Euclidean distance between predicted and manual
-    point, divided by the manual inter-ocular distance ``|p36 - p45|``; per group the mean runs
-    over that group's points only. Values are averaged over faces.
+    The error of one face is the mean over points of the Euclidean distance between predicted
+    and manual point, divided by the manual inter-ocular distance ``|p36 - p45|``; per group the
+    mean runs over that group's points only.
 
     Parameters
     ----------
     pred : array_like, shape (N, 68, 2) or (68, 2)
-        Predicted landmarks in pixels. Faces with any non-finite coordinate (no face found) are
-        left out and counted in ``n_missing``.
+        Predicted landmarks in pixels; a face with any non-finite coordinate (no face found)
+        gets NaN errors.
     truth : array_like, same shape
         Manual landmarks in pixels; must be finite.
     groups : dict of str to sequence of int
@@ -212,10 +211,8 @@ def normalised_mean_error(pred, truth, *, groups: dict[str, tuple[int, ...]] = P
 
     Returns
     -------
-    dict
-        ``overall`` and one entry per group (inter-ocular distances, unitless); ``n_faces`` (faces
-        the means rest on) and ``n_missing`` (faces without a prediction). When no face has a
-        prediction the error values are NaN (not computable).
+    DataFrame
+        One row per face: ``overall`` and one column per group, in inter-ocular distances.
 
     Raises
     ------
@@ -237,13 +234,44 @@ def normalised_mean_error(pred, truth, *, groups: dict[str, tuple[int, ...]] = P
     if (iod <= 0).any():
         raise ConfigError(f"manual inter-ocular distance is zero for face(s) "
                           f"{np.flatnonzero(iod <= 0).tolist()}")
-    usable = np.isfinite(pred).all(axis=(1, 2))
-    result = {"n_faces": int(usable.sum()), "n_missing": int((~usable).sum())}
-    if not usable.any():
-        result.update({"overall": math.nan, **{name: math.nan for name in groups}})
-        return result
-    distance = np.linalg.norm(pred[usable] - truth[usable], axis=-1) / iod[usable, None]
-    result["overall"] = float(distance.mean(axis=1).mean())
+    distance = np.linalg.norm(pred - truth, axis=-1) / iod[:, None]
+    distance[~np.isfinite(pred).all(axis=(1, 2))] = np.nan
+    table = pd.DataFrame({"overall": distance.mean(axis=1)})
     for name, indices in groups.items():
-        result[name] = float(distance[:, list(indices)].mean(axis=1).mean())
+        table[name] = distance[:, list(indices)].mean(axis=1)
+    return table
+
+
+def normalised_mean_error(pred, truth, *, groups: dict[str, tuple[int, ...]] = POINT_GROUPS
+                          ) -> dict:
+    """Normalised mean error of predicted landmarks against manual ones (see ``face_errors``),
+    averaged over faces.
+
+    Parameters
+    ----------
+    pred : array_like, shape (N, 68, 2) or (68, 2)
+        Predicted landmarks in pixels. Faces with any non-finite coordinate (no face found) are
+        left out and counted in ``n_missing``.
+    truth : array_like, same shape
+        Manual landmarks in pixels; must be finite.
+    groups : dict of str to sequence of int
+        Point groups (0-based indices) to report besides the overall value.
+
+    Returns
+    -------
+    dict
+        ``overall`` and one entry per group (inter-ocular distances, unitless); ``n_faces`` (faces
+        the means rest on) and ``n_missing`` (faces without a prediction). When no face has a
+        prediction the error values are NaN (not computable).
+
+    Raises
+    ------
+    ConfigError
+        As ``face_errors``.
+    """
+    errors = face_errors(pred, truth, groups=groups)
+    usable = errors["overall"].notna()
+    result = {"n_faces": int(usable.sum()), "n_missing": int((~usable).sum())}
+    result.update({name: float(errors.loc[usable, name].mean()) if usable.any() else math.nan
+                   for name in ["overall", *groups]})
     return result

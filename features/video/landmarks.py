@@ -43,6 +43,13 @@ recording turns each frame's landmarks into the next frame's box. The mean smoot
 detector's coarse box grid (its boxes jump in 20% size steps), so scheduled re-detections that
 agree with the track do not make the landmarks jump.
 
+The shape predictor
+-------------------
+Both modes fit with dlib's generic 68-point model unless given another ``dlib.shape_predictor``
+(a model adapted to the cohort's own annotated frames, ``features.video.shape_training``); the
+detector and every check above stay the same. Each row keeps the box its points were fitted in
+(``box_left`` ... ``box_bottom``): the box an adapted model is trained on at that frame.
+
 Known limits: dlib reports landmarks rounded to whole pixels; the detector finds only faces larger
 than about ``80 / (detect_scale * 2**upsample)`` pixels (reported in ``info``).
 """
@@ -76,8 +83,11 @@ MIN_REDETECTION_BOX_PX = 100
 
 X_COLUMNS = [f"x{k}" for k in range(N_POINTS)]
 Y_COLUMNS = [f"y{k}" for k in range(N_POINTS)]
+# The box the shape predictor was fed on each frame, inclusive pixel bounds (NaN when no face).
+BOX_COLUMNS = ["box_left", "box_top", "box_right", "box_bottom"]
 COLUMNS = (["frame", "time_s"] + X_COLUMNS + Y_COLUMNS
-           + ["face_found", "detected", "detector_score", "fit_quality", "interpolated"])
+           + ["face_found", "detected", "detector_score", "fit_quality", "interpolated"]
+           + BOX_COLUMNS)
 
 Frames = Iterable[tuple[int, float, np.ndarray]]
 
@@ -328,9 +338,11 @@ def redetection_scale(box_width_px: float, *, params: TrackerParams) -> float:
     return min(1.0, max(params.detect_scale, needed))
 
 
-def fit_landmarks(gray: np.ndarray, box: dlib.rectangle) -> np.ndarray:
-    """The 68 points dlib's shape predictor fits inside ``box``, (68, 2) pixels."""
-    return shape_to_array(shape_predictor()(gray, box))
+def fit_landmarks(gray: np.ndarray, box: dlib.rectangle,
+                  predictor: dlib.shape_predictor | None = None) -> np.ndarray:
+    """The 68 points a shape predictor (default: dlib's generic one) fits inside ``box``,
+    (68, 2) pixels."""
+    return shape_to_array((predictor or shape_predictor())(gray, box))
 
 
 def face_patch(gray: np.ndarray, box: dlib.rectangle, *, size: int) -> np.ndarray:
@@ -373,13 +385,15 @@ class _FrameResult:
     detected: bool
     detector_score: float
     fit_quality: float
+    box: dlib.rectangle | None = None  # the box ``points`` were fitted in
 
 
 class _Tracker:
     """State carried from frame to frame in tracked mode (the face, its box relation, template)."""
 
-    def __init__(self, params: TrackerParams):
+    def __init__(self, params: TrackerParams, predictor: dlib.shape_predictor):
         self.params = params
+        self.predictor = predictor
         self.points: np.ndarray | None = None
         self.centre = np.zeros(2)
         self.radius = 0.0
@@ -411,9 +425,9 @@ class _Tracker:
         return _FrameResult(None, True, math.nan, math.nan)
 
     def _start_from(self, gray: np.ndarray, box: dlib.rectangle, score: float) -> _FrameResult:
-        points = fit_landmarks(gray, box)
+        points = fit_landmarks(gray, box, self.predictor)
         self._confirm(gray, box, points)
-        return _FrameResult(points, True, score, 0.0)
+        return _FrameResult(points, True, score, 0.0, box)
 
     def step(self, gray: np.ndarray) -> _FrameResult:
         params = self.params
@@ -421,7 +435,8 @@ class _Tracker:
             faces = detect_faces(gray, scale=params.detect_scale, upsample=params.upsample)
             return self._start_from(gray, *faces[0]) if faces else self._lose()
 
-        points = fit_landmarks(gray, self.box)
+        fitted_in = self.box
+        points = fit_landmarks(gray, fitted_in, self.predictor)
         centre, radius = rigid_frame(points)
         new_box = _box_around(centre, radius, self.relation)
         quality = appearance_change(face_patch(gray, new_box, size=params.appearance_patch_px),
@@ -431,7 +446,7 @@ class _Tracker:
         self.frames_since_detection += 1
         if not poor and self.frames_since_detection < params.redetect_every:
             self._accept(points, centre, radius, new_box)
-            return _FrameResult(points, False, math.nan, quality)
+            return _FrameResult(points, False, math.nan, quality, fitted_in)
 
         # sized from the last accepted frame: the current fit may be the one that went wrong
         scale = redetection_scale(self.relation[2] * self.radius, params=params)
@@ -448,15 +463,16 @@ class _Tracker:
         if box_iou(box, new_box) < params.min_box_overlap:
             return self._start_from(gray, *faces[0])
         self._confirm(gray, box, points)
-        return _FrameResult(points, True, score, quality)
+        return _FrameResult(points, True, score, quality, fitted_in)
 
 
-def _detect_step(gray: np.ndarray, params: TrackerParams) -> _FrameResult:
+def _detect_step(gray: np.ndarray, params: TrackerParams,
+                 predictor: dlib.shape_predictor) -> _FrameResult:
     faces = detect_faces(gray, scale=params.detect_scale, upsample=params.upsample)
     if not faces:
         return _FrameResult(None, True, math.nan, math.nan)
     box, score = faces[0]
-    return _FrameResult(fit_landmarks(gray, box), True, score, 0.0)
+    return _FrameResult(fit_landmarks(gray, box, predictor), True, score, 0.0, box)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,10 +491,11 @@ def _checked(frames: Frames) -> Iterator[tuple[int, float, np.ndarray]]:
 # Per-frame values are written into float64 chunks of this many rows (no per-frame objects).
 _CHUNK_ROWS = 2048
 # Column layout of the chunks: frame, time_s, x0..x67, y0..y67, detected, detector_score,
-# fit_quality.
+# fit_quality, box_left, box_top, box_right, box_bottom.
 _XY = slice(2, 2 + 2 * N_POINTS)
 _DETECTED, _SCORE, _QUALITY = 2 + 2 * N_POINTS, 3 + 2 * N_POINTS, 4 + 2 * N_POINTS
-_WIDTH = 5 + 2 * N_POINTS
+_BOX = slice(5 + 2 * N_POINTS, 9 + 2 * N_POINTS)
+_WIDTH = 9 + 2 * N_POINTS
 
 
 def _run(frames: Frames, step, params: TrackerParams, mode: str) -> tuple[pd.DataFrame, dict]:
@@ -494,6 +511,8 @@ def _run(frames: Frames, step, params: TrackerParams, mode: str) -> tuple[pd.Dat
         if result.points is not None:
             values[2:2 + N_POINTS] = result.points[:, 0]
             values[2 + N_POINTS:2 + 2 * N_POINTS] = result.points[:, 1]
+            box = result.box
+            values[_BOX] = box.left(), box.top(), box.right(), box.bottom()
         values[_DETECTED] = result.detected
         values[_SCORE], values[_QUALITY] = result.detector_score, result.fit_quality
         n_rows += 1
@@ -517,6 +536,7 @@ def _run(frames: Frames, step, params: TrackerParams, mode: str) -> tuple[pd.Dat
     table["detector_score"] = rows[:, _SCORE]
     table["fit_quality"] = rows[:, _QUALITY]
     table["interpolated"] = interpolated
+    table[BOX_COLUMNS] = rows[:, _BOX]
     return table, tracking_summary(table, params=params, mode=mode)
 
 
@@ -656,8 +676,8 @@ def tracking_summary(table: pd.DataFrame, *, params: TrackerParams, mode: str) -
 # Public entry points
 
 
-def track_landmarks(frames: Frames, *, params: TrackerParams = TrackerParams()
-                    ) -> tuple[pd.DataFrame, dict]:
+def track_landmarks(frames: Frames, *, params: TrackerParams = TrackerParams(),
+                    predictor: dlib.shape_predictor | None = None) -> tuple[pd.DataFrame, dict]:
     """68 landmarks per frame, detecting the face only when needed (see the module docstring).
 
     Parameters
@@ -667,6 +687,9 @@ def track_landmarks(frames: Frames, *, params: TrackerParams = TrackerParams()
         Consumed one frame at a time; only the output table grows with the video's length.
     params : TrackerParams
         All result-affecting settings.
+    predictor : dlib.shape_predictor, optional
+        The 68-point model fitted in each box; default dlib's generic one. It changes the result,
+        so a cache key must name it too.
 
     Returns
     -------
@@ -677,7 +700,8 @@ def track_landmarks(frames: Frames, *, params: TrackerParams = TrackerParams()
         when ``detected`` and a face was found, else NaN); ``fit_quality`` (1 - NCC of the face
         patch with the patch at the last detection: 0 on frames fitted from the detector's own
         box, rising as the box holds something that looks less like the detected face; NaN when
-        no face); ``interpolated``.
+        no face); ``interpolated``; ``box_left``, ``box_top``, ``box_right``, ``box_bottom`` (the
+        box the points were fitted in, inclusive pixel bounds; NaN when no face or interpolated).
     info : dict
         See ``tracking_summary``.
 
@@ -688,10 +712,12 @@ def track_landmarks(frames: Frames, *, params: TrackerParams = TrackerParams()
     """
     if not isinstance(params, TrackerParams):
         raise ConfigError(f"params must be a TrackerParams; got {type(params).__name__}")
-    return _run(frames, _Tracker(params).step, params, mode="tracked")
+    return _run(frames, _Tracker(params, predictor or shape_predictor()).step, params,
+                mode="tracked")
 
 
-def detect_every_frame(frames: Frames, *, params: TrackerParams = TrackerParams()
+def detect_every_frame(frames: Frames, *, params: TrackerParams = TrackerParams(),
+                       predictor: dlib.shape_predictor | None = None
                        ) -> tuple[pd.DataFrame, dict]:
     """The reference mode: a full face detection and a fit from its box on every frame.
 
@@ -701,4 +727,6 @@ def detect_every_frame(frames: Frames, *, params: TrackerParams = TrackerParams(
     """
     if not isinstance(params, TrackerParams):
         raise ConfigError(f"params must be a TrackerParams; got {type(params).__name__}")
-    return _run(frames, lambda gray: _detect_step(gray, params), params, mode="detect_every_frame")
+    predictor = predictor or shape_predictor()
+    return _run(frames, lambda gray: _detect_step(gray, params, predictor), params,
+                mode="detect_every_frame")

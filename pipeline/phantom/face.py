@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from features.video.ibug68 import mirror_points
 from pipeline.errors import ConfigError, MediaError
 
 CANVAS_WIDTH = 640
@@ -60,15 +61,6 @@ NOISE_OFFSETS = 32
 # closed lips apart. Opening the jaw stretches a gap at this minimum about eightfold, which the
 # field (with BLEND_POINTS) did without folding on the LFPW photos tried.
 MIN_LIP_GAP_IOD = 0.04
-
-# Landmark index seen at each index after a left-right mirror of the face.
-MIRROR_INDEX = np.array(
-    list(range(16, -1, -1))                      # jaw
-    + list(range(26, 16, -1))                    # brows
-    + [27, 28, 29, 30, 35, 34, 33, 32, 31]       # nose
-    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]   # eyes
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]   # outer lips
-    + [64, 63, 62, 61, 60, 67, 66, 65])                  # inner lips
 
 # Anchor ring (zero displacement) and window, in inter-ocular distances (IOD) in the face frame
 # (x towards the subject's left, y towards the chin), centred below the landmark centroid so the
@@ -323,10 +315,7 @@ def mirror_landmarks(landmarks: np.ndarray, *, width: int) -> np.ndarray:
     width : int
         Image width in pixels.
     """
-    landmarks = _check_landmarks("landmarks", landmarks)
-    mirrored = landmarks[MIRROR_INDEX].copy()
-    mirrored[:, 0] = width - 1 - mirrored[:, 0]
-    return mirrored
+    return mirror_points(_check_landmarks("landmarks", landmarks), width=width)
 
 
 def inter_ocular_distance(landmarks: np.ndarray) -> float:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.errors import ConfigError
-from pipeline.phantom.face import MIRROR_INDEX, face_frame, inter_ocular_distance
+from features.video.ibug68 import MIRROR_INDEX
+from pipeline.phantom.face import face_frame, inter_ocular_distance
 from pipeline.phantom.schedule import Schedule
 from pipeline.tasks import MOVEMENT, NEUROFACE
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from features.video.landmark_error import face_errors
 from features.video.landmarks import landmark_array
 from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import nested_cv
@@ -63,7 +64,17 @@ CLIP_TRUTH = ("event_rate_hz", "event_interval_cv", "n_trains", "voice_jitter_pc
 SMILE_TASK = "NSM_SPREAD"
 
 
-def recordings_with_truth(phantom: Path, run: Path) -> pd.DataFrame:
+# How the truth cohort is run (tests and benchmark): landmarks adapted to its own annotated frames,
+# subject models only, because its subjects share four photos, so a subject held out from a cohort
+# model would be no unseen face; three folds of videos instead of one per video keep the training
+# to a few minutes.
+TRUTH_RUN_OPTIONS = ("--adapt", "--no-cohort-model", "--subject-folds", "3")
+# Written by landmarks-train and face-features in a run with adapted landmarks (``run --adapt``).
+ADAPTATION_FRAMES = "landmarks_adaptation_frames.parquet"
+GENERIC_FACE_FEATURES = Path("features") / "face_generic.parquet"
+
+
+def recordings_with_truth(phantom: Path, run: Path, *, generic: bool = False) -> pd.DataFrame:
     """One row per recording: the run's measured features beside the subject's latent truth
     (``truth/subjects.csv``) and the clip's truth (``CLIP_TRUTH``).
 
@@ -73,8 +84,16 @@ def recordings_with_truth(phantom: Path, run: Path) -> pd.DataFrame:
         Folder written by ``avstroke phantom``.
     run : Path
         Run folder that reached ``assemble`` on that phantom's manifest.
+    generic : bool
+        In a run with adapted landmarks, take the face features from the generic model's
+        landmarks (``features/face_generic.parquet``, the "before") instead of those in use.
     """
     recordings = pd.read_parquet(Path(run) / "features" / "recordings.parquet")
+    if generic:
+        before = pd.read_parquet(Path(run) / GENERIC_FACE_FEATURES)
+        face = [c for c in before.columns if c.startswith("face__")]
+        recordings = recordings.drop(columns=face).merge(before[["recording_id", *face]],
+                                                         on="recording_id")
     subjects = _truth_table(phantom, "subjects.csv").drop(columns="group")
     clips = _truth_table(phantom, "recordings.csv")
     return recordings.merge(subjects, on=["subject_id", "visit"]).merge(
@@ -143,12 +162,49 @@ def smile_truth_figures(table: pd.DataFrame) -> dict:
             "registered": float((measured[stroke] / truth[stroke]).median())}
 
 
-def landmark_nme(phantom: Path, run: Path, recording_ids) -> float:
+def heldout_mouth_figures(phantom: Path, run: Path) -> dict:
+    """Mouth error of the generic model and of the subject models held out (each video's
+    annotated frames fitted by a model trained on the subject's other videos), both against the
+    true landmarks, from a run's ``landmarks_adaptation_frames.parquet``.
+
+    Returns
+    -------
+    dict
+        ``frames``, ``subjects``; ``generic`` and ``adapted`` (mean over subjects of the mean lips
+        error, inter-ocular distances of the true landmarks); ``change_pct`` (adapted against
+        generic, %); ``by_task`` (task -> the same three figures).
+    """
+    frames = pd.read_parquet(Path(run) / ADAPTATION_FRAMES)
+    scored = []
+    for rid, part in frames[frames["model"] == "subject"].groupby("recording_id"):
+        rows = part["frame"].to_numpy()
+        truth = landmark_array(pd.read_parquet(Path(phantom) / "truth" / "landmarks"
+                                               / f"{rid}.parquet"))[rows]
+        generic = landmark_array(pd.read_parquet(Path(run) / "cache" / "landmarks_generic"
+                                                 / f"{rid}.parquet"))[rows]
+        scored.append(part.assign(
+            generic_mouth=face_errors(generic, truth)["lips"].to_numpy(),
+            adapted_mouth=face_errors(landmark_array(part), truth)["lips"].to_numpy()))
+    frames = pd.concat(scored, ignore_index=True)
+
+    def summary(part: pd.DataFrame) -> dict:
+        means = part.groupby("subject_id")[["generic_mouth", "adapted_mouth"]].mean().mean()
+        return {"generic": float(means["generic_mouth"]), "adapted": float(means["adapted_mouth"]),
+                "change_pct": float(100 * (means["adapted_mouth"] / means["generic_mouth"] - 1))}
+
+    return {"frames": len(frames), "subjects": int(frames["subject_id"].nunique()),
+            **summary(frames),
+            "by_task": {task: summary(part) for task, part in frames.groupby("task")}}
+
+
+def landmark_nme(phantom: Path, run: Path, recording_ids, *, kind: str = "landmarks") -> float:
     """Mean over recordings of the mean landmark error against the truth, every frame, in
-    inter-ocular distances of the true landmarks."""
+    inter-ocular distances of the true landmarks; ``kind`` names the landmark tables
+    (``landmarks``: those in use; ``landmarks_generic``: the generic model's in a run with
+    adapted landmarks)."""
     errors = []
     for rid in recording_ids:
-        tracked = landmark_array(pd.read_parquet(Path(run) / "cache" / "landmarks" / f"{rid}.parquet"))
+        tracked = landmark_array(pd.read_parquet(Path(run) / "cache" / kind / f"{rid}.parquet"))
         truth = landmark_array(pd.read_parquet(Path(phantom) / "truth" / "landmarks" / f"{rid}.parquet"))
         iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=1)
         errors.append(np.nanmean(np.linalg.norm(tracked - truth, axis=2).mean(axis=1) / iod))
