@@ -16,14 +16,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-## Generate the phantom cohort, build and validate its manifest, run every stage with landmarks
-## adapted to its manual frames. Subject models only: every demo face is made from one photo, so
-## no subject is an unseen face to a cohort model; three folds of videos keep training short.
-ADAPT := --adapt --no-cohort-model --subject-folds 3
+## Generate the phantom cohort, build and validate its manifest, run every stage.
 demo: $(STAMP)
 	$(BIN)/avstroke phantom --out $(PHANTOM)
 	$(BIN)/avstroke manifest --layout neuroface $(PHANTOM) --out data_manifest.csv
-	$(BIN)/avstroke run --manifest data_manifest.csv --out $(RUN) --workers 2 $(ADAPT) \
+	$(BIN)/avstroke run --manifest data_manifest.csv --out $(RUN) --workers 2 \
 		--targets group:PS-vs-HC,group:3class,score:score_mean_tot,recovery
 
 ## Run the test suite.

@@ -114,7 +114,11 @@ is empty (NaN), with the reason in the per-recording metadata of the feature fil
 ## Direction
 
 `higher = worse` or `higher = better` is the clinical reading of a larger value; `none` means the
-value has no clinical direction by itself (a count, a pitch, a room descriptor).
+value has no clinical direction by itself (a count, a pitch, a room descriptor). The direction also
+reads a change between two visits: the export's changes sheet calls a fall of a `higher = worse`
+feature better and a rise worse, the other way round for `higher = better`, and only says which
+way a `none` feature moved; its data dictionary states this as `improvement_is`. The report's
+change between visits follows only features with a direction.
 
 ## Face: landmarks, frame and unit
 

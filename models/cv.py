@@ -143,7 +143,12 @@ def _kfold_splitter(y, groups, *, task_type: str, n_splits: int, seed: int):
 
 def n_folds_for(y, task_type: str, wanted: int) -> int:
     """Outer folds to use: ``wanted``, but no more than there are subjects (one row each) or,
-    for classes, subjects in the smallest class; at least 2."""
+    for classes, subjects in the smallest class; at least 2.
+
+    A small class does not get leave-one-subject-out folds instead: holding out one subject leaves
+    its own class one subject short in the training part, so the base rate a model learns is
+    lowest exactly for the subjects it then scores (on noise, 12 subjects of which 4 in one class:
+    mean AUC 0.29 against 0.44 with stratified 4-fold, ``benchmarks/small_class_cv.py``)."""
     if task_type == "regression":
         return min(wanted, len(y))
     return max(2, min(wanted, int(pd.Series(np.asarray(y)).value_counts().min())))
@@ -206,6 +211,47 @@ def make_outer_splits(y, groups, *, task_type: str, n_splits: int = 5,
                      seed=seed, task_type=task_type)
 
 
+def inner_split_count(y, groups, *, task_type: str, n_splits: int) -> int:
+    """Inner folds a training part allows: ``n_splits``, but no more than its subjects or, for
+    classes, the subjects of its scarcest class (below ``MIN_INNER_SPLITS``: none possible)."""
+    available = len(pd.unique(np.asarray(groups)))
+    if task_type != "regression":
+        available = min([available] + list(subjects_per_class(y, groups).values()))
+    return min(n_splits, available)
+
+
+def evaluation_plan(plan: SplitPlan, y, groups, *, requested_splits: int,
+                    n_inner_splits: int) -> dict:
+    """What the nested cross-validation of one target rests on, for ``metrics.json`` and reports.
+
+    Parameters
+    ----------
+    plan : SplitPlan
+        The outer folds.
+    y, groups : array-like
+        Target and subject id per row, as the plan was made from.
+    requested_splits : int
+        Outer folds asked for (``--folds``).
+    n_inner_splits : int
+        Inner folds asked for in each outer training part.
+
+    Returns
+    -------
+    dict
+        ``n_subjects``; ``subjects_per_class`` (class code -> subjects; empty for regression);
+        ``outer`` (the plan's ``describe()``); ``requested_splits``; ``inner_splits`` (inner folds
+        each outer training part allows, in fold order, ``inner_split_count``).
+    """
+    y_values, group_values = _as_arrays(y, groups)
+    classes = {} if plan.task_type == "regression" else \
+        {str(k): v for k, v in subjects_per_class(y_values, group_values).items()}
+    inner = [inner_split_count(y_values[f.train], group_values[f.train], task_type=plan.task_type,
+                               n_splits=n_inner_splits) for f in plan.folds]
+    return {"n_subjects": int(len(pd.unique(group_values))), "subjects_per_class": classes,
+            "outer": plan.describe(), "requested_splits": int(requested_splits),
+            "inner_splits": [int(n) for n in inner]}
+
+
 def make_inner_splits(y, groups, *, task_type: str, n_splits: int = 3, seed: int = 0) -> list:
     """Subject-grouped folds inside one outer training part.
 
@@ -223,10 +269,7 @@ def make_inner_splits(y, groups, *, task_type: str, n_splits: int = 3, seed: int
         raise TargetError(f"inner cross-validation needs n_splits >= {MIN_INNER_SPLITS}; "
                           f"got {n_splits}")
     y_values, group_values = _as_arrays(y, groups)
-    available = len(pd.unique(group_values))
-    if task_type != "regression":
-        available = min([available] + list(subjects_per_class(y_values, group_values).values()))
-    n_inner = min(n_splits, available)
+    n_inner = inner_split_count(y_values, group_values, task_type=task_type, n_splits=n_splits)
     if n_inner < MIN_INNER_SPLITS:
         _check_enough_subjects(y_values, group_values, task_type=task_type,
                                needed=MIN_INNER_SPLITS,

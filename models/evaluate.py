@@ -7,8 +7,10 @@ part) and scores the test part. Out-of-fold predictions are averaged per subject
 subject carries one label, metrics are computed per subject (the unit a clinician cares about),
 otherwise per row with subjects as bootstrap clusters. Each metric gets a subject-level
 bootstrap interval; multimodal sets are compared with their best single-family component by a
-paired bootstrap on the same subjects; a subject-wise label permutation test reruns the whole
-nested CV on permuted labels.
+paired bootstrap on the same subjects, and so is every set with a benchmark set when the target
+has one (recovery: the SLP total at the first visit alone, fitted by the same estimator through
+the same preprocessing); a subject-wise label permutation test reruns the whole nested CV on
+permuted labels.
 
 Parallelism: (modality set, fold) fits run through joblib; each fit's seed depends only on the
 run seed and the fold index, and results are gathered in task order, so ``n_jobs`` (or a dask
@@ -206,6 +208,19 @@ def _families_label(columns) -> str:
     return "+".join(columns_by_family(columns))
 
 
+def _paired(spec, unit_data, a: str, b: str, *, n_bootstrap, ci_level, seed) -> dict:
+    """Set ``a`` minus set ``b`` in ``spec``'s metric, with the paired subject-level bootstrap
+    interval (both scored on identical outer folds, so each resample scores both on the same
+    subjects); ``better`` is True only when the interval lies on the good side of zero."""
+    y_unit, pred_a, subjects = unit_data[a]
+    _, pred_b, _ = unit_data[b]
+    diff = paired_difference(spec.function, y_unit, pred_a, pred_b, subjects=subjects,
+                             n_boot=n_bootstrap, level=ci_level, seed=seed)
+    better = diff["ci_low"] > 0 if spec.higher_is_better else diff["ci_high"] < 0
+    return {"difference": diff["estimate"], "ci_low": diff["ci_low"], "ci_high": diff["ci_high"],
+            "n_valid": diff["n_valid"], "better": bool(better), "note": diff["note"]}
+
+
 def _comparisons(sets, unit_data, metrics, *, task_type, primary, n_bootstrap, ci_level,
                  seed) -> pd.DataFrame:
     """Each multimodal set against the best of its components (paired): the single-family
@@ -224,20 +239,43 @@ def _comparisons(sets, unit_data, metrics, *, task_type, primary, n_bootstrap, c
             continue
         pick = max if spec.higher_is_better else min
         best = pick(components, key=lambda u: estimate[u])
-        y_unit, pred_fused, subjects = unit_data[name]
-        _, pred_best, _ = unit_data[best]
-        diff = paired_difference(spec.function, y_unit, pred_fused, pred_best,
-                                 subjects=subjects, n_boot=n_bootstrap, level=ci_level, seed=seed)
-        better = diff["ci_low"] > 0 if spec.higher_is_better else diff["ci_high"] < 0
+        paired = _paired(spec, unit_data, name, best, n_bootstrap=n_bootstrap, ci_level=ci_level,
+                         seed=seed)
         rows.append({"fusion_set": name, "unimodal_set": best, "metric": primary,
                      "higher_is_better": spec.higher_is_better,
                      "fusion": float(estimate[name]), "unimodal": float(estimate[best]),
-                     "difference": diff["estimate"], "ci_low": diff["ci_low"],
-                     "ci_high": diff["ci_high"], "n_valid": diff["n_valid"],
-                     "fusion_better": bool(better), "note": diff["note"]})
+                     "difference": paired["difference"], "ci_low": paired["ci_low"],
+                     "ci_high": paired["ci_high"], "n_valid": paired["n_valid"],
+                     "fusion_better": paired["better"], "note": paired["note"]})
     columns = ["fusion_set", "unimodal_set", "metric", "higher_is_better", "fusion", "unimodal",
                "difference", "ci_low", "ci_high", "n_valid", "fusion_better", "note"]
     return pd.DataFrame(rows, columns=columns)
+
+
+BENCHMARK_COLUMNS = ["modality_set", "benchmark_set", "metric", "higher_is_better", "model",
+                     "benchmark", "difference", "ci_low", "ci_high", "n_valid",
+                     "beats_benchmark", "note"]
+
+
+def _benchmark_comparisons(sets, unit_data, metrics, *, benchmark_set: str, task_type, primary,
+                           n_bootstrap, ci_level, seed) -> pd.DataFrame:
+    """Every other set against the benchmark set (paired, identical folds): a set adds to the
+    benchmark only when the interval of the difference excludes zero on the good side."""
+    spec = metric_spec(task_type, primary)
+    estimate = metrics[metrics.metric == primary].set_index("modality_set")["estimate"]
+    rows = []
+    for name in sets:
+        if name == benchmark_set:
+            continue
+        paired = _paired(spec, unit_data, name, benchmark_set, n_bootstrap=n_bootstrap,
+                         ci_level=ci_level, seed=seed)
+        rows.append({"modality_set": name, "benchmark_set": benchmark_set, "metric": primary,
+                     "higher_is_better": spec.higher_is_better, "model": float(estimate[name]),
+                     "benchmark": float(estimate[benchmark_set]),
+                     "difference": paired["difference"], "ci_low": paired["ci_low"],
+                     "ci_high": paired["ci_high"], "n_valid": paired["n_valid"],
+                     "beats_benchmark": paired["better"], "note": paired["note"]})
+    return pd.DataFrame(rows, columns=BENCHMARK_COLUMNS)
 
 
 def _headline(comparisons: pd.DataFrame, sets: dict, fusion_set: str | None) -> dict:
@@ -332,7 +370,7 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
               model_params: dict | None = None, n_bootstrap: int = 1000,
               ci_level: float = 0.95, n_permutations: int = 100,
               permutation_sets: list | None = None, primary_metric: str | None = None,
-              fusion_set: str | None = None) -> dict:
+              fusion_set: str | None = None, benchmark_set: str | None = None) -> dict:
     """Evaluate one model on every modality set with nested, subject-grouped CV.
 
     Parameters
@@ -375,14 +413,19 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
     fusion_set : str, optional
         The set behind the headline claim (default ``"video+audio"`` if present, else the set
         mixing the most families).
+    benchmark_set : str, optional
+        A set every other set must beat to add anything (e.g. the clinical score alone,
+        ``models.modalities.BENCHMARK_SET``); each is compared with it by the paired bootstrap
+        difference of the primary metric.
 
     Returns
     -------
     dict
         ``protocol`` (dict), ``folds``, ``predictions`` (row level), ``subject_predictions``,
         ``metrics`` (long), ``ablation`` (wide), ``comparisons`` (DataFrames),
-        ``fusion_vs_unimodal`` (dict), ``permutation`` and ``permutation_null`` (DataFrames,
-        empty when skipped), ``fitted`` (per set and fold model summaries, DataFrame).
+        ``fusion_vs_unimodal`` (dict), ``benchmark`` (DataFrame, empty without a benchmark set),
+        ``permutation`` and ``permutation_null`` (DataFrames, empty when skipped), ``fitted``
+        (per set and fold model summaries, DataFrame).
     """
     check_option("model", model, MODELS)
     if not isinstance(X, pd.DataFrame):
@@ -406,6 +449,8 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
         check_option("permutation set", name, names)
     if fusion_set is not None:
         check_option("fusion_set", fusion_set, names)
+    if benchmark_set is not None:
+        check_option("benchmark_set", benchmark_set, names)
     labels_constant = labels_constant_within_subject(y_values, group_values)
     unit = "subject" if labels_constant else "row"
 
@@ -435,6 +480,10 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
     metrics = pd.concat(metric_frames, ignore_index=True)
     comparisons = _comparisons(sets, unit_data, metrics, task_type=task_type, primary=primary,
                                n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+    benchmark = pd.DataFrame(columns=BENCHMARK_COLUMNS) if benchmark_set is None else \
+        _benchmark_comparisons(sets, unit_data, metrics, benchmark_set=benchmark_set,
+                               task_type=task_type, primary=primary, n_bootstrap=n_bootstrap,
+                               ci_level=ci_level, seed=seed)
 
     permutation = pd.DataFrame(columns=["modality_set", "metric", "observed", "p_value",
                                         "n_permutations", "null_mean", "null_sd"])
@@ -460,6 +509,7 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
         "subjects resampled", "n_permutations": n_permutations,
         "permutation_sets": perm_names if not permutation_note else [],
         "permutation_note": permutation_note, "primary_metric": primary,
+        "benchmark_set": benchmark_set,
         "modality_sets": {n: {"families": _families_label(c), "n_features": len(c)}
                           for n, c in sets.items()},
         "metrics": [spec.name for spec in METRICS[task_type]],
@@ -475,6 +525,7 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
                               unit=unit, n_units=n_units),
         "comparisons": comparisons,
         "fusion_vs_unimodal": _headline(comparisons, sets, fusion_set),
+        "benchmark": benchmark,
         "permutation": permutation,
         "permutation_null": permutation_null,
         "fitted": pd.DataFrame(fitted, columns=["modality_set", "fold", "summary"]),
@@ -490,6 +541,7 @@ def results_summary(results: dict) -> dict:
         "ablation": results["ablation"].to_dict(orient="records"),
         "comparisons": results["comparisons"].to_dict(orient="records"),
         "fusion_vs_unimodal": results["fusion_vs_unimodal"],
+        "benchmark": results["benchmark"].to_dict(orient="records"),
         "permutation": results["permutation"].to_dict(orient="records"),
     }
 

@@ -4,6 +4,11 @@ The sets are fixed so every model and target is compared on the same terms: vide
 alone, metadata alone, video+audio, and all three. The non-speech acoustic control (the same
 descriptors on the recording's silences) is its own set: if it separates the groups, a model is
 reading the room, not the voice.
+
+A target may also give a clinical benchmark, the ``clinical`` family (``clinical__<score column>``,
+made by ``models.targets``): recovery gives the SLP total at the first visit. It is its own set,
+``BENCHMARK_SET``, never part of the others, so the recordings are judged by what they add to
+the clinician's own rating of severity.
 """
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ FAMILIES = {
     "audio": ("audio", "voice", "ddk", "timing"),
     "metadata": ("meta",),
     "nonspeech": ("nonspeech",),
+    "clinical": ("clinical",),
 }
+BENCHMARK_SET = "severity"
 SETS = {
     "video": ("video",),
     "audio": ("audio",),
@@ -23,6 +30,7 @@ SETS = {
     "video+audio": ("video", "audio"),
     "all": ("video", "audio", "metadata"),
     "nonspeech": ("nonspeech",),
+    BENCHMARK_SET: ("clinical",),
 }
 FINAL_SET = "all"
 # The control must describe the room and the recording only. How much non-speech time a clip

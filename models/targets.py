@@ -12,9 +12,11 @@ Target specifications (``--target``):
   of the first visit's impairment, ``score_mean_tot`` above its normal value
   ``RECOVERY_SCORE_NORMAL``, is gone by the last visit (proportional recovery: the share of the
   possible improvement that was made). Only the first visit's features are used, so nothing from
-  the follow-up leaks into the prediction. A subject rated normal at the first visit has nothing
-  to recover and is left out. A followed-up subject whose score is missing at the first or the
-  last visit cannot be judged either: it is left out too, and counted in ``Target.excluded``.
+  the follow-up leaks into the prediction. A followed-up subject rated normal at the first visit
+  has nothing to recover, and one whose score is missing at the first or the last visit cannot
+  be judged: both are left out and counted in ``Target.excluded``. The first visit's score is
+  also given as ``BASELINE_SEVERITY`` (family ``clinical``, ``models.modalities``): the benchmark
+  a model of the recordings must beat to add anything, since more severe patients recover less.
 
 First and last visits are those of ``pipeline.visits``.
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.registry import SEP
 from pipeline.errors import TargetError
 from pipeline.tasks import GROUPS
 from pipeline.visits import first_visits, last_visits
@@ -43,6 +46,9 @@ RECOVERY_SCORE_NORMAL = 5.0  # the SLP total when all five items are rated 1 (no
 RECOVERY_THRESHOLD = 0.5
 MISSING_FIRST = f"followed up, but {RECOVERY_SCORE} is missing at the first visit"
 MISSING_LAST = f"followed up, but {RECOVERY_SCORE} is missing at the last visit"
+NORMAL_FIRST = (f"followed up, but rated normal ({RECOVERY_SCORE} {RECOVERY_SCORE_NORMAL:g}) at the first "
+                "visit: nothing to recover")
+BASELINE_SEVERITY = f"clinical{SEP}{RECOVERY_SCORE}"
 KNOWN = ("group:PS-vs-HC", "group:ALS-vs-HC", "group:3class", "score:<column>", "outcome:<column>", "recovery")
 
 
@@ -118,40 +124,97 @@ def _numeric_target(table: pd.DataFrame, spec: str, column: str) -> Target:
     return Target(spec, "regression", rows, y, (), f"{column} at the first visit")
 
 
-def _missing_scores(first: pd.Series, last: pd.Series) -> dict:
-    """Followed-up subjects without a score at the first or the last visit, counted by reason
-    (a subject missing both is counted once, under the first visit)."""
-    no_first = first.isna()
-    counts = {MISSING_FIRST: int(no_first.sum()), MISSING_LAST: int((last.isna() & ~no_first).sum())}
-    return {reason: n for reason, n in counts.items() if n}
+def recovered_share(first, last):
+    """Share of the first visit's impairment gone by the last visit (proportional recovery).
+
+    Parameters
+    ----------
+    first, last : float or array-like
+        ``RECOVERY_SCORE`` (SLP total, 5-25 points) at the first and the last visit.
+
+    Returns
+    -------
+    float or array-like
+        (first - last) / (first - ``RECOVERY_SCORE_NORMAL``): 1 is full recovery, 0 no change,
+        negative a worsening; undefined (inf or NaN) where the first visit is rated normal.
+    """
+    return (first - last) / (first - RECOVERY_SCORE_NORMAL)
+
+
+def why_not_judged(first: pd.Series, last: pd.Series) -> pd.Series:
+    """Why each followed-up subject's recovery cannot be judged ('' when it can).
+
+    Parameters
+    ----------
+    first, last : Series
+        ``RECOVERY_SCORE`` at each subject's first and last visit (index: subject id).
+
+    Returns
+    -------
+    Series
+        ``MISSING_FIRST`` (also when both scores are missing), ``MISSING_LAST``, ``NORMAL_FIRST``
+        or ''.
+    """
+    reason = pd.Series("", index=first.index, dtype=object)
+    reason[first <= RECOVERY_SCORE_NORMAL] = NORMAL_FIRST
+    reason[last.isna()] = MISSING_LAST
+    reason[first.isna()] = MISSING_FIRST
+    return reason
+
+
+def recovery_outcomes(table: pd.DataFrame) -> pd.DataFrame:
+    """Every followed-up subject's scores, recovered share, outcome, or why it cannot be judged.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Subject table (one row per subject and visit) with ``RECOVERY_SCORE``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by subject id, one row per subject seen at two or more visits (first and last by
+        ``pipeline.visits``): ``first_visit``, ``last_visit``, ``first_score``, ``last_score``,
+        ``recovered_share`` (``recovered_share``), ``recovered`` (1, 0, or NaN when not judged)
+        and ``left_out`` (``why_not_judged``).
+    """
+    first = first_visits(table).set_index("subject_id")
+    last = last_visits(table).set_index("subject_id").reindex(first.index)
+    followed = first["visit"] != last["visit"]
+    first, last = first[followed], last[followed]
+    scores = pd.DataFrame({"first_visit": first["visit"], "last_visit": last["visit"],
+                           "first_score": first[RECOVERY_SCORE].astype(float),
+                           "last_score": last[RECOVERY_SCORE].astype(float)})
+    scores["left_out"] = why_not_judged(scores["first_score"], scores["last_score"])
+    judged = scores["left_out"] == ""
+    scores["recovered_share"] = recovered_share(scores["first_score"], scores["last_score"]).where(judged)
+    scores["recovered"] = (scores["recovered_share"] >= RECOVERY_THRESHOLD).astype(float).where(judged)
+    return scores
 
 
 def recovery_target(table: pd.DataFrame, spec: str = "recovery") -> Target:
     """Recovered (1) or not (0) by the last visit, from the first visit's features."""
     _need_column(table, RECOVERY_SCORE, spec)
-    first = first_visits(table).set_index("subject_id")
-    last = last_visits(table).set_index("subject_id").reindex(first.index)
-    followed = first["visit"] != last["visit"]
-    if not followed.any():
+    outcomes = recovery_outcomes(table)
+    if outcomes.empty:
         raise TargetError(f"target {spec!r} needs subjects with a follow-up visit; "
                           "every subject in the manifest has one visit")
-    first, last = first[followed], last[followed]
-    excluded = _missing_scores(first[RECOVERY_SCORE], last[RECOVERY_SCORE])
-    scored = first[RECOVERY_SCORE].notna() & last[RECOVERY_SCORE].notna()
-    if not scored.any():
+    reasons = outcomes["left_out"]
+    if reasons.isin([MISSING_FIRST, MISSING_LAST]).all():
         raise TargetError(f"target {spec!r}: every followed-up subject lacks {RECOVERY_SCORE} at "
                           "its first or its last visit")
-    first, last = first[scored], last[scored]
-    impairment = first[RECOVERY_SCORE] - RECOVERY_SCORE_NORMAL
-    impaired = impairment > 0
-    if not impaired.any():
-        raise TargetError(f"target {spec!r}: every followed-up subject has a normal "
+    if (reasons != "").sum() == len(reasons):
+        raise TargetError(f"target {spec!r}: every followed-up subject with scores has a normal "
                           f"{RECOVERY_SCORE} ({RECOVERY_SCORE_NORMAL:g}) at the first visit, so "
                           "nobody has anything to recover")
-    recovered_share = (first[RECOVERY_SCORE] - last[RECOVERY_SCORE])[impaired] / impairment[impaired]
-    y = (recovered_share >= RECOVERY_THRESHOLD).astype(int)
-    rows = first[impaired].reset_index()
-    return Target(spec, "binary", rows, pd.Series(y.to_numpy(), index=rows.index), ("not recovered", "recovered"),
+    excluded = {reason: int((reasons == reason).sum()) for reason in (MISSING_FIRST, MISSING_LAST, NORMAL_FIRST)
+                if (reasons == reason).any()}
+    judged = outcomes[reasons == ""]
+    first = first_visits(table).set_index("subject_id")
+    rows = first.loc[judged.index].reset_index()
+    rows[BASELINE_SEVERITY] = rows[RECOVERY_SCORE].astype(float)
+    return Target(spec, "binary", rows, pd.Series(judged["recovered"].astype(int).to_numpy(), index=rows.index),
+                  ("not recovered", "recovered"),
                   f"recovery: at least {RECOVERY_THRESHOLD:.0%} of the first visit's impairment "
                   f"({RECOVERY_SCORE} above its normal {RECOVERY_SCORE_NORMAL:g}) gone by the last "
                   "visit, predicted from the first visit", excluded)

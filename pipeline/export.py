@@ -1,9 +1,10 @@
 """``avstroke export``: feature tables clinicians can open in Excel.
 
 Reads ``RUN/features/recordings.parquet`` (written by ``avstroke assemble``) and writes
-``RUN/export/features.xlsx`` (sheets values, z_scores, control_norms, dictionary, about) and the
-same sheets as ``RUN/export/<sheet>.csv``. ``--columns`` keeps only the measures a clinic uses;
-z-scores are against the first visit of ``--control-group``. Only pseudonymous subject ids are
+``RUN/export/features.xlsx`` (sheets values, z_scores, changes, control_norms, dictionary, about)
+and the same sheets as ``RUN/export/<sheet>.csv``. ``--columns`` keeps only the measures a clinic
+uses; z-scores are against the first visit of ``--control-group``; changes compare each
+followed-up participant's first and last visits, scaled by the same controls. Only pseudonymous subject ids are
 exported: no recording ids, file names or paths.
 """
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pipeline.errors import ConfigError, check_option
 from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
 from pipeline.tasks import GROUPS
-from reports.export import (KEY_COLUMNS, MIN_CONTROLS, about_sheet, control_norms, data_dictionary, feature_values,
-                            write_csvs, write_workbook, z_scores)
+from reports.export import (KEY_COLUMNS, MIN_CONTROLS, about_sheet, change_scores, control_norms, data_dictionary,
+                            feature_values, write_csvs, write_workbook, z_scores)
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Export feature values, control norms, z-scores and a data dictionary as XLSX and CSV."
@@ -79,9 +80,11 @@ def run(args) -> int:
     norms = control_norms(recordings, control_group=args.control_group,
                           columns=[c for c in values.columns if c not in KEY_COLUMNS])
     z = z_scores(values, norms)
+    changes = change_scores(recordings, values, norms, control_group=args.control_group)
     sheets = {
         "values": values,
         "z_scores": z,
+        "changes": changes,
         "control_norms": norms,
         "dictionary": data_dictionary(list(values.columns),
                                       exported_tasks(values, run_vocabulary(args.out))),
@@ -97,8 +100,9 @@ def run(args) -> int:
         log.warning("export: no feature has %d or more %s values with SD > 0 in any task: every z-score is "
                     "empty", MIN_CONTROLS, args.control_group)
     log.info("export: %d rows (%d subjects), %d features, %d of %d task norms usable, %d z-scores beyond "
-             "%g highlighted (%s)", len(values), values["subject_id"].nunique(), len(values.columns) - len(KEY_COLUMNS),
-             usable, len(norms), highlighted, args.highlight_beyond, folder / WORKBOOK)
+             "%g highlighted, changes of %d followed-up subjects (%s)", len(values), values["subject_id"].nunique(),
+             len(values.columns) - len(KEY_COLUMNS), usable, len(norms), highlighted, args.highlight_beyond,
+             changes["subject_id"].nunique(), folder / WORKBOOK)
     return 0
 
 

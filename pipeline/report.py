@@ -40,8 +40,8 @@ log = logging.getLogger("avstroke")
 DESCRIPTION = ("Write the feature-importance report (one self-contained HTML file) and "
                "participant pages.")
 CODE_MODULES = ["reports.importance", "reports.figures", "reports.methods", "reports.html",
-                "reports.export", "models.modelset", "pipeline.report", "pipeline.visits",
-                "pipeline.privacy"]
+                "reports.export", "reports.longitudinal", "models.modelset", "models.targets",
+                "pipeline.report", "pipeline.visits", "pipeline.privacy"]
 TEMPLATE_FILES = ("report.html", "subject.html")
 REPORT_FOLDER = "report"
 REPORT_FILE = "report.html"

@@ -66,7 +66,13 @@ def guarded(work: Callable[[dict], ItemResult], item: dict) -> ItemResult:
 
 
 @contextlib.contextmanager
-def _backend(dask_address: str | None):
+def parallel_backend(dask_address: str | None):
+    """Within this context, joblib's ``Parallel`` runs on the dask.distributed scheduler at
+    ``dask_address`` (None: joblib's local processes, unchanged).
+
+    The scheduler's workers must see the run folder and the media at the same paths as this
+    process: they read their inputs and write their outputs there.
+    """
     if dask_address is None:
         yield
         return
@@ -108,7 +114,7 @@ def run_items(stage: str, items: list[dict], work: Callable[[dict], ItemResult],
             results.append(guarded(work, item))
             bar.update()
     else:
-        with _backend(dask_address):
+        with parallel_backend(dask_address):
             parallel = joblib.Parallel(n_jobs=-1 if dask_address else workers,
                                        return_as="generator")
             for result in parallel(joblib.delayed(guarded)(work, item) for item in items):

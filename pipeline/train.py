@@ -2,8 +2,11 @@
 
 For each target (``--targets``) and model (``--models``): the ablation over modality sets on
 identical outer folds, metrics with subject-level bootstrap CIs, a label-permutation test,
-calibration, and the paired fusion-versus-best-unimodal difference; then a final model refit on
-all subjects with every modality, saved in formats that cannot run code on load, with a model card.
+calibration, the paired fusion-versus-best-unimodal difference and, for recovery, each set's
+paired difference with baseline severity (``models.modalities.BENCHMARK_SET``); then a final
+model refit on all subjects with every modality, saved in formats that cannot run code on load,
+with a model card. ``metrics.json`` also records each target's evaluation plan
+(``models.cv.evaluation_plan``).
 
 Writes one model set (``models.modelset``): ``cv_predictions.parquet`` (out-of-fold predictions
 per subject), ``metrics.json``, the bundles ``<target>/<model>/`` and the manifest
@@ -27,11 +30,11 @@ from datetime import date
 import pandas as pd
 
 from models import artifacts, modelset
-from models.cv import make_outer_splits, n_folds_for
+from models.cv import evaluation_plan, make_outer_splits, n_folds_for
 from models.evaluate import fit_final, nested_cv, results_summary
-from models.modalities import FINAL_SET, control_excluded_tasks, modality_sets
+from models.modalities import BENCHMARK_SET, FINAL_SET, control_excluded_tasks, modality_sets
 from models.targets import build_target
-from pipeline import cache
+from pipeline import cache, runner
 from pipeline.errors import ConfigError, TargetError
 from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
@@ -43,6 +46,9 @@ CODE_MODULES = ["models.cv", "models.evaluate", "models.xgb", "models.fusion", "
                 "pipeline.train", "pipeline.visits"]
 DEFAULT_TARGETS = "group:PS-vs-HC,group:ALS-vs-HC,group:3class,score:score_mean_tot,recovery"
 MODELS = ("xgb", "fusion")
+INNER_SPLITS = 3
+# Permutation-tested sets: the final one, the recording-condition control and the benchmark.
+PERMUTATION_SETS = (FINAL_SET, "nonspeech", BENCHMARK_SET)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,14 +114,19 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, set_di
     plan = make_outer_splits(y, rows["subject_id"], task_type=target.task_type, n_splits=folds, seed=settings.seed)
     summary, predictions = {"task_type": target.task_type, "description": target.description,
                             "n_subjects": int(rows["subject_id"].nunique()), "excluded": target.excluded,
-                            "class_labels": list(target.class_labels), "models": {}}, []
+                            "class_labels": list(target.class_labels),
+                            "evaluation_plan": evaluation_plan(plan, y, rows["subject_id"],
+                                                               requested_splits=settings.folds,
+                                                               n_inner_splits=INNER_SPLITS),
+                            "models": {}}, []
     for model in settings.models:
         log.info("train: %s, %s: %d subjects, %d folds, sets %s", spec, model, len(rows), folds, ", ".join(sets))
         results = nested_cv(rows, y, rows["subject_id"], model=model, modality_sets=sets,
                             task_type=target.task_type, outer_splits=plan, seed=settings.seed, n_jobs=workers,
-                            n_bootstrap=settings.bootstrap,
+                            n_inner_splits=INNER_SPLITS, n_bootstrap=settings.bootstrap,
                             n_permutations=settings.permutations if model == "xgb" else settings.fusion_permutations,
-                            permutation_sets=[s for s in ("all", "nonspeech") if s in sets])
+                            permutation_sets=[s for s in PERMUTATION_SETS if s in sets],
+                            benchmark_set=BENCHMARK_SET if BENCHMARK_SET in sets else None)
         summary["models"][model] = results_summary(results)
         subject_preds = results["subject_predictions"].copy()
         subject_preds.insert(0, "model", model)
@@ -123,7 +134,7 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, set_di
         predictions.append(subject_preds)
         final_set = FINAL_SET if FINAL_SET in sets else max(sets, key=lambda s: len(sets[s]))
         final = fit_final(rows, y, rows["subject_id"], model=model, columns=sets[final_set],
-                          task_type=target.task_type, seed=settings.seed)
+                          task_type=target.task_type, seed=settings.seed, n_inner_splits=INNER_SPLITS)
         folder = modelset.bundle_folder(set_dir, spec, model)
         artifacts.save_bundle(folder, model=final, class_labels=list(target.class_labels),
                               target=target.description)
@@ -182,8 +193,10 @@ def run(args) -> int:
         log.info("train: up to date (%s)", current_metrics)
         return 0
     table = pd.read_parquet(table_path)
-    with modelset.staged_set(args.out) as staged:
-        metrics, predictions = train_targets(table, settings, staged, workers=args.workers)
+    # On a cluster every fit is one task and the scheduler spreads them over its workers.
+    workers = -1 if args.dask else args.workers
+    with modelset.staged_set(args.out) as staged, runner.parallel_backend(args.dask):
+        metrics, predictions = train_targets(table, settings, staged, workers=workers)
         if not metrics["targets"]:
             log.error("train: no target could be trained; the model set in use (%s) is unchanged",
                       args.out / modelset.SET_LINK)

@@ -11,6 +11,10 @@ Everything here works on tables; only ``write_workbook`` and ``write_csvs`` touc
 - ``z_scores``: raw z = (value - control mean) / control SD, same layout as the values. The sign is
   not flipped by clinical direction; the dictionary's ``direction`` and ``positive_z_means``
   columns say whether a high value is worse.
+- ``change_scores``: per followed-up subject, task and feature, the first and the last visit's
+  values (``pipeline.visits``), the change, the change in control SDs and, where controls were
+  recorded twice, a reliable change index; ``change_means`` reads the sign with the clinical
+  direction, and the dictionary's ``improvement_is`` says which way is better.
 - ``data_dictionary``: one row per exported column, in words, from the feature registry.
 
 Column headers keep the machine names (``face__commissure_excursion_asym_pct``), so a sheet reads
@@ -40,18 +44,30 @@ from pipeline.tasks import GROUP_NAMES, GROUPS
 from pipeline.visits import RULE_WORDS, first_visits, visit_rank
 
 KEY_COLUMNS = ["subject_id", "group", "visit", "task"]
-SHEETS = ("values", "z_scores", "control_norms", "dictionary", "about")
+SHEETS = ("values", "z_scores", "changes", "control_norms", "dictionary", "about")
 NORM_COLUMNS = ["task", "column", "mean", "sd", "n", "note"]
 MIN_CONTROLS = 3
 # Person attributes (age, sex, covariates) are not measures of impairment: no norms, no z-scores.
 NOT_SCORED_MODALITIES = ("meta",)
 NOTE_FEW_CONTROLS = f"fewer than {MIN_CONTROLS} control values: no z-score"
 NOTE_ZERO_SD = "control SD is 0: no z-score"
+# 95% of test-retest differences of a stable person lie within 1.96 of their SD (Jacobson and
+# Truax 1991): a reliable change index beyond it is change beyond measurement noise.
+RELIABLE_CHANGE = 1.96
+CHANGE_COLUMNS = ["subject_id", "group", "task", "column", "unit", "baseline_visit", "followup_visit",
+                  "baseline", "followup", "change", "change_means", "change_control_sd",
+                  "reliable_change_index", "note"]
+VISIT_PAIR_COLUMNS = ["subject_id", "baseline_visit", "followup_visit"]
 
 DIRECTION_WORDS = {"higher_worse": "higher is worse", "higher_better": "higher is better",
                    "neutral": "no clinical direction"}
 POSITIVE_Z_WORDS = {"higher_worse": "worse than controls", "higher_better": "better than controls",
                     "neutral": "higher than controls (no clinical direction)"}
+IMPROVEMENT_WORDS = {"higher_worse": "a fall", "higher_better": "a rise",
+                     "neutral": "neither (no clinical direction)"}
+# What a rise and what a fall of each direction's feature mean for the participant.
+CHANGE_WORDS = {"higher_worse": ("worse", "better"), "higher_better": ("better", "worse"),
+                "neutral": ("a rise, no clinical direction", "a fall, no clinical direction")}
 MODALITY_WORDS = {
     "face": "face video (68 facial landmarks)",
     "quality": "face video: landmark tracking quality",
@@ -306,6 +322,159 @@ def z_scores(recordings: pd.DataFrame, norms: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, pd.DataFrame(z, columns=columns)], axis=1)
 
 
+def followed_up_visits(table: pd.DataFrame) -> pd.DataFrame:
+    """Each followed-up subject's first and last visit codes, in ``pipeline.visits`` order.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Rows with ``subject_id`` and ``visit`` and what ``pipeline.visits`` orders visits by: the
+        recording table (``features/recordings.parquet``) or the subject table.
+
+    Returns
+    -------
+    DataFrame
+        ``subject_id``, ``baseline_visit``, ``followup_visit``: one row per subject seen at two or
+        more visits (the visits between the first and the last are not used), sorted by subject.
+    """
+    rank = visit_rank(table)
+    keyed = pd.DataFrame({"subject_id": table["subject_id"].astype(str).to_numpy(),
+                          "visit": table["visit"].astype(str).to_numpy(), "rank": rank.to_numpy()})
+    keyed = keyed.drop_duplicates().sort_values(["subject_id", "rank"])
+    ends = keyed.groupby("subject_id").agg(baseline_visit=("visit", "first"), followup_visit=("visit", "last"),
+                                           n_visits=("rank", "max"))
+    ends = ends[ends["n_visits"] > 1].reset_index()
+    return ends[VISIT_PAIR_COLUMNS].reset_index(drop=True)
+
+
+def _visit_values(values: pd.DataFrame, pairs: pd.DataFrame, columns: list[str], which: str) -> pd.DataFrame:
+    """Long table (subject, group, task, column, value) of one end of each visit pair."""
+    keyed = pairs[["subject_id", which]].rename(columns={which: "visit"})
+    rows = values.merge(keyed, on=["subject_id", "visit"])
+    return rows.melt(id_vars=["subject_id", "group", "task"], value_vars=columns, var_name="column",
+                     value_name=which.replace("_visit", ""))
+
+
+def paired_visit_values(values: pd.DataFrame, pairs: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Baseline and follow-up values of each followed-up subject, task and feature.
+
+    Parameters
+    ----------
+    values : DataFrame
+        ``feature_values`` output (keys and recording-level feature columns).
+    pairs : DataFrame
+        ``followed_up_visits`` output.
+    columns : list of str
+        Feature columns to pair.
+
+    Returns
+    -------
+    DataFrame
+        ``subject_id, group, task, column, baseline_visit, followup_visit, baseline, followup,
+        change`` (follow-up minus baseline, in the feature's unit); rows where neither visit has
+        a value are left out, so is a task recorded at one visit only.
+    """
+    baseline = _visit_values(values, pairs, columns, "baseline_visit")
+    followup = _visit_values(values, pairs, columns, "followup_visit")
+    both = baseline.merge(followup, on=["subject_id", "group", "task", "column"]).merge(pairs, on="subject_id")
+    both = both[both["baseline"].notna() | both["followup"].notna()]
+    both["change"] = both["followup"] - both["baseline"]
+    order = ["subject_id", "group", "task", "column", "baseline_visit", "followup_visit", "baseline", "followup",
+             "change"]
+    return both[order].sort_values(["subject_id", "task", "column"], kind="stable").reset_index(drop=True)
+
+
+def retest_spread(paired: pd.DataFrame, *, control_group: str = "HC") -> pd.DataFrame:
+    """Test-retest spread per task and feature: the SD of the control group's changes.
+
+    Controls do not change between visits, so the spread of their differences is what
+    measurement and day-to-day variation alone give (the denominator of the reliable change
+    index, Jacobson and Truax 1991).
+
+    Parameters
+    ----------
+    paired : DataFrame
+        ``paired_visit_values`` output.
+    control_group : str
+        Group code of the controls.
+
+    Returns
+    -------
+    DataFrame
+        ``task``, ``column``, ``retest_sd`` (sample SD of the controls' changes, ddof = 1, in the
+        feature's unit) and ``retest_n`` (controls with both values), for every task and feature
+        with at least ``MIN_CONTROLS`` such controls.
+    """
+    controls = paired[(paired["group"] == control_group) & paired["change"].notna()]
+    spread = controls.groupby(["task", "column"])["change"].agg(retest_sd="std", retest_n="count").reset_index()
+    return spread[spread["retest_n"] >= MIN_CONTROLS].reset_index(drop=True)
+
+
+def change_meaning(change: float, direction: str) -> str:
+    """A change read with the feature's clinical direction: 'better', 'worse', 'no change', or
+    which way a feature without a clinical direction moved; empty when the change is missing."""
+    if change is None or not math.isfinite(change):
+        return ""
+    if change == 0:
+        return "no change"
+    rise, fall = CHANGE_WORDS[direction]
+    return rise if change > 0 else fall
+
+
+def _change_note(norm_note: str, retest_sd: float, retest_n: float, control_group: str) -> str:
+    """Why a row's change in control SDs or reliable change index is missing ('' when neither is)."""
+    notes = [] if not norm_note else [norm_note.replace("z-score", "change in control SDs")]
+    if not retest_n >= MIN_CONTROLS:
+        notes.append(f"test-retest spread not known: fewer than {MIN_CONTROLS} {control_group} participants "
+                     "have this value at two visits, so no reliable change index")
+    elif not retest_sd > 0:
+        notes.append(f"the {control_group} participants' test-retest SD is 0: no reliable change index")
+    return "; ".join(notes)
+
+
+def change_scores(recordings: pd.DataFrame, values: pd.DataFrame, norms: pd.DataFrame, *,
+                  control_group: str = "HC") -> pd.DataFrame:
+    """The changes sheet: per followed-up subject, task and feature, baseline, follow-up and change.
+
+    Parameters
+    ----------
+    recordings : DataFrame
+        The recording-level table, with what ``pipeline.visits`` orders visits by.
+    values : DataFrame
+        ``feature_values`` output.
+    norms : DataFrame
+        ``control_norms`` output for ``values``' columns; its columns are the ones paired.
+    control_group : str
+        Group code of the controls (norms and test-retest spread).
+
+    Returns
+    -------
+    DataFrame
+        ``CHANGE_COLUMNS``: ids, task, feature column and its unit, the visits compared (first
+        and last), ``baseline``, ``followup``, ``change`` (follow-up minus baseline, feature
+        unit), ``change_means`` (``change_meaning``), ``change_control_sd`` (change divided by the
+        control SD of the task's first visits, dimensionless), ``reliable_change_index`` (change
+        divided by the controls' test-retest SD, ``retest_spread``; beyond +/-
+        ``RELIABLE_CHANGE`` is change beyond measurement noise) and ``note`` saying why a scaled
+        change is missing. Empty when no subject was seen twice.
+    """
+    columns = list(dict.fromkeys(norms["column"]))
+    paired = paired_visit_values(values, followed_up_visits(recordings), columns)
+    usable = norms[norms["note"] == ""][["task", "column", "sd"]]
+    table = paired.merge(norms[["task", "column", "note"]], on=["task", "column"], how="left") \
+        .merge(usable, on=["task", "column"], how="left") \
+        .merge(retest_spread(paired, control_group=control_group), on=["task", "column"], how="left")
+    entries = {column: _entry(column) for column in columns}
+    table["unit"] = table["column"].map(lambda c: entries[c].unit)
+    table["change_means"] = [change_meaning(change, entries[c].direction)
+                             for change, c in zip(table["change"], table["column"])]
+    table["change_control_sd"] = table["change"] / table["sd"]
+    table["reliable_change_index"] = table["change"] / table["retest_sd"].where(table["retest_sd"] > 0)
+    table["note"] = [_change_note(note if isinstance(note, str) else NOTE_FEW_CONTROLS, sd, n, control_group)
+                     for note, sd, n in zip(table["note"], table["retest_sd"], table["retest_n"])]
+    return table[CHANGE_COLUMNS].reset_index(drop=True)
+
+
 def _entry(column: str) -> Feature:
     """Registry entry of a column; a manifest covariate is registered on first sight."""
     try:
@@ -348,7 +517,8 @@ def data_dictionary(columns: list[str], tasks: list) -> pd.DataFrame:
     -------
     DataFrame
         ``column, description, unit, modality, measured_from, tasks, direction, positive_z_means,
-        source``. Key columns have only a description.
+        improvement_is, source``: ``improvement_is`` says which change between visits is an
+        improvement (a fall, a rise, or neither). Key columns have only a description.
 
     Raises
     ------
@@ -371,10 +541,12 @@ def data_dictionary(columns: list[str], tasks: list) -> pd.DataFrame:
             "direction": DIRECTION_WORDS[entry.direction],
             "positive_z_means": ("" if entry.modality in NOT_SCORED_MODALITIES
                                  else POSITIVE_Z_WORDS[entry.direction]),
+            "improvement_is": ("" if entry.modality in NOT_SCORED_MODALITIES
+                               else IMPROVEMENT_WORDS[entry.direction]),
             "source": entry.source,
         })
     return pd.DataFrame(rows, columns=["column", "description", "unit", "modality", "measured_from", "tasks",
-                                       "direction", "positive_z_means", "source"]).fillna("")
+                                       "direction", "positive_z_means", "improvement_is", "source"]).fillna("")
 
 
 def about_sheet(*, created: str, version: str, control_group: str, highlight_beyond: float,
@@ -407,7 +579,8 @@ def about_sheet(*, created: str, version: str, control_group: str, highlight_bey
                               "examination task, computed by avstroke from face video and voice recordings."),
         ("created", created),
         ("avstroke version", version),
-        ("sheets", "values: feature values; z_scores: z-scores against the control group; control_norms: "
+        ("sheets", "values: feature values; z_scores: z-scores against the control group; changes: change "
+                   "between the first and the last visit of every participant seen twice or more; control_norms: "
                    "control mean, SD and n per task and feature; dictionary: what each column means; "
                    "about: this sheet"),
         ("rows", f"{len(values)} recordings of {values['subject_id'].nunique()} participants, "
@@ -420,6 +593,13 @@ def about_sheet(*, created: str, version: str, control_group: str, highlight_bey
         ("missing z-scores", f"empty where the value is missing, or the control norm has fewer than "
                              f"{MIN_CONTROLS} values or SD 0 (see control_norms, column note); participant "
                              "information (age, sex, covariates) gets no z-score"),
+        ("changes", "one row per followed-up participant, task and feature: baseline (first visit), followup "
+                    "(last visit), change = followup - baseline in the feature's unit, change_means = the change read "
+                    "with the feature's clinical direction (better, worse; the dictionary's improvement_is says which "
+                    "way is better), change_control_sd = change divided by the control SD of that task (first "
+                    "visits), reliable_change_index = change divided by the SD of the control participants' own "
+                    f"changes between two visits (test-retest; above {RELIABLE_CHANGE:g} or below -{RELIABLE_CHANGE:g} is change beyond "
+                    "measurement noise, Jacobson and Truax 1991); empty with the reason in note where not known"),
         ("highlighted", f"z-score cells with |z| > {highlight_beyond:g} are filled in colour"),
         ("missing values", "empty cells: the measure could not be computed for that recording (e.g. not "
                            "meaningful for the task, too few cycles, no face found)"),

@@ -360,3 +360,45 @@ def landmark_error_figure(summary: pd.DataFrame, *, point_groups: list, title: s
     axes.set_title(title, fontsize=10)
     axes.legend(fontsize=8)
     return png_bytes(figure)
+
+
+def trajectory_figure(panels: list, *, colours: dict, title: str) -> bytes:
+    """Small multiples of first-to-last-visit trajectories, one line per participant, coloured by
+    outcome, with each outcome's median drawn thick.
+
+    Parameters
+    ----------
+    panels : list of dict
+        Each ``{"title": str, "unit": str, "lines": DataFrame}``; ``lines`` has one row per
+        participant: ``baseline`` and ``followup`` (the unit's values) and ``outcome`` (a key of
+        ``colours``).
+    colours : dict
+        Outcome -> colour, in legend order.
+    title : str
+        Title of the whole figure.
+    """
+    panels = [p for p in panels if len(p["lines"])]
+    if not panels:
+        raise ConfigError("no trajectory to draw")
+    columns = min(len(panels), 3)
+    rows = int(np.ceil(len(panels) / columns))
+    figure = Figure(figsize=(WIDTH_IN, 3.0 * rows + 0.6))
+    for k, panel in enumerate(panels):
+        axes = figure.add_subplot(rows, columns, k + 1)
+        lines = panel["lines"]
+        for outcome, colour in colours.items():
+            part = lines[lines["outcome"] == outcome]
+            for r in part.itertuples():
+                axes.plot([0, 1], [r.baseline, r.followup], color=colour, alpha=0.45, linewidth=1, marker="o",
+                          markersize=3)
+            if len(part):
+                axes.plot([0, 1], [part["baseline"].median(), part["followup"].median()], color=colour,
+                          linewidth=3, label=f"{outcome} (median of {len(part)})")
+        axes.set_xticks([0, 1], ["first visit", "last visit"])
+        axes.set_xlim(-0.15, 1.15)
+        axes.set_ylabel(panel["unit"], fontsize=8)
+        axes.set_title("\n".join(textwrap.wrap(panel["title"], 40)), fontsize=8)
+        axes.legend(fontsize=6, loc="best")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return png_bytes(figure)

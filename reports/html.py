@@ -8,9 +8,11 @@ images of faces; messages from the run's error tables are shown with every known
 manifest and anything path-like replaced (``pipeline.privacy``).
 
 Sections: cohort and data quality, methods, results with confidence intervals (per target,
-model and modality set), the fusion-versus-single-modality claim exactly as ``metrics.json``
-records it, permutation p-values, calibration, importances, landmark error (when the run
-measured it), limitations and links to the participant pages.
+model and modality set, with each target's evaluation plan and, for recovery, the comparison with
+baseline severity), the fusion-versus-single-modality claim exactly as ``metrics.json`` records
+it, permutation p-values, calibration, importances, change between visits (every followed-up
+participant and a cohort figure of trajectories by outcome, ``reports.longitudinal``), landmark
+error (when the run measured it), limitations and links to the participant pages.
 """
 from __future__ import annotations
 
@@ -38,13 +40,15 @@ from pipeline.visits import first_visits
 from reports import figures
 from reports.chance import (CHANCE_LEVEL, CHANCE_METRIC, PERMUTATION_ALPHA,
                             above_chance)
-from reports.export import (DIRECTION_WORDS, POSITIVE_Z_WORDS, control_norms, feature_values,
-                            z_scores)
+from reports.export import (DIRECTION_WORDS, POSITIVE_Z_WORDS, change_scores, control_norms,
+                            feature_values, z_scores)
 from reports.importance import (ImportanceError, ablation_table, gain_importance,
                                 importance_table, mean_abs_shap, oof_explanations, plain_names,
                                 shap_contributions, signed_contributions, subject_reasons,
                                 task_words)
-from reports.methods import METRIC_WORDS, methods_paragraphs, reference_list
+from reports.longitudinal import (RECOVERY_TARGET, longitudinal_view, recovery_probabilities,
+                                  trajectory_png)
+from reports.methods import METRIC_WORDS, SPLIT_WORDS, methods_paragraphs, reference_list
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SUBJECT_FOLDER = "subjects"
@@ -353,6 +357,28 @@ def _metric_rows(summary: dict) -> tuple[list[str], list[dict]]:
     return [metric_words(m) for m in names], rows
 
 
+def interval_on_the_worse_side(record: dict) -> bool:
+    """Whether a paired difference's interval lies wholly on the unfavourable side of zero.
+
+    Parameters
+    ----------
+    record : dict
+        A paired comparison of ``metrics.json`` (``ci_low``, ``ci_high`` and ``higher_is_better``;
+        the latter True when missing).
+
+    Returns
+    -------
+    bool
+        True when the first set is shown to do worse than the second: the whole interval below
+        zero for a metric where higher is better (AUC), above zero where lower is better (RMSE).
+        False when the interval is missing or includes zero.
+    """
+    low, high = record.get("ci_low"), record.get("ci_high")
+    if _missing(low) or _missing(high):
+        return False
+    return float(high) < 0 if record.get("higher_is_better", True) else float(low) > 0
+
+
 def fusion_sentence(summary: dict) -> dict:
     """The fusion-versus-best-single-modality result in words, as ``metrics.json`` says it.
 
@@ -374,6 +400,9 @@ def fusion_sentence(summary: dict) -> dict:
     if claim:
         return {"claim": True, "text": f"Fusion beats the best single modality ({detail}): the "
                                        "interval of the difference excludes zero."}
+    if interval_on_the_worse_side(record):
+        return {"claim": False, "text": f"Fusion does worse than the best single modality ({detail}): the "
+                                        "interval of the difference lies wholly on the worse side of zero."}
     note = f" ({scrub_paths(record['note'])})" if record.get("note") else ""
     return {"claim": False, "text": f"No claim that fusion beats the best single modality "
                                     f"({detail}): the interval of the difference includes zero or "
@@ -569,6 +598,59 @@ def _importance_rows(table: pd.DataFrame, top: int) -> list[dict]:
             for i, r in enumerate(table.head(top).itertuples())]
 
 
+def plan_sentence(plan: dict, labels: list) -> str:
+    """A target's evaluation plan (``models.cv.evaluation_plan`` in ``metrics.json``) in words: who
+    the estimate rests on, the outer folds and why there are that many, the inner folds."""
+    if not plan:
+        return ""
+    counts = plan.get("subjects_per_class", {})
+    classes = ", ".join(f"{n} {labels[int(k)] if int(k) < len(labels) else k}" for k, n in counts.items())
+    outer = plan.get("outer", {})
+    method = SPLIT_WORDS.get(outer.get("method"), outer.get("method", ""))
+    folds, requested = outer.get("n_splits"), plan.get("requested_splits")
+    why = ""
+    if counts and folds is not None and requested is not None and folds < requested:
+        why = (f"; fewer than the {requested} requested because the smallest class has "
+               f"{min(counts.values())} participants and every fold must hold each class")
+    inner = sorted(set(plan.get("inner_splits", [])))
+    inner_text = (f"{inner[0]}" if len(inner) == 1 else f"{inner[0]} to {inner[-1]}") if inner else "no"
+    return (f"The estimate rests on {plan.get('n_subjects')} participants"
+            + (f" ({classes})" if classes else "") + f". Evaluation plan: {method} outer cross-validation with "
+            f"{folds} folds{why}; {inner_text} grouped inner folds in each outer training part choose the "
+            "hyper-parameters.")
+
+
+def benchmark_sentence(summary: dict, final_set: str) -> dict:
+    """The final set against the benchmark set (``metrics.json`` ``benchmark``) in words.
+
+    Returns
+    -------
+    dict
+        ``claim`` (the paired interval excludes zero on the good side) and ``text``; empty when the
+        target has no benchmark.
+    """
+    record = next((r for r in summary.get("benchmark", []) if r.get("modality_set") == final_set), None)
+    if record is None:
+        return {}
+    metric = metric_words(record.get("metric", ""))
+    difference = fmt_ci(record.get("difference"), record.get("ci_low"), record.get("ci_high"))
+    detail = (f"{final_set} {fmt(record.get('model'))} versus {record.get('benchmark_set')} "
+              f"{fmt(record.get('benchmark'))}; paired difference in {metric} {difference}")
+    what = ("the same estimator given only the clinical score at the first visit (baseline severity), "
+            "on the same folds")
+    if record.get("beats_benchmark"):
+        return {"claim": True, "text": f"The recordings add to baseline severity ({detail}): the interval of "
+                                       f"the difference excludes zero. Benchmark: {what}."}
+    if interval_on_the_worse_side(record):
+        return {"claim": False, "text": f"The recordings do worse than baseline severity alone ({detail}): "
+                                        "the interval of the difference lies wholly on the worse side of "
+                                        f"zero. Benchmark: {what}; a model must beat it to add anything."}
+    note = f" ({scrub_paths(record['note'])})" if record.get("note") else ""
+    return {"claim": False, "text": f"No claim that the recordings add to baseline severity ({detail}): the "
+                                    f"interval of the difference includes zero or is undefined{note}. "
+                                    f"Benchmark: {what}; a model must beat it to add anything."}
+
+
 def excluded_sentences(excluded: dict) -> list[str]:
     """``Target.excluded`` (reason -> number of subjects) in words, one sentence per reason."""
     return [f"{n} {'subject' if n == 1 else 'subjects'} left out: {reason}."
@@ -586,6 +668,7 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
     section = {"target": target, "description": summary.get("description", built.description),
                "task_type": task_type, "n_subjects": summary.get("n_subjects", len(rows)),
                "excluded": excluded_sentences(summary.get("excluded", built.excluded)),
+               "plan": plan_sentence(summary.get("evaluation_plan", {}), labels),
                "labels": labels, "models": [], "explanation": None, "explanation_note": "",
                "figures": []}
     ablations = {}
@@ -598,6 +681,7 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
         section["models"].append({
             "model": model, "final_set": final_set, "headers": headers, "rows": metric_rows,
             "fusion": fusion_sentence(model_summary),
+            "benchmark": benchmark_sentence(model_summary, final_set),
             "permutation": _permutation_rows(model_summary),
             "permutation_note": scrub_paths(protocol.get("permutation_note", "")),
             "figures": _performance_figures(figs, target=target, model=model, summary=model_summary,
@@ -957,13 +1041,68 @@ def _adaptation_block(inputs: RunInputs) -> dict | None:
                       if in_use and inputs.face_generic is not None else [])}
 
 
-def _control_z_scores(recordings: pd.DataFrame) -> pd.DataFrame | None:
-    """z-scores of every recording against the healthy controls (None without controls)."""
+def _against_controls(recordings: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """z-scores of every recording against the healthy controls (None without controls) and the
+    change scores of every followed-up participant (scaled by the controls where there are any)."""
     values = feature_values(recordings)
-    if "HC" not in set(values["group"]):
-        return None
     # Norms from the recordings: they carry what visits are ordered by, the values do not.
-    return z_scores(values, control_norms(recordings, control_group="HC"))
+    norms = control_norms(recordings, control_group="HC")
+    changes = change_scores(recordings, values, norms, control_group="HC")
+    if "HC" not in set(values["group"]):
+        return None, changes
+    return z_scores(values, norms), changes
+
+
+def chooser_caution(metrics: dict, final_sets: dict) -> str:
+    """What the features the recovery model relies on are worth, when it does not predict recovery.
+
+    Parameters
+    ----------
+    metrics : dict
+        ``metrics.json``.
+    final_sets : dict
+        Model -> the modality set its final model uses.
+
+    Returns
+    -------
+    str
+        When the recovery XGBoost model (whose importances choose the followed features) is not
+        shown to predict above chance by ``reports.chance.above_chance``: that sentence
+        (``chance_sentence``) and that its features are followed because it uses them, not because
+        they are shown to predict recovery. '' when it predicts above chance or was not trained.
+    """
+    summary = metrics.get("targets", {}).get(RECOVERY_TARGET, {}).get("models", {}).get("xgb")
+    if not summary or "xgb" not in final_sets:
+        return ""
+    metric = CHANCE_METRIC["binary"]
+    record = _record(summary, final_sets["xgb"], metric)
+    permutation = _permutation_record(summary, final_sets["xgb"])
+    if not record or above_chance(metric, record.get("ci_low"), permutation.get("p_value")).claimed:
+        return ""
+    sentence = chance_sentence(f"The recovery model that chose them (XGBoost, set {final_sets['xgb']})",
+                               record, permutation, metric=metric, consequence="")
+    return (f"{sentence} Its features are followed because it uses them, not because they are shown to "
+            "predict recovery.")
+
+
+def _change_block(figs: _Figures, inputs: RunInputs, sections: list[dict], changes: pd.DataFrame) -> dict:
+    """The longitudinal view (``reports.longitudinal``) with its cohort figure and, when the
+    followed features were chosen by a recovery model that is not above chance, a caution."""
+    recovery = next((s for s in sections if s["target"] == RECOVERY_TARGET), None)
+    importance = recovery["explanation"].table if recovery and recovery["explanation"] else None
+    final_sets = {m["model"]: m["final_set"] for m in recovery["models"]} if recovery else {}
+    view = longitudinal_view(inputs.table, changes, importance=importance, tasks=inputs.tasks,
+                             probabilities=recovery_probabilities(inputs.metrics, inputs.cv_predictions,
+                                                                  final_sets))
+    view["caution"] = chooser_caution(inputs.metrics, final_sets) if view["chosen_by_model"] else ""
+    view["figure"] = None
+    if any(len(panel["lines"]) for panel in view["panels"]):
+        view["figure"] = figs.add("recovery_trajectories", trajectory_png(view),
+                                  alt="First-to-last-visit trajectories of the SLP total and the followed "
+                                      "features, coloured by outcome",
+                                  caption="One thin line per participant, from the first to the last visit; "
+                                          "thick lines: the median of each outcome.")
+    return view
 
 
 def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TOP_FEATURES,
@@ -1009,7 +1148,8 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
     if len(set(files)) != len(files):
         raise ConfigError("two participant ids map to the same page name after removing "
                           "characters unsafe in file names; make the ids distinct")
-    z = _control_z_scores(inputs.recordings)
+    z, changes = _against_controls(inputs.recordings)
+    change = _change_block(figs, inputs, sections, changes)
     environment = _environment()
     html = environment.get_template("report.html").render(
         created=created, version=version, cohort=cohort, task_groups=task_groups, tasks=tasks,
@@ -1020,7 +1160,8 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
         references=reference_list(), sections=sections,
         skipped={target: scrub_paths(reason) for target, reason in skipped.items()},
         limitations=limitations(cohort, sections, landmarks["summary"], inputs.metrics),
-        landmarks=landmarks, adaptation=adaptation, z_available=z is not None,
+        landmarks=landmarks, adaptation=adaptation, z_available=z is not None, change=change,
+        change_files={s: f"{SUBJECT_FOLDER}/{subject_file(s)}" for s in change["patients"]},
         subjects=[{"id": s, "file": f"{SUBJECT_FOLDER}/{f}"} for s, f in zip(subjects, files)])
     template = environment.get_template("subject.html")
     group_of = first_visits(inputs.table).set_index("subject_id")["group"].astype(str)
@@ -1031,5 +1172,6 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
         reasons=_subject_reasons_block(sections, subject),
         deviations=[] if z is None else deviation_rows(z, subject, top=TOP_DEVIATIONS,
                                                        tasks=inputs.tasks),
+        change=change["patients"].get(subject),
         z_available=z is not None) for subject, filename in zip(subjects, files)}
     return Report(html=html, figures=figs.files, subjects=pages)

@@ -188,6 +188,19 @@ def _chance_rule_sentence() -> str:
             "which the report states.")
 
 
+def _benchmark_sentence(protocols: list[dict]) -> str:
+    """How a target's benchmark set (recovery: baseline severity) was compared, when one was."""
+    benchmarks = _distinct(protocols, lambda p: p["benchmark_set"])
+    benchmarks = [b for b in benchmarks if b]
+    if not benchmarks:
+        return ""
+    return (f"For recovery, every modality set was also compared with the benchmark set "
+            f"({_join(benchmarks)}): the same estimator, through the same preprocessing and on identical "
+            "outer folds, given only the SLP total at the first visit, since more severely impaired "
+            "patients recover less. The recordings were said to add to baseline severity only when the "
+            "paired bootstrap interval of the difference in the primary metric excluded zero. ")
+
+
 def methods_paragraphs(metrics: dict) -> list[str]:
     """The methods section, paragraph by paragraph, from a run's ``metrics.json``.
 
@@ -229,7 +242,10 @@ def methods_paragraphs(metrics: dict) -> list[str]:
         "of one participant were always on the same side of every split. The outer loop "
         f"({_join(split_methods) or 'subject-grouped'}, "
         f"{_join(fold_counts) or settings.get('folds')} folds, at most {settings.get('folds')} "
-        "requested and fewer when the smallest class had fewer participants) only scored; "
+        "requested and fewer when the smallest class had fewer participants, so that every fold "
+        "holds each class; leave-one-subject-out was not used, because holding out one participant "
+        "lowers their own class's share of the training part and so biases the AUC of a small group "
+        "downwards) only scored; "
         f"preprocessing and hyper-parameter choice used {_join(inner) or 'the'} grouped inner "
         "folds of each outer training part. Every modality set "
         f"({_join(set_names)}) was scored on identical outer folds. Out-of-fold predictions "
@@ -237,7 +253,7 @@ def methods_paragraphs(metrics: dict) -> list[str]:
         f"{_join([f'{100 * level:g}%' for level in levels]) or '95%'} percentile interval from "
         f"{settings.get('bootstrap')} bootstrap resamples of participants. "
         f"{_permutation_sentence(settings.get('permutations'), primaries)} "
-        f"{_chance_rule_sentence()} Fusion was said to beat the best single "
+        f"{_chance_rule_sentence()} {_benchmark_sentence(protocols)}Fusion was said to beat the best single "
         "modality only when the paired bootstrap interval of the difference excluded zero. "
         "Calibration was summarised by the calibration slope and intercept and the Brier score "
         f"{cite('Van Calster 2019')}. The random seed was {settings.get('seed')}; the same "

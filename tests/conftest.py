@@ -74,7 +74,7 @@ def small_phantom(tmp_path_factory) -> Path:
     from pipeline.phantom.generate import PhantomParams, generate
 
     out = tmp_path_factory.mktemp("phantom")
-    generate(out, PhantomParams(subjects_per_group=2, followup_share=0.5, seed=3, clip_s=2.0),
+    generate(out, PhantomParams(subjects_per_group=2, stroke_subjects=2, followup_share=0.5, seed=3, clip_s=2.0),
              workers=2, tasks=SMALL_PHANTOM_TASKS)
     return out
 
@@ -117,7 +117,8 @@ def phantom_run(tmp_path_factory) -> dict:
         ``subjects_per_group``.
     """
     cohort = phantom_cohort_run(tmp_path_factory.mktemp("phantom_run"), [
-        "--subjects", str(PHANTOM_RUN_SUBJECTS_PER_GROUP), "--seed", "5",
+        "--subjects", str(PHANTOM_RUN_SUBJECTS_PER_GROUP),
+        "--stroke-subjects", str(PHANTOM_RUN_SUBJECTS_PER_GROUP), "--seed", "5",
         "--tasks", ",".join(PHANTOM_RUN_TASKS)])
     return {**cohort, "subjects_per_group": PHANTOM_RUN_SUBJECTS_PER_GROUP}
 

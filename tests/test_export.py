@@ -56,7 +56,8 @@ def recordings_table() -> pd.DataFrame:
 def all_sheets(recordings: pd.DataFrame, columns=None) -> dict:
     values = export.feature_values(recordings, columns=columns)
     norms = export.control_norms(values, control_group="HC")
-    return {"values": values, "z_scores": export.z_scores(values, norms), "control_norms": norms,
+    return {"values": values, "z_scores": export.z_scores(values, norms),
+            "changes": export.change_scores(recordings, values, norms), "control_norms": norms,
             "dictionary": export.data_dictionary(list(values.columns), list(NEUROFACE.values())),
             "about": export.about_sheet(created="2026-01-01T00:00:00", version="test", control_group="HC",
                                         highlight_beyond=2.0, selected=columns, values=values)}
@@ -103,7 +104,7 @@ def test_no_paths_file_names_or_recording_ids_anywhere(tmp_path):
     sheets = all_sheets(recordings_table())
     export.write_workbook(tmp_path / "features.xlsx", sheets)
     book = openpyxl.load_workbook(tmp_path / "features.xlsx")
-    for name in ("values", "z_scores", "control_norms", "about"):
+    for name in ("values", "z_scores", "changes", "control_norms", "about"):
         header = [c.value for c in book[name][1]]
         assert "recording_id" not in header and not any(str(h).endswith("_path") for h in header)
         texts = [c.value for row in book[name].iter_rows() for c in row if isinstance(c.value, str)]
@@ -165,6 +166,74 @@ def test_first_visit_is_chosen_by_number_not_text():
     norms = export.control_norms(export.feature_values(recordings), control_group="HC")
     spread = norms[(norms["task"] == "NSM_SPREAD") & (norms["column"] == FACE.column)].iloc[0]
     assert spread["mean"] == 4.0  # visit "10" (the outlier) would sort first as text
+
+
+def change_row(changes: pd.DataFrame, subject: str, task: str, column: str) -> pd.Series:
+    hit = changes[(changes["subject_id"] == subject) & (changes["task"] == task) & (changes["column"] == column)]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+def test_change_scores_of_a_known_case_read_the_direction():
+    """S001's mouth-corner measure (higher is worse) falls from 9 to 5 between visits 02 and 03: a
+    change of -4, better, -2 control SDs (controls' first visits: SD 2). Without controls seen
+    twice the reliable change index is empty and the note says the test-retest spread is not
+    known. S002, seen once, has no change rows."""
+    recordings = recordings_table()
+    values = export.feature_values(recordings)
+    norms = export.control_norms(recordings, control_group="HC")
+    changes = export.change_scores(recordings, values, norms)
+    assert list(changes.columns) == export.CHANGE_COLUMNS
+    face = change_row(changes, "S001", "NSM_SPREAD", FACE.column)
+    assert (face["baseline_visit"], face["followup_visit"]) == ("02", "03")
+    assert (face["baseline"], face["followup"], face["change"]) == (9.0, 5.0, -4.0)
+    assert face["change_means"] == "better" and face["unit"] == FACE.unit
+    assert face["change_control_sd"] == pytest.approx(-2.0)
+    assert math.isnan(face["reliable_change_index"]) and "test-retest spread not known" in face["note"]
+    assert "S002" not in set(changes["subject_id"])
+    assert AGE.column not in set(changes["column"])
+    # The outlier follow-up of a control (2 -> 100, higher is worse) reads as worse.
+    assert change_row(changes, "N001", "NSM_SPREAD", FACE.column)["change_means"] == "worse"
+    dictionary = export.data_dictionary(list(values.columns), list(NEUROFACE.values())).set_index("column")
+    assert dictionary.loc[FACE.column, "improvement_is"] == "a fall"
+    assert dictionary.loc[VOICE.column, "improvement_is"] == export.IMPROVEMENT_WORDS[VOICE.direction]
+
+
+def test_change_meaning_follows_the_clinical_direction():
+    assert export.change_meaning(-1.0, "higher_worse") == "better"
+    assert export.change_meaning(1.0, "higher_worse") == "worse"
+    assert export.change_meaning(1.0, "higher_better") == "better"
+    assert export.change_meaning(0.0, "higher_better") == "no change"
+    assert export.change_meaning(2.0, "neutral") == "a rise, no clinical direction"
+    assert export.change_meaning(float("nan"), "higher_worse") == ""
+
+
+def test_reliable_change_index_uses_the_controls_test_retest_spread():
+    """Three controls seen twice change by +1, -1 and +3 (SD 2): a patient's change of -6 is an
+    RCI of -3, beyond measurement noise; the control SD of first visits (2, 4, 6: SD 2) scales
+    it to -3 control SDs as well."""
+    rows = []
+    for subject, group, first, last in (("N001", "HC", 2.0, 3.0), ("N002", "HC", 4.0, 3.0),
+                                        ("N003", "HC", 6.0, 9.0), ("S001", "PS", 12.0, 6.0)):
+        for visit, value in (("02", first), ("03", last)):
+            rows.append({"recording_id": f"{subject}_{visit}", "subject_id": subject, "group": group,
+                         "visit": visit, "task": "NSM_SPREAD", FACE.column: value})
+    recordings = pd.DataFrame(rows)
+    values = export.feature_values(recordings)
+    changes = export.change_scores(recordings, values, export.control_norms(recordings, control_group="HC"))
+    patient = change_row(changes, "S001", "NSM_SPREAD", FACE.column)
+    assert patient["change"] == -6.0 and patient["change_means"] == "better"
+    assert patient["reliable_change_index"] == pytest.approx(-3.0)
+    assert abs(patient["reliable_change_index"]) > export.RELIABLE_CHANGE
+    assert patient["change_control_sd"] == pytest.approx(-3.0) and patient["note"] == ""
+
+
+def test_the_last_visit_is_the_follow_up_by_visit_order():
+    """Visits 9, 10 and 2 of one subject: the first is 2 and the last 10 (by number, not text)."""
+    rows = [{"recording_id": f"S001_{v}", "subject_id": "S001", "group": "PS", "visit": v, "task": "NSM_SPREAD",
+             FACE.column: value} for v, value in (("9", 5.0), ("10", 4.0), ("2", 8.0))]
+    pairs = export.followed_up_visits(pd.DataFrame(rows))
+    assert pairs.to_dict("records") == [{"subject_id": "S001", "baseline_visit": "2", "followup_visit": "10"}]
 
 
 def test_cells_beyond_the_threshold_are_highlighted(tmp_path):
@@ -238,7 +307,7 @@ def test_stage_writes_workbook_and_csvs(tmp_path):
     code = export_stage.main(["--out", str(run), "--columns", f"{FACE.name},{VOICE.column}"])
     assert code == 0
     folder = run / "export"
-    assert {p.name for p in folder.iterdir()} == {"features.xlsx", "values.csv", "z_scores.csv",
+    assert {p.name for p in folder.iterdir()} == {"features.xlsx", "values.csv", "z_scores.csv", "changes.csv",
                                                   "control_norms.csv", "dictionary.csv", "about.csv"}
     values = pd.read_csv(folder / "values.csv", dtype=READ_IDS_AS_TEXT)
     assert list(values.columns) == ["subject_id", "group", "visit", "task", FACE.column, VOICE.column]
@@ -269,6 +338,8 @@ FORMULA_VISITS = {"N001": ("=1+1", 2.0), "N002": ("@SUM(1)", 4.0), "N003": ("+1"
 TYPED_VISITS = [visit for visit, _ in FORMULA_VISITS.values()]
 # A text column a clinic added, as it would reach the writer.
 CLINIC_NOTES = ['=HYPERLINK("http://x","y")', "\tleft side", "\rright side", "#N/A"]
+# S001's follow-up visit, typed like a formula too, for the changes sheet.
+FORMULA_FOLLOW_UP = "=2+2"
 
 
 def formula_sheets() -> dict:
@@ -282,7 +353,11 @@ def formula_sheets() -> dict:
     recordings = pd.DataFrame(rows)
     values = export.feature_values(recordings)
     norms = export.control_norms(recordings, control_group="HC")
-    sheets = {"values": values, "z_scores": export.z_scores(values, norms), "control_norms": norms,
+    followed = pd.concat([recordings, pd.DataFrame([{**rows[-1], "recording_id": "S001_f", "visit": FORMULA_FOLLOW_UP,
+                                                    "manifest_row": len(rows) + 2}])], ignore_index=True)
+    sheets = {"values": values, "z_scores": export.z_scores(values, norms),
+              "changes": export.change_scores(followed, export.feature_values(followed), norms),
+              "control_norms": norms,
               "dictionary": export.data_dictionary(list(values.columns), list(NEUROFACE.values())),
               "about": export.about_sheet(created="2026-01-01T00:00:00", version="test", control_group="HC",
                                           highlight_beyond=2.0, selected=None, values=values)}
@@ -327,6 +402,12 @@ def test_no_workbook_cell_is_a_formula_and_typed_text_is_marked(tmp_path):
             assert [c.data_type for c in column[feature]] == ["n"] * len(numbers)
             assert [c.value for c in column[feature]] == pytest.approx(list(numbers))
         assert min(c.value for c in column[VOICE.column]) < 0, "negative numbers stay numbers"
+    changes = book["changes"]
+    header = [c.value for c in changes[1]]
+    visits = {(changes.cell(row=r, column=header.index("baseline_visit") + 1).value,
+               changes.cell(row=r, column=header.index("followup_visit") + 1).value)
+              for r in range(2, changes.max_row + 1)}
+    assert visits == {("'" + FORMULA_VISITS["S001"][0], "'" + FORMULA_FOLLOW_UP)}
 
 
 def test_no_export_csv_cell_starts_like_a_formula(tmp_path):

@@ -330,6 +330,41 @@ def test_results_are_tables_on_identical_folds(video_signal_results, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["protocol"]["unit"] == "subject"
 
 
+@pytest.mark.parametrize("signal_in", ["video", "severity"])
+def test_the_baseline_severity_comparator_runs_on_identical_folds(signal_in):
+    """The same estimator on the baseline score alone is scored on the outer folds of every other
+    set, and the paired bootstrap difference decides: video beats the benchmark when the label is
+    in the video (the score being noise), and is not claimed to when the score holds the label."""
+    from models.modalities import BENCHMARK_SET
+    from models.targets import BASELINE_SEVERITY
+
+    X, y, groups, _ = make_cohort(36, seed=11, signal="video" if signal_in == "video" else "none")
+    rng = np.random.default_rng(5)
+    score = 12 + 3 * rng.normal(size=len(X))
+    X[BASELINE_SEVERITY] = score + (6 * y.to_numpy() if signal_in == "severity" else 0)
+    sets = {"video": VIDEO, BENCHMARK_SET: [BASELINE_SEVERITY]}
+    plan = make_outer_splits(y, groups, task_type="binary", n_splits=4, seed=3)
+    results = nested_cv(X, y, groups, model="xgb", modality_sets=sets, task_type="binary",
+                        outer_splits=plan, seed=3, model_params=FAST_XGB, n_bootstrap=300,
+                        n_permutations=0, benchmark_set=BENCHMARK_SET)
+    folds_per_set = results["predictions"].pivot(index="row_id", columns="modality_set", values="fold")
+    assert (folds_per_set.nunique(axis=1) == 1).all()
+    record = results["benchmark"].set_index("modality_set").loc["video"]
+    video, benchmark = auc_row(results, "video"), auc_row(results, BENCHMARK_SET)
+    assert record["benchmark_set"] == BENCHMARK_SET and record["metric"] == "roc_auc"
+    assert record["difference"] == pytest.approx(video.estimate - benchmark.estimate)
+    subject = results["subject_predictions"].pivot(index="subject_id", columns="modality_set", values="prob_1")
+    truth = results["subject_predictions"].drop_duplicates("subject_id").set_index("subject_id")["y_true"]
+    again = metrics.paired_difference(metrics.roc_auc, truth.loc[subject.index].to_numpy(),
+                                      np.column_stack([1 - subject["video"], subject["video"]]),
+                                      np.column_stack([1 - subject[BENCHMARK_SET], subject[BENCHMARK_SET]]),
+                                      subjects=subject.index.to_numpy(), n_boot=300, seed=3)
+    assert (record["ci_low"], record["ci_high"]) == pytest.approx((again["ci_low"], again["ci_high"]))
+    assert bool(record["beats_benchmark"]) == (signal_in == "video"), record
+    assert results["protocol"]["benchmark_set"] == BENCHMARK_SET
+    assert results_summary(results)["benchmark"][0]["modality_set"] == "video"
+
+
 def test_permuted_labels_give_chance_auc_and_a_large_p_value(video_signal_results):
     X, y, groups, sets, plan, _ = video_signal_results
     shuffled = pd.Series(np.random.default_rng(99).permutation(y.to_numpy()), index=y.index)
@@ -611,9 +646,10 @@ def test_xgb_leaf_size_is_counted_in_rows():
 
 def test_recovery_is_the_share_of_the_first_visits_impairment_that_is_gone():
     """SLP total 5 is normal: 15 -> 9 recovers 6 of 10 points (yes), 7 -> 6 one of 2 (yes,
-    though the total fell only 14%), 15 -> 12 three of 10 (no); a subject seen once or rated
-    normal at the first visit is left out."""
-    from models.targets import build_target
+    though the total fell only 14%), 15 -> 12 three of 10 (no); a subject seen once is not
+    followed up, and one rated normal at the first visit is left out and counted. The first
+    visit's score is also the baseline-severity benchmark column."""
+    from models.targets import BASELINE_SEVERITY, NORMAL_FIRST, build_target
 
     visits = [("A", "02", 15.0), ("A", "03", 9.0), ("B", "02", 7.0), ("B", "03", 6.0),
               ("C", "02", 15.0), ("C", "03", 12.0), ("D", "02", 14.0), ("E", "02", 5.0),
@@ -624,7 +660,8 @@ def test_recovery_is_the_share_of_the_first_visits_impairment_that_is_gone():
     assert target.rows["subject_id"].tolist() == ["A", "B", "C"]
     assert target.y.tolist() == [1, 1, 0]
     assert (target.rows["visit"] == "02").all()
-    assert target.excluded == {}
+    assert target.excluded == {NORMAL_FIRST: 1}
+    assert target.rows[BASELINE_SEVERITY].tolist() == [15.0, 7.0, 15.0]
 
 
 def test_recovery_leaves_out_and_counts_subjects_without_a_first_or_last_score():

@@ -13,12 +13,13 @@ from pipeline import manifest as manifest_mod
 from pipeline.cli import main as cli
 from pipeline.neuroface import place_neuroface
 from pipeline.phantom import design
-from pipeline.phantom.generate import PhantomParams, generate, subject_room
+from pipeline.phantom.generate import PhantomParams, clip_scores, cohort_of, generate, subject_room
 from pipeline.phantom.schedule import LEAD_IN_S
+from pipeline.tasks import NEUROFACE
 
 from tests.conftest import SMALL_PHANTOM_TASKS as TASKS
 
-PARAMS = PhantomParams(subjects_per_group=2, followup_share=0.5, seed=3, clip_s=2.0)
+PARAMS = PhantomParams(subjects_per_group=2, stroke_subjects=2, followup_share=0.5, seed=3, clip_s=2.0)
 
 
 @pytest.fixture
@@ -139,4 +140,46 @@ def test_followup_recovery_follows_baseline():
 
 def test_phantom_command_rejects_bad_options(tmp_path):
     assert cli(["phantom", "--out", str(tmp_path), "--subjects", "1"]) == 2
+    assert cli(["phantom", "--out", str(tmp_path), "--stroke-subjects", "1"]) == 2
     assert cli(["phantom", "--out", str(tmp_path), "--tasks", "NSM_SMILE"]) == 2
+
+
+def demo_subject_table(params: PhantomParams) -> pd.DataFrame:
+    """The subject table a run of the demo cohort gives for recovery, without rendering a clip:
+    the SLP totals the phantom writes into its workbooks (both raters' mean, averaged over the
+    visit's tasks as ``assemble`` does) and face and voice features that read the true
+    severities with noise."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for truth in cohort_of(params):
+        totals = [clip_scores(params, truth, task) for task in NEUROFACE]
+        rows.append({"subject_id": truth.subject_id, "visit": truth.visit, "group": truth.group,
+                     "score_mean_tot": float(np.mean([(t["SLP1 Tot"] + t["SLP2 Tot"]) / 2 for t in totals])),
+                     "face__NSM_SPREAD__commissure_excursion_asym_pct": 40 * truth.facial_weakness + rng.normal(0, 4),
+                     "voice__BBP_NORMAL__jitter_local_pct": 0.4 + 2 * truth.dysarthria + rng.normal(0, 0.2),
+                     "meta__age": truth.age})
+    return pd.DataFrame(rows)
+
+
+def test_the_demo_cohort_trains_recovery_without_skipping(tmp_path):
+    """The default phantom (the demo's cohort) follows up enough post-stroke subjects that the
+    recovery its SLP totals show holds at least three subjects of each outcome: every outer
+    training part then allows an inner split, and recovery trains with its baseline-severity
+    comparison instead of being skipped (with six followed up, the totals called two
+    recovered, and it was)."""
+    from models.cv import MIN_INNER_SPLITS
+    from models.modalities import BENCHMARK_SET
+    from pipeline.train import TrainSettings, train_targets
+
+    params = PhantomParams()
+    settings = TrainSettings(targets=("recovery",), models=("xgb",), folds=5, seed=0, permutations=0,
+                             fusion_permutations=0, bootstrap=100, control_excluded_tasks=())
+    metrics, _ = train_targets(demo_subject_table(params), settings, tmp_path)
+    assert metrics["skipped_targets"] == {}
+    summary = metrics["targets"]["recovery"]
+    plan = summary["evaluation_plan"]
+    assert summary["n_subjects"] == plan["n_subjects"] == params.stroke_subjects
+    assert min(plan["subjects_per_class"].values()) >= 3, plan
+    assert min(plan["inner_splits"]) >= MIN_INNER_SPLITS, plan
+    benchmark = summary["models"]["xgb"]["benchmark"]
+    assert {(b["modality_set"], b["benchmark_set"]) for b in benchmark} >= {("all", BENCHMARK_SET)}

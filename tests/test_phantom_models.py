@@ -48,10 +48,10 @@ def test_severity_regression_ranks_subjects(cohort, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_video_plus_audio_beats_each_modality_where_each_holds_part_of_the_signal(cohort, model):
-    """Facial weakness (seen only) plus voice jitter (heard only): video+audio must predict it
-    better than video or audio alone. For XGBoost the paired bootstrap interval of the RMSE
-    gain excludes zero; the fusion network's gain is as large (measured: RMSE 0.58 against
-    0.70) but its interval still touches zero with 75 subjects, so it is not claimed."""
+    """Facial weakness (seen only) plus the speaker's pitch (heard only): video+audio must
+    predict it better than video or audio alone, by a paired bootstrap interval of the RMSE gain
+    that excludes zero (measured at seed 0: XGBoost 0.40 against 1.07, the fusion network 0.50
+    against 1.18)."""
     table, truth = cohort
     outcome = compare_with_oracle(table, truth, f"outcome:{FACE_PLUS_VOICE}", model=model,
                                   sets=("video", "audio", "video+audio"), n_jobs=2)
@@ -60,8 +60,7 @@ def test_video_plus_audio_beats_each_modality_where_each_holds_part_of_the_signa
     assert headline["difference"] < -0.05, headline
     scores = outcome["scores"].set_index("modality_set")["estimate"]
     assert scores["video+audio"] > max(scores["video"], scores["audio"]), scores
-    if model == "xgb":
-        assert headline["fusion_beats_unimodal"] is True, headline
+    assert headline["fusion_beats_unimodal"] is True, headline
 
 
 def test_recovery_is_predicted_from_the_baseline_visit(cohort, phantom_run):

@@ -21,10 +21,12 @@ from pipeline.errors import ConfigError
 from pipeline.privacy import scrub_paths
 from pipeline.tasks import NEUROFACE
 from reports.chance import PERMUTATION_ALPHA, above_chance
-from reports.html import (CONTROL_MODELS, RunInputs, build_report, chance_sentence,
-                          contribution_bar, deviation_rows, fusion_sentence, limitations)
+from reports.html import (CONTROL_MODELS, RunInputs, benchmark_sentence, build_report,
+                          chance_sentence, chooser_caution, contribution_bar, deviation_rows,
+                          fusion_sentence, limitations)
 from reports.importance import (ablation_table, gain_importance, mean_abs_shap, oof_explanations,
                                 plain_name, shap_contributions, signed_contributions)
+from reports.longitudinal import share_percent
 from reports.methods import REFERENCES, methods_paragraphs
 
 CHROMIUM = "/usr/bin/chromium"
@@ -285,6 +287,29 @@ def test_fusion_is_claimed_only_when_metrics_json_says_so():
                                                        "note": "no multimodal set"}})["claim"]
 
 
+def test_a_difference_wholly_below_zero_is_said_to_be_worse_not_undecided():
+    # The demo's recovery: XGBoost on the recordings 0.34 against baseline severity 0.69, the paired
+    # interval -0.70 to -0.05. "Includes zero" would be false; the recordings did worse.
+    record = {"modality_set": "all", "benchmark_set": "severity", "metric": "roc_auc",
+              "higher_is_better": True, "model": 0.34, "benchmark": 0.69, "difference": -0.34,
+              "ci_low": -0.70, "ci_high": -0.05, "beats_benchmark": False, "note": ""}
+    worse = benchmark_sentence({"benchmark": [record]}, "all")
+    assert not worse["claim"] and worse["text"].startswith("The recordings do worse than baseline severity")
+    assert "includes zero" not in worse["text"]
+    undecided = benchmark_sentence({"benchmark": [{**record, "ci_high": 0.10}]}, "all")
+    assert not undecided["claim"] and undecided["text"].startswith("No claim")
+    better = benchmark_sentence({"benchmark": [{**record, "difference": 0.2, "ci_low": 0.05, "ci_high": 0.3,
+                                                "beats_benchmark": True}]}, "all")
+    assert better["claim"] and better["text"].startswith("The recordings add to baseline severity")
+    assert benchmark_sentence({"benchmark": []}, "all") == {}
+    # lower is better (RMSE): an interval wholly above zero is the worse side
+    fusion = {"fusion_set": "video+audio", "unimodal_set": "audio", "metric": "rmse",
+              "higher_is_better": False, "fusion": 3.0, "unimodal": 2.0, "difference": 1.0,
+              "ci_low": 0.2, "ci_high": 1.8, "fusion_beats_unimodal": False, "note": ""}
+    assert fusion_sentence({"fusion_vs_unimodal": fusion})["text"].startswith("Fusion does worse")
+    assert fusion_sentence({"fusion_vs_unimodal": {**fusion, "ci_low": -0.2}})["text"].startswith("No claim")
+
+
 def test_above_chance_needs_the_interval_and_the_permutation_test_to_agree():
     both = above_chance("roc_auc", ci_low=0.6, p_value=0.01)
     assert (both.claimed, both.disagree) == (True, False)
@@ -454,31 +479,103 @@ def test_deviations_put_clinical_measures_first_and_read_the_sign():
     assert deviation_rows(z, "S001", top=1, tasks=NEUROFACE)[0]["z"] == "3.0"
 
 
-def test_report_says_how_many_followed_up_subjects_recovery_left_out(tmp_path):
-    """Every post-stroke subject is seen again at visit 03; the last one's follow-up score is
-    missing, so recovery leaves it out (not 'not recovered'), and metrics.json and the report
-    say so."""
-    from models.targets import MISSING_LAST
-
+@pytest.fixture(scope="module")
+def followed_up_run(tmp_path_factory):
+    """Every post-stroke subject is seen again at visit 03: every other one recovers (SLP total 6,
+    its mouth-corner asymmetry halved), the others do not (15, unchanged asymmetry); the last
+    one's follow-up score is missing. Recovery is trained (XGBoost) and the report written."""
     baseline = synthetic_recordings(n_per_group=12, seed=3)
     patients = baseline[baseline["group"] == "PS"]
     later = {s: (6.0 if k % 2 else 15.0) for k, s in enumerate(sorted(patients["subject_id"].unique()))}
     later[max(later)] = np.nan
     followup = patients.assign(visit="03", recording_id=patients["recording_id"].str.replace("_02_", "_03_"),
                                score_mean_tot=patients["subject_id"].map(later))
+    recovering = followup["subject_id"].map(later) == 6.0
+    asym = "face__commissure_excursion_asym_pct"
+    followup.loc[recovering, asym] = followup.loc[recovering, asym] / 2
     recordings = pd.concat([baseline, followup], ignore_index=True)
-    run = tmp_path / "RUN"
+    run = tmp_path_factory.mktemp("followed_up") / "RUN"
     (run / "features").mkdir(parents=True)
     cache.write_parquet(recordings, run / "features" / "recordings.parquet")
     cache.write_parquet(subject_table(recordings), run / "features" / "table.parquet")
     assert train_stage.main(["--out", str(run), "--targets", "recovery", "--models", "xgb", "--folds", "2",
                              "--permutations", "0", "--bootstrap", "20"]) == 0
+    assert report_stage.main(["--out", str(run), "--top", "3", "--permutation-repeats", "1"]) == 0
+    return run, later
+
+
+def test_report_says_how_many_followed_up_subjects_recovery_left_out(followed_up_run):
+    """The last subject's follow-up score is missing, so recovery leaves it out (not 'not
+    recovered'), and metrics.json and the report say so, with how many the estimate rests on."""
+    from models.targets import MISSING_LAST
+
+    run, _ = followed_up_run
     summary = json.loads((run / "metrics.json").read_text())["targets"]["recovery"]
     assert summary["excluded"] == {MISSING_LAST: 1}
     assert summary["n_subjects"] == 11
-    assert report_stage.main(["--out", str(run), "--top", "3", "--permutation-repeats", "1"]) == 0
     html = (run / "report" / "report.html").read_text(encoding="utf-8")
     assert f"1 subject left out: {MISSING_LAST}." in html
+    assert "The estimate rests on 11 participants (6 not recovered, 5 recovered)." in html
+
+
+def test_report_compares_recovery_with_baseline_severity(followed_up_run):
+    """The baseline-severity benchmark is in metrics.json and the report states the paired
+    difference and whether the recordings add to it."""
+    from models.modalities import BENCHMARK_SET
+
+    run, _ = followed_up_run
+    xgb = json.loads((run / "metrics.json").read_text())["targets"]["recovery"]["models"]["xgb"]
+    record = next(r for r in xgb["benchmark"] if r["modality_set"] == "all")
+    assert record["benchmark_set"] == BENCHMARK_SET and record["metric"] == "roc_auc"
+    html = (run / "report" / "report.html").read_text(encoding="utf-8")
+    assert f"versus {BENCHMARK_SET}" in html and "baseline severity" in html
+
+
+def test_a_share_just_short_of_recovery_never_reads_as_the_threshold():
+    # The demo's S007: 12.5 -> 8.78 points is 49.6% of the impairment gone, not a recovery, and
+    # "50%" beside "recovery is at least 50%" would contradict its own outcome.
+    assert share_percent(0.496) == "49.6%"
+    assert share_percent(0.4996) == "49.96%"
+    assert share_percent(0.4999999) == "just under 50%"
+    assert (share_percent(0.42), share_percent(0.5), share_percent(0.504)) == ("42%", "50%", "50%")
+    assert share_percent(-0.1) == "-10%"
+
+
+def test_features_chosen_by_a_recovery_model_below_chance_carry_a_caution():
+    # The demo's recovery XGBoost: AUC 0.34 (0.00 to 0.75), p = 0.85. The features it leans on are
+    # followed, but nothing says they predict recovery.
+    def metrics(low, p):
+        xgb = {"metrics": [{"modality_set": "all", "metric": "roc_auc", "estimate": 0.34,
+                            "ci_low": low, "ci_high": 0.75}],
+               "permutation": [{"modality_set": "all", "metric": "roc_auc", "p_value": p}]}
+        return {"targets": {"recovery": {"models": {"xgb": xgb}}}}
+
+    caution = chooser_caution(metrics(0.0, 0.85), {"xgb": "all"})
+    assert caution.startswith("The recovery model that chose them (XGBoost, set all) does not predict "
+                              "above chance (ROC AUC 0.34 (0.00 to 0.75)")
+    assert "not because they are shown to predict recovery" in caution
+    assert chooser_caution(metrics(0.6, 0.01), {"xgb": "all"}) == ""
+    assert chooser_caution({"targets": {}}, {}) == ""
+
+
+def test_report_follows_each_patient_across_visits(followed_up_run):
+    """The change section lists every followed-up patient with the SLP change, the outcome and the
+    out-of-fold probability of recovery; the cohort figure of trajectories is drawn; a patient's
+    page reads the halved asymmetry (higher is worse) as better, with its unit."""
+    run, later = followed_up_run
+    html = (run / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'id="change"' in html and "P(recovery) at the first visit, xgb" in html
+    assert (run / "report" / "figures" / "recovery_trajectories.png").is_file()
+    recovered = min(s for s, score in later.items() if score == 6.0)
+    page = (run / "report" / "subjects" / f"{recovered}.html").read_text(encoding="utf-8")
+    assert "Change between visits" in page and "02 \u2192 03" in page and "; recovered." in page
+    asymmetry = re.escape(plain_name("face__NSM_SPREAD__commissure_excursion_asym_pct", NEUROFACE))
+    assert re.search(asymmetry + r"</td>(\s*<td[^>]*>[^<]*</td>){2}\s*<td>fell by [0-9.]+ % "
+                     r"\(better; -[0-9.]+ control SDs\)</td>", page), page
+    unjudged = max(later)
+    assert "not judged" in (run / "report" / "subjects" / f"{unjudged}.html").read_text(encoding="utf-8")
+    control = (run / "report" / "subjects" / "N001.html").read_text(encoding="utf-8")
+    assert "seen at one visit only" in control
 
 
 def test_report_without_landmark_error_leaves_the_section_out(run_dir):

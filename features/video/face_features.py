@@ -250,7 +250,8 @@ def _feature_specs() -> list[Feature]:
             Feature(f"{stem}_asym_noise_pct", "face", "%", f"How large a left-right difference "
                     f"in {words} movement landmark noise alone makes in this recording (one "
                     "standard error, in percent of the side that moves more): asymmetries "
-                    "smaller than about twice this cannot be seen.", "higher_worse",
+                    "smaller than about twice this cannot be seen. A measure of the "
+                    "measurement, not of the patient: no clinical direction.", "neutral",
                     noise_source, profiles=profiles),
             Feature(f"{family}_peak_speed_asym_pct", "face", "%", f"Left-right difference in the "
                     f"fastest {words} speed, in percent of the faster side.", "higher_worse",

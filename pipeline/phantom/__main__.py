@@ -24,7 +24,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_PHANTOM_DIR,
                         help="folder to write (default: %(default)s)")
     parser.add_argument("--subjects", type=int, default=defaults.subjects_per_group,
-                        help="subjects per group (default: %(default)s)")
+                        help="controls and ALS subjects, each (default: %(default)s)")
+    parser.add_argument("--stroke-subjects", type=int, default=defaults.stroke_subjects,
+                        help="post-stroke subjects (default: %(default)s, so that recovery can be "
+                             "evaluated; give the same number as --subjects for equal groups)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--fps", type=float, default=defaults.fps,
                         help="video frame rate in frames/s (default: %(default)s)")
@@ -39,8 +42,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--truth-cohort", action="store_true",
                         help="the cohort the truth checks use (needs --faces): smile, /pa/, "
                              "/pa-ta-ka/ and sentence clips long enough for several attempts, a "
-                             "first frame at pts 1; --tasks, --seconds and --followup-share are "
-                             "then ignored")
+                             "first frame at pts 1, --subjects in every group; --stroke-subjects, "
+                             "--tasks, --seconds and --followup-share are then ignored")
     parser.add_argument("--tasks", default=",".join(NEUROFACE),
                         help="comma-separated task codes to record (default: all)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
@@ -48,8 +51,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    if args.subjects < 2:
-        raise ConfigError(f"--subjects must be at least 2, got {args.subjects}")
+    if min(args.subjects, args.stroke_subjects) < 2:
+        raise ConfigError(f"--subjects and --stroke-subjects must be at least 2, got {args.subjects} and "
+                          f"{args.stroke_subjects}")
     if not 10 <= args.fps <= 240:
         raise ConfigError(f"--fps must be within 10-240, got {args.fps}")
     if not 1.5 <= args.seconds <= 120:
@@ -69,7 +73,7 @@ def run(args) -> int:
                                                          seed=args.seed), fps=args.fps)
         tasks = TRUTH_TASKS
     else:
-        params = PhantomParams(subjects_per_group=args.subjects,
+        params = PhantomParams(subjects_per_group=args.subjects, stroke_subjects=args.stroke_subjects,
                                followup_share=args.followup_share, seed=args.seed, fps=args.fps,
                                clip_s=args.seconds)
     start = time.monotonic()

@@ -50,6 +50,11 @@ class SubjectTruth:
     index: int
 
 
+def number_in_group(truth: SubjectTruth) -> int:
+    """The subject's 1-based number within its group (S003 is 3)."""
+    return int(truth.subject_id[len(ID_PREFIX[truth.group]):])
+
+
 def subject_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
     """Generator for one subject's draws; ``stream`` separates independent purposes."""
     return np.random.default_rng([seed, index, stream])
@@ -136,17 +141,23 @@ def followup(baseline: SubjectTruth, *, seed: int) -> SubjectTruth:
                    **_speech_and_motion(dysarthria, max(bilateral, 0.5 * weakness), rng))
 
 
-def draw_cohort(*, subjects_per_group: int, followup_share: float, seed: int) -> list[SubjectTruth]:
+def draw_cohort(*, subjects_per_group: int, followup_share: float, seed: int,
+                stroke_subjects: int | None = None) -> list[SubjectTruth]:
     """All subject-visits: every subject at baseline, a share of post-stroke ones at follow-up.
 
-    The baseline truth of a subject at follow-up carries its improvement and recovered flag too,
-    so a recovery model can be trained on baseline rows alone.
+    ``subjects_per_group`` controls and ALS subjects and ``stroke_subjects`` post-stroke ones
+    (default: as many as the other groups). Subjects are drawn group by group in ``GROUPS``
+    order, so a post-stroke subject's truth depends on the number of controls, not on the size of
+    its own group. The baseline truth of a subject at follow-up carries its improvement and
+    recovered flag too, so a recovery model can be trained on baseline rows alone.
     """
-    if subjects_per_group < 2:
-        raise ValueError(f"subjects_per_group must be at least 2, got {subjects_per_group}")
+    stroke_subjects = subjects_per_group if stroke_subjects is None else stroke_subjects
+    if min(subjects_per_group, stroke_subjects) < 2:
+        raise ValueError(f"every group needs at least 2 subjects, got {subjects_per_group} per group and "
+                         f"{stroke_subjects} post-stroke")
     cohort, index = [], 0
     for group in GROUPS:
-        for number in range(1, subjects_per_group + 1):
+        for number in range(1, (stroke_subjects if group == "PS" else subjects_per_group) + 1):
             cohort.append(draw_subject(group, number, index, seed=seed))
             index += 1
     stroke = [s for s in cohort if s.group == "PS"]

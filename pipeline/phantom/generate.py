@@ -50,11 +50,18 @@ ASTRONAUT = "astronaut"
 class PhantomParams:
     """Settings of a phantom cohort (all of them change the output).
 
-    ``task_seconds`` gives some tasks a clip length other than ``clip_s``, as (task, seconds)
-    pairs; ``first_pts`` is the presentation timestamp, in frames, of every clip's first frame.
+    ``subjects_per_group`` is the number of controls and of ALS subjects, ``stroke_subjects`` of
+    post-stroke subjects (None: as many), of whom ``followup_share`` are seen again. The default,
+    the demo cohort, has twice as many post-stroke subjects, every one followed up, so that the
+    recovery target holds enough of both outcomes for nested cross-validation (with 6, the
+    measured SLP totals called 2 recovered, and a training part with one recovered subject
+    allows no inner split). ``task_seconds`` gives some tasks a clip length other than
+    ``clip_s``, as (task, seconds) pairs; ``first_pts`` is the presentation timestamp, in frames,
+    of every clip's first frame.
     """
 
     subjects_per_group: int = 6
+    stroke_subjects: int | None = 12
     followup_share: float = 1.0
     seed: int = 0
     fps: float = 50.0
@@ -80,8 +87,9 @@ TRUTH_FIRST_PTS = 1
 
 
 def truth_cohort_params(*, subjects_per_group: int, seed: int) -> PhantomParams:
-    """Settings of a truth cohort (see ``TRUTH_TASKS``) with every post-stroke subject followed up."""
-    return PhantomParams(subjects_per_group=subjects_per_group, seed=seed,
+    """Settings of a truth cohort (see ``TRUTH_TASKS``): ``subjects_per_group`` in every group, every
+    post-stroke subject followed up."""
+    return PhantomParams(subjects_per_group=subjects_per_group, stroke_subjects=None, seed=seed,
                          task_seconds=TRUTH_TASK_SECONDS, first_pts=TRUTH_FIRST_PTS)
 
 
@@ -132,8 +140,7 @@ def face_sources(faces_dir: Path | None) -> list[FaceSource]:
 def source_for(truth: design.SubjectTruth, params: PhantomParams, sources: list) -> FaceSource:
     """The photo of one subject: the n-th subject of every group gets the same photo, so each
     group holds the same faces and a face never gives a group away."""
-    number = truth.index % params.subjects_per_group  # the cohort is drawn group by group
-    return sources[number % len(sources)]
+    return sources[(design.number_in_group(truth) - 1) % len(sources)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -161,6 +168,15 @@ def _identity(source: FaceSource, identity_seed: int) -> face.Identity:
 
 def clip_rng(params: PhantomParams, truth: design.SubjectTruth, task: str, stream: int) -> np.random.Generator:
     return np.random.default_rng([params.seed, truth.index, int(truth.visit), list(NEUROFACE).index(task), stream])
+
+
+SCORE_STREAM = 4
+
+
+def clip_scores(params: PhantomParams, truth: design.SubjectTruth, task: str) -> dict:
+    """Both simulated raters' SLP scores of one clip (``scores.rate_video``), drawn from the clip's
+    own stream, so they can be known without rendering the clip."""
+    return scores.rate_video(truth, task, clip_rng(params, truth, task, SCORE_STREAM))
 
 
 def subject_voice(params: PhantomParams, truth: design.SubjectTruth) -> voice.VoiceParams:
@@ -215,8 +231,7 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
                                             "source": source}, code=code)
     if video.is_file() and cache.is_fresh(truth_path, key):
         return cache.read_parquet_metadata(truth_path)["clip"]
-    rng_sched, rng_audio, rng_pose, rng_marks, rng_score = (
-        clip_rng(params, truth, task, s) for s in range(5))
+    rng_sched, rng_audio, rng_pose, rng_marks = (clip_rng(params, truth, task, s) for s in range(SCORE_STREAM))
     schedule = build_schedule(task, duration_s=params.seconds(task), rate_hz=(
         truth.ddk_rate_hz if task.startswith("DDK") else truth.speech_rate_hz),
         rate_cv=truth.rate_cv, fatigue=truth.fatigue, movement_s=truth.movement_s, rng=rng_sched)
@@ -254,7 +269,7 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
         **{f"voice_{k}": v for k, v in dataclasses.asdict(voice_params).items()},
         **{f"motion_{k}": v for k, v in motion.motion_truth_summary(
             displacements, neutral_landmarks=identity.landmarks, fps=params.fps).items()},
-        "scores": scores.rate_video(truth, task, rng_score), "events": events,
+        "scores": clip_scores(params, truth, task), "events": events,
     }
     cache.write_parquet(_truth_landmark_table(points, params.fps, start_s), truth_path, key=key,
                         metadata={"clip": clip})
@@ -291,11 +306,16 @@ def _truth_tables(out: Path, cohort: list[design.SubjectTruth], clips: list[dict
     cache.atomic_write(truth_dir / "cohort.json", lambda tmp: tmp.write_text(json.dumps(info, indent=2)))
 
 
+def cohort_of(params: PhantomParams) -> list[design.SubjectTruth]:
+    """Every subject-visit of the cohort ``params`` describes (``design.draw_cohort``)."""
+    return design.draw_cohort(subjects_per_group=params.subjects_per_group, stroke_subjects=params.stroke_subjects,
+                              followup_share=params.followup_share, seed=params.seed)
+
+
 def generate(out: Path, params: PhantomParams, *, workers: int = 1, faces_dir: Path | None = None,
              tasks: tuple = tuple(NEUROFACE)) -> dict:
     """Write a whole phantom cohort to ``out``; return counts of written and reused clips."""
-    cohort = design.draw_cohort(subjects_per_group=params.subjects_per_group,
-                                followup_share=params.followup_share, seed=params.seed)
+    cohort = cohort_of(params)
     sources = face_sources(faces_dir)
     code = cache.code_digest(CODE_MODULES)
     jobs = [(truth, task, source_for(truth, params, sources)) for truth in cohort for task in tasks]

@@ -11,8 +11,10 @@ Fusion can only beat the best single modality where each modality holds informat
 lacks. In the phantom, dysarthria is both heard and seen (slow, irregular lip movement), so
 video alone already carries the group and the SLP scores. ``FACE_PLUS_VOICE`` is an outcome
 built from two truths that only one modality can see each: facial weakness (video; the voice is
-unaffected by it) plus the speaker's own jitter (audio; drawn independently of every movement
-parameter).
+unaffected by it) plus the speaker's pitch (audio; drawn from sex and the individual only,
+independently of every movement parameter and of the face, which the phantom takes from photos
+regardless of sex). Jitter would not do: dysarthria raises it and also slows the lips, so video
+sees much of it too.
 
 The permutation run refits the whole nested CV on subject-wise shuffled labels; with no leak
 from test subjects into training, its AUC centres on 0.5.
@@ -236,7 +238,7 @@ def _standardised(values: pd.Series) -> pd.Series:
 
 
 def face_plus_voice_outcome(phantom: Path) -> pd.DataFrame:
-    """Facial weakness plus log voice jitter, each standardised over the cohort's visits.
+    """Facial weakness plus log voice pitch, each standardised over the cohort's visits.
 
     Parameters
     ----------
@@ -250,11 +252,11 @@ def face_plus_voice_outcome(phantom: Path) -> pd.DataFrame:
     """
     subjects = _truth_table(phantom, "subjects.csv")
     clips = _truth_table(phantom, "recordings.csv")
-    # The voice is drawn once per subject and visit, so every clip of a visit has one jitter.
-    jitter = clips.groupby(["subject_id", "visit"], as_index=False)["voice_jitter_pct"].first()
-    merged = subjects.merge(jitter, on=["subject_id", "visit"], validate="one_to_one")
+    # The voice is drawn once per subject and visit, so every clip of a visit has one pitch.
+    pitch = clips.groupby(["subject_id", "visit"], as_index=False)["voice_f0_hz"].first()
+    merged = subjects.merge(pitch, on=["subject_id", "visit"], validate="one_to_one")
     merged[FACE_PLUS_VOICE] = (_standardised(merged["facial_weakness"])
-                               + _standardised(np.log(merged["voice_jitter_pct"])))
+                               + _standardised(np.log(merged["voice_f0_hz"])))
     return merged[["subject_id", "visit", FACE_PLUS_VOICE]]
 
 
