@@ -34,7 +34,7 @@ from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
 from pipeline.validate import ISSUE_COLUMNS
 from reports.figures import write_png
-from reports.html import SUBJECT_FOLDER, RunInputs, build_report
+from reports.html import SUBJECT_FOLDER, TEMPLATES, RunInputs, build_report
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = ("Write the feature-importance report (one self-contained HTML file) and "
@@ -42,7 +42,6 @@ DESCRIPTION = ("Write the feature-importance report (one self-contained HTML fil
 CODE_MODULES = ["reports.importance", "reports.figures", "reports.methods", "reports.html",
                 "reports.export", "reports.longitudinal", "models.modelset", "models.targets",
                 "pipeline.report", "pipeline.visits", "pipeline.privacy"]
-TEMPLATE_FILES = ("report.html", "subject.html")
 REPORT_FOLDER = "report"
 REPORT_FILE = "report.html"
 FIGURE_FOLDER = "figures"
@@ -120,8 +119,8 @@ def report_key(run_dir: Path, *, top: int, repeats: int) -> str:
     inputs = {name: cache.file_digest(run_dir / name) for name in names}
     inputs.update({str(p.relative_to(run_dir)): cache.file_digest(p)
                    for p in models if p.is_file()})
-    templates = Path(__file__).resolve().parents[1] / "reports" / "templates"
-    inputs.update({f"template:{t}": cache.file_digest(templates / t) for t in TEMPLATE_FILES})
+    # Every template in the folder, so a shared piece (macros.html) is keyed like the pages.
+    inputs.update({f"template:{t.name}": cache.file_digest(t) for t in sorted(TEMPLATES.glob("*.html"))})
     return cache.make_key(inputs=inputs, params={"top": top, "permutation_repeats": repeats},
                           code=cache.code_digest(CODE_MODULES))
 
