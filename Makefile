@@ -18,7 +18,7 @@ install: $(STAMP)
 
 ## Generate the phantom cohort, build and validate its manifest, run every stage.
 demo: $(STAMP)
-	$(BIN)/avstroke phantom --out $(PHANTOM)
+	$(BIN)/avstroke-phantom --out $(PHANTOM)
 	$(BIN)/avstroke manifest --layout neuroface $(PHANTOM) --out data_manifest.csv
 	$(BIN)/avstroke run --manifest data_manifest.csv --out $(RUN) --workers 2 \
 		--targets group:PS-vs-HC,group:3class,score:score_mean_tot,recovery

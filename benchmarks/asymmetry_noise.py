@@ -33,12 +33,12 @@ from scipy.ndimage import gaussian_filter1d
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from core.tasks import NEUROFACE  # noqa: E402
 from features.video.face_features import PROFILES, face_features, rest_and_peak_frames  # noqa: E402
 from features.video.normalise import normalise_frames  # noqa: E402
 from features.video.signals import frame_signals  # noqa: E402
-from pipeline.phantom import face, motion  # noqa: E402
-from pipeline.phantom.schedule import build_schedule  # noqa: E402
-from pipeline.tasks import NEUROFACE  # noqa: E402
+from phantom import face, motion  # noqa: E402
+from phantom.schedule import build_schedule  # noqa: E402
 
 FPS = 50.0
 SECONDS = 4.0

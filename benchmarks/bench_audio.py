@@ -21,10 +21,10 @@ import numpy as np
 import parselmouth
 from parselmouth.praat import call
 
+from core.tasks import DDK, MOVEMENT, NEUROFACE
 from features.audio import audio_features as af
 from features.audio import ddk, egemaps, segments, timing, voice_quality
 from features.audio.decode import load_audio
-from pipeline.tasks import DDK, MOVEMENT, NEUROFACE
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 FILES = (  # (path under realdata, task it stands in for)

@@ -37,9 +37,9 @@ sys.path.insert(0, str(REPO))
 
 from features.video.decode import iter_frames  # noqa: E402
 from features.video.dlib_models import face_detector, shape_predictor  # noqa: E402
-from pipeline.media import probe  # noqa: E402
 from features.video.landmarks import (TrackerParams, detect_every_frame,  # noqa: E402
                                       landmark_array, track_landmarks)
+from pipeline.media import probe  # noqa: E402
 
 DEFAULT_CLIP = REPO.parent / "shared" / "realdata" / "video" / "grid" / "bbaf2n.mpg"
 SIZE = (640, 480)

@@ -9,12 +9,12 @@ set with its subject-level bootstrap 95% CI, the oracle's on identical outer fol
 the paired comparison of video+audio with the better single modality; and, with
 ``--permutations``, the mean AUC of nested CV rerun on shuffled labels. The target
 ``outcome:outcome_face_plus_voice`` is facial weakness plus voice jitter, so each modality holds
-part of it (pipeline/phantom/proof.py).
+part of it (tests/oracle.py).
 
 The figures in the README come from a cohort of 25 subjects per group (the one the slow tests
 build)::
 
-    .venv/bin/avstroke phantom --out /tmp/p25/data --subjects 25 --seed 5 \
+    .venv/bin/avstroke-phantom --out /tmp/p25/data --subjects 25 --seed 5 \
         --tasks NSM_SPREAD,DDK_PA,BBP_NORMAL
     .venv/bin/avstroke manifest --layout neuroface /tmp/p25/data --out /tmp/p25/manifest.csv
     .venv/bin/avstroke run --manifest /tmp/p25/manifest.csv --out /tmp/p25/run --to assemble
@@ -32,9 +32,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.errors import TargetError  # noqa: E402
-from pipeline.phantom.proof import (FACE_PLUS_VOICE, ORACLE_SET, compare_with_oracle,  # noqa: E402
-                                    face_plus_voice_outcome, read_truth)
+from core.errors import TargetError  # noqa: E402
+from tests.oracle import (FACE_PLUS_VOICE, ORACLE_SET, compare_with_oracle,  # noqa: E402
+                          face_plus_voice_outcome, read_truth)
 
 TARGETS = f"group:PS-vs-HC,group:3class,score:score_mean_tot,recovery,outcome:{FACE_PLUS_VOICE}"
 

@@ -6,7 +6,7 @@ Usage::
                                                  [--subjects 6] [--seed 21]
                                                  [--run runs/phantom_truth] [-- RUN_OPTIONS]
 
-Builds the truth cohort (``avstroke phantom --truth-cohort``: identities from the hand-annotated
+Builds the truth cohort (``avstroke-phantom --truth-cohort``: identities from the hand-annotated
 LFPW photos, balanced across groups; DDK clips of several attempts separated by pauses; sentence
 clips of several sentences; a first frame at pts 1) in ``data/phantom_truth``, runs every stage up
 to ``assemble`` in ``runs/phantom_truth`` with landmarks adapted to the cohort's annotated frames
@@ -33,10 +33,11 @@ sys.path.insert(0, str(REPO))
 
 from scipy.stats import spearmanr  # noqa: E402
 
+from phantom.__main__ import main as phantom_command  # noqa: E402
 from pipeline.cli import main as avstroke  # noqa: E402
-from pipeline.phantom.proof import (SMILE_TASK, TRUTH_RUN_OPTIONS, ddk_truth_figures,  # noqa: E402
-                                    heldout_mouth_figures, landmark_nme, recordings_with_truth,
-                                    smile_truth_figures)
+from tests.oracle import (SMILE_TASK, TRUTH_RUN_OPTIONS, ddk_truth_figures,  # noqa: E402
+                          heldout_mouth_figures, landmark_nme, recordings_with_truth,
+                          smile_truth_figures)
 
 DEFAULT_FACES = REPO.parent / "shared" / "realdata" / "faces" / "lfpw"
 
@@ -47,12 +48,13 @@ def build(faces: Path, subjects: int, seed: int, run: Path, run_options: list[st
     ``TRUTH_RUN_OPTIONS`` and then ``run_options``; return (phantom, run) folders."""
     phantom = REPO / "data" / "phantom_truth"
     manifest = phantom.parent / "phantom_truth_manifest.csv"  # media paths relative to data/
-    steps = (["phantom", "--out", str(phantom), "--faces", str(faces), "--truth-cohort",
-              "--subjects", str(subjects), "--seed", str(seed)],
-             ["manifest", "--layout", "neuroface", str(phantom), "--out", str(manifest)],
+    run.parent.mkdir(parents=True, exist_ok=True)
+    if phantom_command(["--out", str(phantom), "--faces", str(faces), "--truth-cohort",
+                        "--subjects", str(subjects), "--seed", str(seed)]) != 0:
+        sys.exit("avstroke-phantom failed")
+    steps = (["manifest", "--layout", "neuroface", str(phantom), "--out", str(manifest)],
              ["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble",
               "--workers", "2", *TRUTH_RUN_OPTIONS, *run_options])
-    run.parent.mkdir(parents=True, exist_ok=True)
     for step in steps:
         if avstroke(step) != 0:
             sys.exit(f"avstroke {' '.join(step)} failed")

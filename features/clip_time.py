@@ -20,7 +20,7 @@ sound late puts every audio time early by that delay.
 
 AVI files have no format-level start: FFmpeg reports 0 for the file and each stream, and places a
 stream that starts late by its header's start field (``dwStart``), so AVI times are measured from
-the file's zero (see ``pipeline.phantom.writer`` for what was observed, and
+the file's zero (see ``core.media_writer`` for what was observed, and
 ``features.video.decode`` for how AVI video frames are timed).
 """
 from __future__ import annotations

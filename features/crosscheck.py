@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.tasks import DDK
 from features.registry import Feature, register
-from pipeline.tasks import DDK
 
 AUDIO_RATE = "ddk__syllable_rate"
 VIDEO_RATE = "face__cycle_rate"
@@ -31,7 +31,7 @@ def ddk_video_disagreement(recordings: pd.DataFrame, vocabulary: dict) -> pd.Ser
     recordings : DataFrame
         Recording-level table with ``task`` and, when measured, both rates.
     vocabulary : dict
-        Task name -> ``pipeline.tasks.TaskSpec`` of every task in ``recordings``.
+        Task name -> ``core.tasks.TaskSpec`` of every task in ``recordings``.
 
     Returns
     -------

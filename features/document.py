@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import sys
 
+from core.tasks import NEUROFACE
 from features import registry
 from features.metadata import COVARIATE_SOURCE
 from features.registry import Feature
-from pipeline.tasks import NEUROFACE
 
 DIRECTION_WORDS = {"higher_worse": "higher = worse", "higher_better": "higher = better",
                    "neutral": "none"}
@@ -102,7 +102,7 @@ registry or `features/document.py`, never this file by hand.
 ## Which tasks a feature applies to
 
 A feature applies to a task through the task's *kind* and *face profile*, never through its name
-(`pipeline/tasks.py`), so a clinic's own tasks (`--tasks`) get the features their kind and profile
+(`core/tasks.py`), so a clinic's own tasks (`--tasks`) get the features their kind and profile
 call for. Kinds: `speech` (connected speech), `ddk` (syllable repetition), `vowel` (a sustained
 vowel), `movement` (a non-speech orofacial movement). Face profiles say what the video is measured
 on: `smile` (NSM_SPREAD), `big_smile` (NSM_BIGSMILE), `pucker` (NSM_KISS), `blow` (NSM_BLOW),

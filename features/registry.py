@@ -42,7 +42,7 @@ class Feature:
     source : str
         The reference the definition follows.
     kinds : tuple of str
-        Task kinds (``pipeline.tasks.KINDS``) the feature is meaningful for; empty means every
+        Task kinds (``core.tasks.KINDS``) the feature is meaningful for; empty means every
         kind.
     profiles : tuple of str
         Face profiles (``features.video.face_features.PROFILES``) the feature is meaningful for;
@@ -67,7 +67,7 @@ class Feature:
         return f"{self.modality}{SEP}{self.name}"
 
     def applies_to(self, task) -> bool:
-        """Whether the feature is meaningful for ``task`` (a ``pipeline.tasks.TaskSpec``)."""
+        """Whether the feature is meaningful for ``task`` (a ``core.tasks.TaskSpec``)."""
         return ((not self.kinds or task.kind in self.kinds)
                 and (not self.profiles or task.face_profile in self.profiles))
 

@@ -5,15 +5,15 @@ Subject level: one row per subject and visit, every recording-level feature spre
 ``<modality>__<task>__<feature>`` (tasks are never pooled: the same measure means different
 things in different tasks), metadata as ``meta__<name>``, clinical scores averaged over the visit's
 recordings, and quality flags and missing values kept as they are. Both levels carry what
-``pipeline.visits`` orders visits by (``manifest_row``, and ``visit_date`` when the manifest has it),
+``core.visits`` orders visits by (``manifest_row``, and ``visit_date`` when the manifest has it),
 because the subject level is sorted by its keys, not in the manifest's order.
 """
 from __future__ import annotations
 
 import pandas as pd
 
+from core.visits import DATE_COLUMN, ROW_COLUMN
 from features.registry import SEP, parse_column
-from pipeline.visits import DATE_COLUMN, ROW_COLUMN
 
 KEY_COLUMNS = ["recording_id", "subject_id", "group", "task", "visit"]
 SUBJECT_KEYS = ["subject_id", "visit"]

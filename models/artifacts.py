@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import AvstrokeError, ModelMismatchError
+from core.errors import AvstrokeError, ModelMismatchError
 
 BUNDLE_FILE = "bundle.json"
 BUNDLE_FORMAT = "avstroke.bundle/1"

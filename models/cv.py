@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
 
-from pipeline.errors import AvstrokeError, TargetError, check_option
+from core.errors import AvstrokeError, TargetError, check_option
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 STRATEGIES = ("kfold", "leave_one_subject_out")

@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from core.errors import ConfigError, TargetError, check_option
 from models.cv import (SplitPlan, TASK_TYPES, assert_no_subject_leak, fold_seed,
                        labels_constant_within_subject)
 from models.metrics import (METRICS, PRIMARY_METRIC, UndefinedMetric, metric_spec,
                             metric_table, paired_difference)
 from models.preprocess import columns_by_family, numeric_matrix
-from pipeline.errors import ConfigError, TargetError, check_option
 
 MODELS = {"xgb": ("models.xgb", "fit_xgb"), "fusion": ("models.fusion", "fit_fusion")}
 DEFAULT_FUSION_SET = "video+audio"

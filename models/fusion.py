@@ -47,10 +47,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from core.errors import ConfigError, check_option
 from models.artifacts import BundleError, write_json
 from models.cv import TASK_TYPES, make_inner_splits
 from models.preprocess import FAMILIES, Preprocessor, columns_by_family, fit_preprocessor
-from pipeline.errors import ConfigError, check_option
 
 STATE_FILE = "fusion_state.pt"
 CONFIG_FILE = "model_config.json"

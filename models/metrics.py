@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.special import expit, logit
 from scipy.stats import rankdata
 
-from pipeline.errors import AvstrokeError, ConfigError, check_option
+from core.errors import AvstrokeError, ConfigError, check_option
 
 CALIBRATION_EPS = 1e-6
 

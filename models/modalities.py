@@ -12,8 +12,8 @@ the clinician's own rating of severity.
 """
 from __future__ import annotations
 
+from core.tasks import NEUROFACE
 from features.registry import SEP, parse_column
-from pipeline.tasks import NEUROFACE
 
 FAMILIES = {
     "video": ("face", "quality"),
@@ -43,7 +43,7 @@ CONTROL_EXCLUDED_PROFILES = ("blow",)
 
 
 def control_excluded_tasks(vocabulary: dict) -> tuple:
-    """The tasks of ``vocabulary`` (task name -> ``pipeline.tasks.TaskSpec``) whose non-speech
+    """The tasks of ``vocabulary`` (task name -> ``core.tasks.TaskSpec``) whose non-speech
     control is left out (``CONTROL_EXCLUDED_PROFILES``)."""
     return tuple(name for name, spec in vocabulary.items() if spec.face_profile in CONTROL_EXCLUDED_PROFILES)
 

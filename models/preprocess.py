@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.errors import AvstrokeError, ConfigError, ModelMismatchError
 from models.modalities import FAMILIES as MODALITIES_OF_FAMILY
 from models.modalities import family_of
-from pipeline.errors import AvstrokeError, ConfigError, ModelMismatchError
 
 FORMAT = "avstroke.preprocess/1"
 FAMILIES = tuple(MODALITIES_OF_FAMILY)

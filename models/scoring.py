@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.errors import ModelMismatchError
 from features.registry import lookup, parse_column
 from features.table import SUBJECT_KEYS
-from pipeline.errors import ModelMismatchError
 
 
 def unknown_features(columns) -> list[str]:

@@ -18,7 +18,7 @@ Target specifications (``--target``):
   also given as ``BASELINE_SEVERITY`` (family ``clinical``, ``models.modalities``): the benchmark
   a model of the recordings must beat to add anything, since more severe patients recover less.
 
-First and last visits are those of ``pipeline.visits``.
+First and last visits are those of ``core.visits``.
 
   Why not the relative fall of the total itself: the SLP total cannot fall below its normal
   value, so a mildly impaired subject who recovers fully shows a small relative fall. On a
@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.errors import TargetError
+from core.tasks import GROUPS
+from core.visits import first_visits, last_visits
 from features.registry import SEP
-from pipeline.errors import TargetError
-from pipeline.tasks import GROUPS
-from pipeline.visits import first_visits, last_visits
 
 BINARY_GROUPS = {"PS-vs-HC": ("HC", "PS"), "ALS-vs-HC": ("HC", "ALS")}
 RECOVERY_SCORE = "score_mean_tot"
@@ -174,7 +174,7 @@ def recovery_outcomes(table: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         Indexed by subject id, one row per subject seen at two or more visits (first and last by
-        ``pipeline.visits``): ``first_visit``, ``last_visit``, ``first_score``, ``last_score``,
+        ``core.visits``): ``first_visit``, ``last_visit``, ``first_score``, ``last_score``,
         ``recovered_share`` (``recovered_share``), ``recovered`` (1, 0, or NaN when not judged)
         and ``left_out`` (``why_not_judged``).
     """

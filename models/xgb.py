@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import xgboost
 
+from core.errors import ConfigError, check_option
 from models.artifacts import BundleError, write_json
 from models.cv import TASK_TYPES, make_inner_splits
 from models.preprocess import Preprocessor, fit_preprocessor
-from pipeline.errors import ConfigError, check_option
 
 MODEL_FILE = "xgb_model.json"
 CONFIG_FILE = "model_config.json"

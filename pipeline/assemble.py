@@ -15,11 +15,11 @@ import sys
 
 import pandas as pd
 
+from core.errors import ConfigError
 from features.crosscheck import DISAGREEMENT, ddk_video_disagreement
 from features.metadata import metadata_features
 from features.table import recording_table, subject_table
 from pipeline import cache
-from pipeline.errors import ConfigError
 from pipeline.recordings import valid_recordings
 from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary

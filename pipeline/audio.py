@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.files import atomic_write
+from core.tasks import task_spec
 from features.audio.audio_features import audio_features
 from features.audio.decode import TARGET_SR, load_audio
 from pipeline import cache
@@ -31,7 +33,6 @@ from pipeline.recordings import (audio_source, cache_path, drop_outputs, finish,
 from pipeline.runner import ItemResult, run_items
 from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
-from pipeline.tasks import task_spec
 
 DESCRIPTION = "Compute acoustic features (eGeMAPS, voice quality, DDK, timing) per recording."
 DECODE_MODULES = ["features.audio.decode", "features.clip_time"]
@@ -72,7 +73,7 @@ def decoded_audio(source: str, cache_file: Path, code: str) -> tuple[np.ndarray,
         except (*cache.UNREADABLE, zipfile.BadZipFile, EOFError, KeyError) as exc:
             problem = f"unreadable ({type(exc).__name__})"
     signal, info = load_audio(source, target_sr=TARGET_SR)
-    cache.atomic_write(cache_file, lambda tmp: _save_decoded(tmp, signal, info["start_s"]))
+    atomic_write(cache_file, lambda tmp: _save_decoded(tmp, signal, info["start_s"]))
     cache.write_key(cache_file, key)
     return signal, info["start_s"], key, problem
 

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from pipeline.cache import atomic_write
+from core.files import atomic_write
 from pipeline.neuroface import place_neuroface
 from pipeline.stage import stage_main
 

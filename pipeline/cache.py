@@ -1,14 +1,12 @@
-"""Content-keyed cache and atomic writes.
+"""Content-keyed cache.
 
 A stage output is keyed by a hash of its inputs' content, the parameters that change its result
 and the source code of the modules that compute it (docs/architecture.md, "Cache"). The key is
 stored inside the output (parquet schema metadata) or beside it (``<file>.key``), so a file is up
-to date exactly when its stored key equals the key the stage would compute now. Every write goes
-to a temporary file in the same folder and is renamed into place, so an interrupted run never
-leaves a half-written output that could pass for a finished one; a process killed mid-write leaves
-only a temporary file (``.<name>.<random>.tmp``), which ``remove_temp_files`` clears on the next
-run. An output that exists but cannot be read (a truncated file) counts as absent, so it is
-recomputed.
+to date exactly when its stored key equals the key the stage would compute now. Every output is
+written with ``core.files.atomic_write``, so an interrupted run never leaves a half-written output
+that could pass for a finished one. An output that exists but cannot be read (a truncated file)
+counts as absent, so it is recomputed.
 """
 from __future__ import annotations
 
@@ -20,28 +18,21 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
-import os
 import sys
-import re
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.files import atomic_write
+
 log = logging.getLogger("avstroke")
 
 KEY_FIELD = b"avstroke_cache_key"
-# Temporary names of atomic_write: "." + final name + "." + mkstemp's random letters + ".tmp".
-TEMP_SUFFIX = ".tmp"
-TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX) + "$")
 # What reading a damaged file raises: pyarrow's errors, OSError, and ValueError (zip and numpy).
 UNREADABLE = (pa.ArrowException, OSError, ValueError)
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 _CHUNK = 1 << 20
 _digest_memo: dict[tuple, str] = {}
 
@@ -72,7 +63,7 @@ def file_digest(path: str | Path) -> str:
 
 
 # Top-level packages whose modules count as the project's own code in ``code_modules``.
-PROJECT_PACKAGES = ("features", "models", "reports", "pipeline")
+PROJECT_PACKAGES = ("core", "features", "models", "reports", "pipeline", "phantom")
 
 
 def _module_source(name: str) -> Path:
@@ -223,27 +214,6 @@ def make_key(*, inputs: dict, params: dict, code: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` and rename the temporary file onto ``path``.
-
-    The rename is atomic on one filesystem, so readers see the old file or the complete new one,
-    never a partial one. The temporary file is removed if ``write`` fails.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
-    try:
-        write(tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-    return path
-
-
 def write_parquet(df: pd.DataFrame, path: str | Path, *, key: str | None = None,
                   metadata: dict | None = None) -> Path:
     """Write a table atomically, with its cache key and any metadata in the parquet schema."""
@@ -263,27 +233,6 @@ def read_parquet_metadata(path: str | Path) -> dict:
     prefix = b"avstroke_"
     return {k[len(prefix):].decode(): json.loads(v) for k, v in raw.items()
             if k.startswith(prefix) and k != KEY_FIELD}
-
-
-def remove_temp_files(folder: str | Path) -> list[Path]:
-    """Delete the temporary files ``atomic_write`` left under ``folder`` when its process died.
-
-    Only names of the form ``.<name>.<random>.tmp`` are touched. Call it only while no other
-    process can be writing in ``folder`` (the run folder's lock, ``pipeline.run_folder``).
-
-    Returns
-    -------
-    list of Path
-        The files deleted.
-    """
-    removed = []
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            if TEMP_NAME.match(name):
-                path = Path(parent) / name
-                path.unlink(missing_ok=True)
-                removed.append(path)
-    return sorted(removed)
 
 
 def stored_key(path: str | Path) -> str | None:

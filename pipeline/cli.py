@@ -1,4 +1,4 @@
-"""The ``avstroke`` command: one subcommand per stage, plus phantom, manifest, run and predict.
+"""The ``avstroke`` command: one subcommand per stage, plus manifest, run and predict.
 
 Each subcommand is a module with ``add_arguments``, ``run`` and ``DESCRIPTION`` (and
 ``validates_manifest`` when it validates its ``--manifest`` itself); the same module runs as
@@ -15,7 +15,6 @@ from pipeline.stage import stage_main
 
 # Commands that are not batch stages: (name, module, takes the common stage options).
 TOOLS: list[tuple[str, str, bool]] = [
-    ("phantom", "pipeline.phantom.__main__", False),
     ("manifest", "pipeline.build_manifest", False),
     ("run", "pipeline.run", True),
     ("predict", "pipeline.predict", True),

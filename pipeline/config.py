@@ -5,7 +5,6 @@ from pathlib import Path
 
 DEFAULT_MANIFEST = Path("data_manifest.csv")
 DEFAULT_RUN_DIR = Path("runs/demo")
-DEFAULT_PHANTOM_DIR = Path("data/phantom")
 
 # The batch stages in the order `avstroke run` runs them: (command name, module).
 STAGES: list[tuple[str, str]] = [

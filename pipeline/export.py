@@ -15,11 +15,11 @@ from datetime import datetime
 
 import pandas as pd
 
+from core.errors import ConfigError, check_option
+from core.tasks import GROUPS
 from pipeline import __version__
-from pipeline.errors import ConfigError, check_option
 from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
-from pipeline.tasks import GROUPS
 from reports.export import (KEY_COLUMNS, MIN_CONTROLS, about_sheet, change_scores, control_norms, data_dictionary,
                             feature_values, write_csvs, write_workbook, z_scores)
 

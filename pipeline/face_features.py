@@ -21,6 +21,7 @@ import sys
 
 import pandas as pd
 
+from core.tasks import task_spec
 from features.video.face_features import face_features
 from features.video.landmarks import landmark_array
 from pipeline import cache
@@ -29,7 +30,6 @@ from pipeline.runner import ItemResult, run_items, summarise
 from pipeline.shape_models import GENERIC_KIND
 from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
-from pipeline.tasks import task_spec
 
 DESCRIPTION = "Compute facial asymmetry and lip/jaw kinematics from the landmarks."
 CODE_MODULES = ["features.video.face_features", "features.video.normalise", "features.video.signals",

@@ -32,16 +32,17 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from core.errors import NoFaceError
+from core.files import atomic_write
+from core.media_writer import write_clip
 from features.video.decode import iter_frames
 from features.video.dlib_models import predictor_path
 from features.video.landmarks import TrackerParams, landmark_array, track_landmarks
 from features.video.overlay import draw_landmarks, sample_frames
 from pipeline import cache
-from pipeline.errors import NoFaceError
-from pipeline.shape_models import GENERIC, GENERIC_KIND, MODELS_DIR, ModelChoice, load_predictor, read_choice
 from pipeline.recordings import cache_path, drop_outputs, finish, recomputed, valid_recordings
 from pipeline.runner import ItemResult, run_items
-from pipeline.phantom.writer import write_clip
+from pipeline.shape_models import GENERIC, GENERIC_KIND, MODELS_DIR, ModelChoice, load_predictor, read_choice
 from pipeline.stage import add_shared_argument, stage_main
 
 log = logging.getLogger("avstroke")
@@ -112,7 +113,7 @@ def track_one(item: dict) -> ItemResult:
         return ItemResult(rid, "cached", path)
     reuse = item.get("reuse", "")
     if reuse and cache.freshness(reuse, key)[0]:
-        cache.atomic_write(out, lambda tmp: tmp.write_bytes(Path(reuse).read_bytes()))
+        atomic_write(out, lambda tmp: tmp.write_bytes(Path(reuse).read_bytes()))
         return ItemResult(rid, "done", path, warning=recomputed("landmarks", problem))
     predictor = load_predictor(model["file"], model["sha256"]) if model["file"] else None
     table, info = track_landmarks(iter_frames(path), params=TrackerParams(**item["params"]),
@@ -156,7 +157,7 @@ def write_overlays(video: str, landmarks_file: Path, folder: Path) -> None:
         if index in chosen:
             png = cv2.imencode(".png", cv2.cvtColor(draw_landmarks(rgb, points[index], label=label),
                                                     cv2.COLOR_RGB2BGR))[1].tobytes()
-            cache.atomic_write(folder / f"frame_{index:05d}.png", lambda tmp, data=png: tmp.write_bytes(data))
+            atomic_write(folder / f"frame_{index:05d}.png", lambda tmp, data=png: tmp.write_bytes(data))
         if index < OVERLAY_CLIP_FRAMES:
             even = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # H.264 needs even sizes
             clip_frames.append(draw_landmarks(even, points[index], label=label))
@@ -166,7 +167,7 @@ def write_overlays(video: str, landmarks_file: Path, folder: Path) -> None:
         height, width = clip_frames[0].shape[:2]
         write_clip(folder / "clip.avi", iter(clip_frames), fps=round(fps, 3), size=(width, height),
                    audio=None, audio_rate=0)
-    cache.atomic_write(folder.parent / "IDENTIFIABLE.txt", lambda tmp: tmp.write_text(
+    atomic_write(folder.parent / "IDENTIFIABLE.txt", lambda tmp: tmp.write_text(
         "These images show participants' faces and identify them. Do not share them outside the "
         "research team; they are never copied into exports or reports.\n"))
 

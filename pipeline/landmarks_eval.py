@@ -21,21 +21,21 @@ import sys
 
 import pandas as pd
 
-from features.video.landmark_error import POINT_GROUPS, normalised_mean_error, read_neuroface_landmarks
+from core.errors import MediaError
+from core.files import atomic_write
+from core.spreadsheet import write_csv
+from features.video.landmark_error import ERROR_REGIONS, normalised_mean_error, read_neuroface_landmarks
 from features.video.landmarks import landmark_array
 from pipeline import cache
-from reports.figures import landmark_error_figure
-from pipeline.errors import MediaError
 from pipeline.landmarks_train import ADAPTATION_TABLE
 from pipeline.recordings import cache_path, finish, valid_recordings
-from pipeline.shape_models import GENERIC
 from pipeline.runner import ItemResult
-from pipeline.spreadsheet import write_csv
+from pipeline.shape_models import GENERIC
 from pipeline.stage import add_shared_argument, stage_main
+from reports.figures import landmark_error_figure
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Measure the landmark error against manual landmarks, by point group, group and task."
-ERROR_COLUMNS = ["overall", *POINT_GROUPS]
 
 
 def add_arguments(parser) -> None:
@@ -59,7 +59,7 @@ def recording_error(tracked: pd.DataFrame, manual: pd.DataFrame, *, frame_base: 
 def summary_by(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Mean NME per key combination, with the number of recordings and annotated faces."""
     grouped = table.groupby(keys)
-    out = grouped[ERROR_COLUMNS].mean()
+    out = grouped[list(ERROR_REGIONS)].mean()
     out["n_recordings"] = grouped.size()
     out["n_faces"] = grouped["n_faces"].sum()
     return out.reset_index()
@@ -103,9 +103,9 @@ def run(args) -> int:
     cache.write_parquet(table, args.out / "landmarks_error.parquet")
     summary = pd.concat([summary_by(table, ["group"]).assign(task="all"), summary_by(table, ["group", "task"])])
     write_csv(summary, args.out / "landmarks_error_summary.csv")
-    png = landmark_error_figure(summary[summary["task"] == "all"], point_groups=ERROR_COLUMNS,
+    png = landmark_error_figure(summary[summary["task"] == "all"], point_groups=ERROR_REGIONS,
                                 title="Landmark error against manual landmarks, by participant group")
-    cache.atomic_write(args.out / "landmarks_error.png", lambda tmp: tmp.write_bytes(png))
+    atomic_write(args.out / "landmarks_error.png", lambda tmp: tmp.write_bytes(png))
     for g in summary[summary["task"] == "all"].itertuples():
         log.info("landmarks-eval: %s: NME %.3f of the inter-ocular distance (lips %.3f, jaw %.3f) "
                  "over %d faces", g.group, g.overall, g.lips, g.jaw, g.n_faces)

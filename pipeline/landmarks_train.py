@@ -45,21 +45,22 @@ import dlib
 import numpy as np
 import pandas as pd
 
+from core.errors import ConfigError, MediaError
+from core.files import atomic_write
+from core.spreadsheet import write_csv
 from features.video.decode import iter_frames
-from features.video.landmark_error import POINT_GROUPS, face_errors, read_neuroface_landmarks
+from features.video.landmark_error import ERROR_REGIONS, face_errors, read_neuroface_landmarks
 from features.video.landmarks import (BOX_COLUMNS, X_COLUMNS, Y_COLUMNS, inter_ocular_px,
                                       landmark_array)
 from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_face,
                                            fit_faces, group_folds, heldout_fits, train_predictor)
 from pipeline import cache
-from pipeline.errors import ConfigError, MediaError
 from pipeline.landmarks import (add_tracker_arguments, generic_choice, tracker_params,
                                 tracking_items, track_one)
 from pipeline.recordings import cache_path, drop_outputs, finish, valid_recordings
 from pipeline.runner import ItemResult, run_items
 from pipeline.shape_models import (CHOICE_COLUMNS, CHOICE_FILE, COHORT, GENERIC, GENERIC_KIND,
                                    IDENTIFIABLE_NOTE, MODELS_DIR, subject_model_name)
-from pipeline.spreadsheet import write_csv
 from pipeline.stage import add_shared_argument, stage_main
 
 log = logging.getLogger("avstroke")
@@ -67,7 +68,6 @@ DESCRIPTION = "Train shape models on the cohort's manually annotated frames; eva
 CODE_MODULES = ["pipeline.landmarks_train", "features.video.shape_training"]
 ADAPTATION_TABLE = "landmarks_adaptation.csv"
 FRAMES_TABLE = "landmarks_adaptation_frames.parquet"
-REGIONS = ["overall", *POINT_GROUPS]
 # A manual landmark file whose points lie this far (median over its frames, inter-ocular
 # distances) from where the generic tracker found the face belongs to another video: dlib errs
 # by 0.02-0.1 on patients' faces, a file of another clip or another resolution by far more.
@@ -233,7 +233,7 @@ def frame_errors(faces: list[AnnotatedFace], fitted: np.ndarray, info: pd.DataFr
     table = info.loc[rids, ["subject_id", "group", "task"]].reset_index()
     table.insert(1, "frame", [face.frame for face in faces])
     table["model"], table["evaluation"] = model, evaluation
-    for region in REGIONS:
+    for region in ERROR_REGIONS:
         table[f"generic_{region}"] = generic[region].to_numpy()
         table[f"adapted_{region}"] = adapted[region].to_numpy()
     in_frame = fitted + np.stack([face.origin for face in faces])[:, None, :]
@@ -257,7 +257,7 @@ def summary_rows(frames: pd.DataFrame, *, by: str, level: str) -> list[dict]:
     """One row per region: generic and adapted error (mean of subject means) and their change
     with a subject-level bootstrap CI."""
     rows = []
-    for region in REGIONS:
+    for region in ERROR_REGIONS:
         per_subject = frames.groupby("subject_id")[[f"generic_{region}", f"adapted_{region}"]].mean()
         generic, adapted = per_subject.iloc[:, 0].to_numpy(), per_subject.iloc[:, 1].to_numpy()
         low, high = subject_bootstrap_ci(adapted - generic)
@@ -311,10 +311,10 @@ def save_model(folder: Path, name: str, faces: list[AnnotatedFace], options: Sha
     """Train the final model on every face, write it and its card; return its SHA-256."""
     predictor, info = train_predictor(faces, options, threads=threads)
     path = folder / f"{name}.dat"
-    cache.atomic_write(path, lambda tmp: predictor.save(str(tmp)))
+    atomic_write(path, lambda tmp: predictor.save(str(tmp)))
     sha256 = cache.file_digest(path)
     card = model_card(name, faces, options, info, evaluation, sha256=sha256)
-    cache.atomic_write(folder / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(card, indent=2)))
+    atomic_write(folder / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(card, indent=2)))
     log.info("landmarks-train: %s: %d frames (%d with mirror images) trained in %.1f s; peak "
              "memory %.0f MiB", name, info["faces"], info["training_faces"], info["seconds"],
              peak_memory_mb())
@@ -577,7 +577,7 @@ def run(args) -> int:
                                subject_folds=args.subject_folds, cohort=args.cohort_model,
                                threads=max(args.workers, 1))
     clear_models(folder, set(choice["model"]) - {GENERIC})
-    cache.atomic_write(folder / "IDENTIFIABLE.txt", lambda tmp: tmp.write_text(IDENTIFIABLE_NOTE))
+    atomic_write(folder / "IDENTIFIABLE.txt", lambda tmp: tmp.write_text(IDENTIFIABLE_NOTE))
     cache.write_parquet(frames, args.out / FRAMES_TABLE)
     write_csv(adaptation_summary(frames), args.out / ADAPTATION_TABLE)
     write_csv(choice, folder / CHOICE_FILE)

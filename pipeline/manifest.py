@@ -3,14 +3,14 @@
 One row per recording. Columns:
 
 - required: ``recording_id, subject_id, group, task, visit``; ``task`` is one of NeuroFace's nine
-  task codes (``pipeline.tasks.NEUROFACE``) or a task of the clinic's tasks file
+  task codes (``core.tasks.NEUROFACE``) or a task of the clinic's tasks file
   (``pipeline.task_file``, ``--tasks``);
 - media: ``video_path`` and/or ``audio_path`` (either may be empty; a row needs one of them);
   paths are relative to the data root (the manifest's folder unless ``--data-root`` is given) and
   may not escape it;
 - optional: ``landmarks_path`` (manual landmarks), ``age`` (years), ``sex`` (M/F),
   ``visit_date`` (``YYYY-MM-DD``; orders the visits when their codes are not all numbers, see
-  ``pipeline.visits``), ``score_<name>`` (clinical scores, numeric, per recording),
+  ``core.visits``), ``score_<name>`` (clinical scores, numeric, per recording),
   ``outcome_<name>`` (numeric outcomes), ``covariate_<name>`` (numeric covariates for the
   metadata model).
 
@@ -36,12 +36,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import ConfigError, ManifestError, MediaError
+from core.tasks import GROUPS, NEUROFACE, SEXES, TaskSpec
+from core.visits import DATE_COLUMN, ROW_COLUMN, visit_rank
 from features.audio.silence import silence_reason
 from pipeline.cache import file_digest, read_parquet_metadata
-from pipeline.errors import ConfigError, ManifestError, MediaError
 from pipeline.media import MediaFacts, probe
-from pipeline.tasks import GROUPS, NEUROFACE, SEXES, TaskSpec
-from pipeline.visits import DATE_COLUMN, ROW_COLUMN, visit_rank
 
 REQUIRED = ("recording_id", "subject_id", "group", "task", "visit")
 PATH_COLUMNS = ("video_path", "audio_path", "landmarks_path")
@@ -289,7 +289,7 @@ def _row_issues(table: pd.DataFrame, file: str, data_root: Path, require_group: 
 
 
 def _visit_order_issues(table: pd.DataFrame, file: str, row_issues: list[Issue]) -> list[Issue]:
-    """A conflict in the visit order (see ``pipeline.visits``) among the rows whose subject, visit
+    """A conflict in the visit order (see ``core.visits``) among the rows whose subject, visit
     and date cells are sound; it concerns the cohort, not one recording."""
     unsound = {i.row for i in row_issues if i.severity == "error" and i.column in ORDER_COLUMNS}
     rows = _manifest_rows(table)
@@ -464,7 +464,7 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     progress : callable, optional
         Wraps an iterable to show progress (e.g. tqdm).
     vocabulary : dict
-        Task name -> ``pipeline.tasks.TaskSpec`` of every task the manifest may name: NeuroFace's
+        Task name -> ``core.tasks.TaskSpec`` of every task the manifest may name: NeuroFace's
         nine, and a clinic's own from its tasks file (``pipeline.task_file``).
 
     Returns

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import av
 
+from core.errors import MediaError
 from features.audio.decode import load_audio
 from features.audio.silence import peak_dbfs
 from features.clip_time import container_start
-from pipeline.errors import MediaError
 
 WAV_UNSET_SIZES = (0, 0xFFFFFFFF)
 

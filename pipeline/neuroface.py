@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import ManifestError
-from pipeline.tasks import NEUROFACE
+from core.errors import ManifestError
+from core.tasks import NEUROFACE
 
 VIDEO_PATTERN = re.compile(r"^(?P<subject>(?:[ASN]\d{3}|OP\d{2}))_(?P<session>\d{2})_"
                            r"(?P<task>[A-Z]+_[A-Z]+)_color\.avi$", re.IGNORECASE)

@@ -21,7 +21,7 @@ A single clip (``--video``) is scored by the models trained on its task alone (w
 names the tasks each model needs.
 
 Outputs, with pseudonymous ids only and every text cell neutralised against spreadsheet formulas
-(``pipeline.spreadsheet``):
+(``core.spreadsheet``):
 
 - ``OUT/predictions.csv``: one row per subject, target and model scored, with class probabilities
   (or the predicted score); ``n_missing_features``, how many of the model's features were absent
@@ -47,18 +47,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.errors import ConfigError, ModelMismatchError
+from core.files import atomic_write
+from core.privacy import scrub_paths
+from core.spreadsheet import write_csv
+from core.tasks import NEUROFACE
+from core.visits import first_visits
 from models import modelset
 from models.artifacts import BUNDLE_FILE, CARD_JSON, Bundle, BundleError, load_bundle, read_json
 from models.scoring import align_to_model, missing_tasks, tasks_by_visit, trained_tasks
-from pipeline import cache
-from pipeline.errors import ConfigError, ModelMismatchError
-from pipeline.privacy import run_known_paths, scrub_paths
+from pipeline.privacy import run_known_paths
 from pipeline.run import run_stages, selected_stages
-from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
 from pipeline.task_file import resolve_vocabulary, run_vocabulary
-from pipeline.tasks import NEUROFACE
-from pipeline.visits import first_visits
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Predict impairment, severity and recovery for new recordings with trained models."
@@ -155,7 +156,7 @@ def single_video_manifest(args) -> Path:
     row = {"recording_id": f"{args.subject}_{args.visit}_{args.task}", "subject_id": args.subject,
            "group": "", "task": args.task, "visit": args.visit, "video_path": str(video)}
     path = args.out / "predict_manifest.csv"
-    cache.atomic_write(path, lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))
+    atomic_write(path, lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))
     args.data_root = video.parent
     return path
 
@@ -309,7 +310,7 @@ def score(table: pd.DataFrame, present: dict, model: TrainedModel, *, top: int,
         Score a visit lacking tasks the model was trained on (marked in ``imputed_tasks``)
         instead of refusing it.
     tasks : dict
-        Task name -> ``pipeline.tasks.TaskSpec`` of the new recordings' tasks (their run's
+        Task name -> ``core.tasks.TaskSpec`` of the new recordings' tasks (their run's
         vocabulary), for the reasons' words.
 
     Returns

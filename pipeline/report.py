@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import ConfigError
+from core.files import atomic_write
 from models import artifacts, modelset
 from pipeline import __version__, cache
-from pipeline.errors import ConfigError
 from pipeline.face_features import GENERIC_TABLE as GENERIC_FACE_TABLE
 from pipeline.landmarks_train import ADAPTATION_TABLE
 from pipeline.manifest import VALIDATED_FILE
@@ -41,7 +42,7 @@ DESCRIPTION = ("Write the feature-importance report (one self-contained HTML fil
                "participant pages.")
 CODE_MODULES = ["reports.importance", "reports.figures", "reports.methods", "reports.html",
                 "reports.export", "reports.longitudinal", "models.modelset", "models.targets",
-                "pipeline.report", "pipeline.visits", "pipeline.privacy"]
+                "pipeline.report", "core.visits", "pipeline.privacy"]
 REPORT_FOLDER = "report"
 REPORT_FILE = "report.html"
 FIGURE_FOLDER = "figures"
@@ -137,7 +138,7 @@ def _write_folder(folder: Path, files: dict, suffix: str, write) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    cache.atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def run(args) -> int:

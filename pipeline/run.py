@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import ConfigError
 from pipeline.config import STAGES
-from pipeline.errors import ConfigError
 from pipeline.manifest import VALIDATED_FILE, Issue
 from pipeline.runner import ERROR_COLUMNS
 from pipeline.stage import stage_main

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from pipeline import cache
-from pipeline.errors import RunFolderBusyError
+from core.errors import RunFolderBusyError
+from core.files import remove_temp_files
 
 log = logging.getLogger("avstroke")
 LOCK_FILE = ".lock"
@@ -69,7 +69,7 @@ def locked(run_dir: str | Path) -> Iterator[Path]:
 def prepared(run_dir: str | Path) -> Iterator[None]:
     """Lock the run folder and clear the temporary files of writes that were killed."""
     with locked(run_dir):
-        removed = cache.remove_temp_files(run_dir)
+        removed = remove_temp_files(run_dir)
         if removed:
             log.info("run folder: removed %d temporary files left by an interrupted run", len(removed))
             for path in removed:

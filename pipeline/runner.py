@@ -22,8 +22,9 @@ import joblib
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline.privacy import run_known_paths, scrub_paths
-from pipeline.spreadsheet import write_csv
+from core.privacy import scrub_paths
+from core.spreadsheet import write_csv
+from pipeline.privacy import run_known_paths
 
 log = logging.getLogger("avstroke")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import dlib
 import pandas as pd
 
+from core.errors import ConfigError
 from pipeline import cache
-from pipeline.errors import ConfigError
 
 MODELS_DIR = "shape_models"
 # The generic model's tables of the recordings landmarks-train learns from: the boxes it trains

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from core.errors import AvstrokeError
 from pipeline.config import DEFAULT_MANIFEST, DEFAULT_RUN_DIR, LOG_DIR
-from pipeline.errors import AvstrokeError
 from pipeline.manifest import check_validated_from
 from pipeline.run_folder import prepared
 from pipeline.task_file import check_tasks_from

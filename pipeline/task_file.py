@@ -8,7 +8,7 @@ The tasks file is a CSV with one row per task (the header is row 1):
   ``<modality>__<task>__<feature>``;
 - ``kind`` (required): ``speech`` (a sentence, a reading passage), ``ddk`` (syllable
   repetition), ``vowel`` (a sustained vowel) or ``movement`` (a non-speech movement); the kind
-  decides which features the task gets (``pipeline.tasks``);
+  decides which features the task gets (``core.tasks``);
 - ``face_profile``: what its video is measured on, one of
   ``features.video.face_features.PROFILES``; when empty, the kind's default
   (``default_profile``: speech -> sentence, ddk -> pa or pataka by cycle, vowel -> open); a
@@ -37,13 +37,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import ConfigError
+from core.tasks import (DDK, KIND_WORDS, KINDS, MOVEMENT, NEUROFACE, TaskSpec, vocabulary_from_records,
+                        vocabulary_records)
 from features.registry import SEP
 from features.video.face_features import PROFILES, default_profile
 from pipeline.cache import file_digest, read_parquet_metadata
-from pipeline.errors import ConfigError
 from pipeline.manifest import ID_PATTERN, ID_RULE, VALIDATED_FILE, Issue, read_csv_cells
-from pipeline.tasks import (DDK, KIND_WORDS, KINDS, MOVEMENT, NEUROFACE, TaskSpec, vocabulary_from_records,
-                            vocabulary_records)
 
 REQUIRED = ("task", "kind")
 OPTIONAL = ("face_profile", "syllables_per_cycle", "description")
@@ -240,7 +240,7 @@ def run_vocabulary(run_dir: str | Path) -> dict:
 
     A folder validated by an avstroke older than tasks files knew NeuroFace's nine only, and gets
     them; so does a folder without a validated manifest (tables assembled elsewhere), whose other
-    tasks then read as unknown (``pipeline.tasks.task_spec``).
+    tasks then read as unknown (``core.tasks.task_spec``).
     """
     records = _validated_metadata(run_dir).get(VOCABULARY_KEY)
     return dict(NEUROFACE) if records is None else vocabulary_from_records(records)

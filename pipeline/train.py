@@ -29,13 +29,13 @@ from datetime import date
 
 import pandas as pd
 
+from core.errors import ConfigError, TargetError
 from models import artifacts, modelset
 from models.cv import evaluation_plan, make_outer_splits, n_folds_for
 from models.evaluate import fit_final, nested_cv, results_summary
 from models.modalities import BENCHMARK_SET, FINAL_SET, control_excluded_tasks, modality_sets
 from models.targets import build_target
 from pipeline import cache, runner
-from pipeline.errors import ConfigError, TargetError
 from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
 
@@ -43,7 +43,7 @@ log = logging.getLogger("avstroke")
 DESCRIPTION = "Train and evaluate XGBoost and the fusion network with subject-grouped nested CV."
 CODE_MODULES = ["models.cv", "models.evaluate", "models.xgb", "models.fusion", "models.metrics",
                 "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "models.modelset",
-                "pipeline.train", "pipeline.visits"]
+                "pipeline.train", "core.visits"]
 DEFAULT_TARGETS = "group:PS-vs-HC,group:ALS-vs-HC,group:3class,score:score_mean_tot,recovery"
 MODELS = ("xgb", "fusion")
 INNER_SPLITS = 3

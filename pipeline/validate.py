@@ -24,11 +24,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from core.privacy import scrub_paths
+from core.spreadsheet import write_csv
 from pipeline import cache, manifest, task_file
 from pipeline.config import DEFAULT_MANIFEST
-from pipeline.privacy import known_paths, scrub_paths
+from pipeline.privacy import known_paths
 from pipeline.runner import ItemResult, progress_enabled, record_errors
-from pipeline.spreadsheet import write_csv
 from pipeline.stage import stage_main
 
 log = logging.getLogger("avstroke")

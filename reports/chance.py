@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pipeline.errors import check_option
+from core.errors import check_option
 
 # The metric each task type is judged on, and that metric's value for a model with no information.
 CHANCE_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc", "regression": "spearman"}

@@ -6,20 +6,20 @@ Everything here works on tables; only ``write_workbook`` and ``write_csvs`` touc
   ``visit``, ``task``), then recording-level feature columns ``<modality>__<feature>``. Recording
   ids and media paths are never exported.
 - ``control_norms``: mean, SD and number of values of the control group's first visit
-  (``pipeline.visits``), per task and feature (a measure means different things in different
+  (``core.visits``), per task and feature (a measure means different things in different
   tasks, so norms are never pooled).
 - ``z_scores``: raw z = (value - control mean) / control SD, same layout as the values. The sign is
   not flipped by clinical direction; the dictionary's ``direction`` and ``positive_z_means``
   columns say whether a high value is worse.
 - ``change_scores``: per followed-up subject, task and feature, the first and the last visit's
-  values (``pipeline.visits``), the change, the change in control SDs and, where controls were
+  values (``core.visits``), the change, the change in control SDs and, where controls were
   recorded twice, a reliable change index; ``change_means`` reads the sign with the clinical
   direction, and the dictionary's ``improvement_is`` says which way is better.
 - ``data_dictionary``: one row per exported column, in words, from the feature registry.
 
 Column headers keep the machine names (``face__commissure_excursion_asym_pct``), so a sheet reads
 back into pandas unchanged; the plain words live in the dictionary sheet. Text that starts like a
-spreadsheet formula is written with a leading ``'`` (``pipeline.spreadsheet``), in the workbook and
+spreadsheet formula is written with a leading ``'`` (``core.spreadsheet``), in the workbook and
 in the CSV files.
 """
 from __future__ import annotations
@@ -34,14 +34,14 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 # Importing features.metadata also registers meta__age and meta__sex_female.
+from core.errors import ConfigError, ManifestError, check_option
+from core.files import atomic_write
+from core.privacy import FILE_LIKE
+from core.spreadsheet import neutralised, store_text_as_text, write_csv
+from core.tasks import GROUP_NAMES, GROUPS
+from core.visits import RULE_WORDS, first_visits, visit_rank
 from features.metadata import COVARIATE_PREFIX, register_covariate
 from features.registry import SEP, Feature, lookup, parse_column
-from pipeline.cache import atomic_write
-from pipeline.errors import ConfigError, ManifestError, check_option
-from pipeline.privacy import FILE_LIKE
-from pipeline.spreadsheet import neutralised, store_text_as_text, write_csv
-from pipeline.tasks import GROUP_NAMES, GROUPS
-from pipeline.visits import RULE_WORDS, first_visits, visit_rank
 
 KEY_COLUMNS = ["subject_id", "group", "visit", "task"]
 SHEETS = ("values", "z_scores", "changes", "control_norms", "dictionary", "about")
@@ -200,7 +200,7 @@ def feature_values(recordings: pd.DataFrame, *, columns: list[str] | None = None
     ----------
     recordings : DataFrame
         The recording-level table (``features/recordings.parquet``): ``subject_id``, ``group``,
-        ``visit``, ``task`` and ``<modality>__<feature>`` columns, and what ``pipeline.visits``
+        ``visit``, ``task`` and ``<modality>__<feature>`` columns, and what ``core.visits``
         orders visits by. Paths, ``recording_id``, clinical scores, ``manifest_row`` and
         ``visit_date`` are not exported.
     columns : list of str, optional
@@ -210,7 +210,7 @@ def feature_values(recordings: pd.DataFrame, *, columns: list[str] | None = None
     -------
     DataFrame
         ``subject_id, group, visit, task`` then float feature columns, sorted by subject, visit
-        (in ``pipeline.visits`` order) and task; NaN where a value is not computable.
+        (in ``core.visits`` order) and task; NaN where a value is not computable.
 
     Raises
     ------
@@ -247,11 +247,11 @@ def control_norms(recordings: pd.DataFrame, *, control_group: str = "HC",
     Parameters
     ----------
     recordings : DataFrame
-        The recording-level table, with what ``pipeline.visits`` orders visits by. The output of
+        The recording-level table, with what ``core.visits`` orders visits by. The output of
         ``feature_values`` lacks that and serves only when the visit codes are numbers.
         Participant information (``meta__*``) is not normed.
     control_group : str
-        Group code of the controls, one of ``pipeline.tasks.GROUPS``.
+        Group code of the controls, one of ``core.tasks.GROUPS``.
     columns : list of str, optional
         Only these feature columns, in this order (e.g. those ``feature_values`` kept); default
         every feature column of ``recordings``.
@@ -323,12 +323,12 @@ def z_scores(recordings: pd.DataFrame, norms: pd.DataFrame) -> pd.DataFrame:
 
 
 def followed_up_visits(table: pd.DataFrame) -> pd.DataFrame:
-    """Each followed-up subject's first and last visit codes, in ``pipeline.visits`` order.
+    """Each followed-up subject's first and last visit codes, in ``core.visits`` order.
 
     Parameters
     ----------
     table : DataFrame
-        Rows with ``subject_id`` and ``visit`` and what ``pipeline.visits`` orders visits by: the
+        Rows with ``subject_id`` and ``visit`` and what ``core.visits`` orders visits by: the
         recording table (``features/recordings.parquet``) or the subject table.
 
     Returns
@@ -439,7 +439,7 @@ def change_scores(recordings: pd.DataFrame, values: pd.DataFrame, norms: pd.Data
     Parameters
     ----------
     recordings : DataFrame
-        The recording-level table, with what ``pipeline.visits`` orders visits by.
+        The recording-level table, with what ``core.visits`` orders visits by.
     values : DataFrame
         ``feature_values`` output.
     norms : DataFrame
@@ -509,7 +509,7 @@ def data_dictionary(columns: list[str], tasks: list) -> pd.DataFrame:
         Key columns (``subject_id``, ``group``, ``visit``, ``task``) and recording-level feature
         columns, e.g. ``list(values.columns)``.
     tasks : list of TaskSpec
-        The exported rows' tasks (``pipeline.tasks.TaskSpec`` from the run's vocabulary): the
+        The exported rows' tasks (``core.tasks.TaskSpec`` from the run's vocabulary): the
         ``task`` column's description words them, and a feature's ``tasks`` cell lists those it
         applies to.
 
@@ -667,7 +667,7 @@ def write_workbook(path: str | Path, sheets: dict, *, highlight_beyond: float = 
     -----
     One header row of machine column names, bold and frozen (with the id columns), so
     ``pd.read_excel(path, sheet_name="values")`` gives back the values table; missing values are
-    empty cells. Every text cell is neutralised (``pipeline.spreadsheet``) and stored as text, so
+    empty cells. Every text cell is neutralised (``core.spreadsheet``) and stored as text, so
     no cell is a formula.
     """
     if not (isinstance(highlight_beyond, (int, float)) and math.isfinite(highlight_beyond)
@@ -691,7 +691,7 @@ def write_workbook(path: str | Path, sheets: dict, *, highlight_beyond: float = 
 
 
 def write_csvs(folder: str | Path, sheets: dict) -> list[Path]:
-    """Write each sheet as ``<folder>/<sheet>.csv`` with ``pipeline.spreadsheet.write_csv``."""
+    """Write each sheet as ``<folder>/<sheet>.csv`` with ``core.spreadsheet.write_csv``."""
     _check_sheets(sheets)
     folder = Path(folder)
     return [write_csv(table, folder / f"{name}.csv") for name, table in sheets.items()]

@@ -15,9 +15,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from core.errors import ConfigError
+from core.files import atomic_write
 from models.metrics import subject_resamples
-from pipeline.cache import atomic_write
-from pipeline.errors import ConfigError
 
 DPI = 110
 WIDTH_IN = 9.0

@@ -27,16 +27,16 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core.errors import ConfigError, TargetError
+from core.privacy import scrub_paths
+from core.tasks import GROUP_NAMES, GROUPS, KIND_WORDS
+from core.visits import first_visits
 from features.registry import SEP, lookup
 from features.video.face_features import QUALITY_BAR, QUALITY_MAX_GAP_S, QUALITY_MIN_FACE_SHARE
-from features.video.landmark_error import POINT_GROUPS
+from features.video.landmark_error import ERROR_REGIONS
 from models.metrics import PRIMARY_METRIC, roc_auc
 from models.modalities import FINAL_SET
 from models.targets import build_target
-from pipeline.errors import ConfigError, TargetError
-from pipeline.privacy import scrub_paths
-from pipeline.tasks import GROUP_NAMES, GROUPS, KIND_WORDS
-from pipeline.visits import first_visits
 from reports import figures
 from reports.chance import (CHANCE_LEVEL, CHANCE_METRIC, PERMUTATION_ALPHA,
                             above_chance)
@@ -93,7 +93,7 @@ class RunInputs:
     validation : DataFrame
         ``validation.csv`` (severity, file, row, column, recording_id, message); may be empty.
     tasks : dict
-        Task name -> ``pipeline.tasks.TaskSpec``: the run's task vocabulary
+        Task name -> ``core.tasks.TaskSpec``: the run's task vocabulary
         (``pipeline.task_file.run_vocabulary``), whose descriptions word the tasks.
     landmarks_quality : DataFrame, optional
         ``landmarks_quality.parquet``.
@@ -249,7 +249,7 @@ def cohort_rows(table: pd.DataFrame, recordings: pd.DataFrame,
 
 def task_rows(recordings: pd.DataFrame, tasks: dict) -> tuple[list[str], list[dict]]:
     """Recordings per task (rows) and group (columns), each task with its words and kind
-    (``tasks``: the run's vocabulary, task name -> ``pipeline.tasks.TaskSpec``)."""
+    (``tasks``: the run's vocabulary, task name -> ``core.tasks.TaskSpec``)."""
     groups = _ordered_groups(recordings["group"])
     counts = recordings.groupby(["task", "group"]).size().unstack(fill_value=0)
     rows = [{"task": task, "words": task_words(task, tasks),
@@ -307,7 +307,7 @@ def quality_rows(quality: pd.DataFrame | None, recordings: pd.DataFrame) -> list
 
 def landmark_error_summary(landmarks_error: pd.DataFrame) -> pd.DataFrame:
     """Mean NME per participant group (overall and per point group) and faces compared."""
-    columns = [c for c in ["overall", *POINT_GROUPS] if c in landmarks_error.columns]
+    columns = [c for c in ERROR_REGIONS if c in landmarks_error.columns]
     grouped = landmarks_error.groupby("group")
     summary = grouped[columns].mean()
     summary["n_recordings"] = grouped.size()
@@ -516,7 +516,7 @@ def explain_target(figs: _Figures, *, target: str, bundle, rows: pd.DataFrame, y
 
     ``reported`` maps subject id to the class the evaluation predicted for it (multiclass
     reasons are given towards that class); ``tasks`` is the run's task vocabulary (task name ->
-    ``pipeline.tasks.TaskSpec``), whose descriptions word the features' tasks.
+    ``core.tasks.TaskSpec``), whose descriptions word the features' tasks.
     """
     model = bundle.model
     columns = list(bundle.feature_columns)
@@ -860,7 +860,7 @@ def deviation_rows(z: pd.DataFrame, subject: str, *, top: int, tasks: dict) -> l
     top : int
         Rows per visit.
     tasks : dict
-        Task name -> ``pipeline.tasks.TaskSpec``: the run's vocabulary, whose descriptions word
+        Task name -> ``core.tasks.TaskSpec``: the run's vocabulary, whose descriptions word
         the tasks.
 
     Returns
@@ -960,7 +960,7 @@ def _landmark_block(figs: _Figures, landmarks_error: pd.DataFrame | None) -> dic
     if landmarks_error is None or landmarks_error.empty:
         return {"summary": None, "figure": None, "columns": [], "rows": []}
     summary = landmark_error_summary(landmarks_error)
-    columns = [c for c in ["overall", *POINT_GROUPS] if c in summary.columns]
+    columns = [c for c in ERROR_REGIONS if c in summary.columns]
     figure = figs.add("landmark_error", figures.landmark_error_figure(
         summary, point_groups=columns,
         title="Landmark error against manual landmarks, by participant group"),

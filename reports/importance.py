@@ -3,7 +3,7 @@
 Everything here is pure (tables and fitted models in, tables out); nothing reads or writes files.
 
 - ``plain_name``: a feature column as a clinician reads it, from the feature registry and the
-  run's task vocabulary (``pipeline.tasks``: a task is worded by its description), e.g.
+  run's task vocabulary (``core.tasks``: a task is worded by its description), e.g.
   ``face__NSM_SPREAD__commissure_excursion_asym_pct`` -> "Left-right difference in mouth corner
   movement, in percent of the side that moves more (%), tight-lip smile task".
 - ``gain_importance``: XGBoost total gain of the final model per feature (its share of the summed
@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 import xgboost
 
+from core.errors import AvstrokeError, ConfigError, check_option
 from features.registry import Feature, lookup, parse_column
 from models.cv import make_outer_splits
 from models.metrics import PRIMARY_METRIC, UndefinedMetric, metric_spec
 from models.xgb import fit_xgb
-from pipeline.errors import AvstrokeError, ConfigError, check_option
 
 MODALITY_TAGS = {"face": "face video", "quality": "tracking quality", "audio": "eGeMAPS",
                  "voice": "Praat", "ddk": "syllable repetition", "timing": "speech timing",
@@ -49,7 +49,7 @@ class ImportanceError(AvstrokeError):
 
 def task_words(task: str, tasks: dict) -> str:
     """Plain words for a task code: its description in ``tasks`` (task name ->
-    ``pipeline.tasks.TaskSpec``), or the code itself for a task ``tasks`` does not hold."""
+    ``core.tasks.TaskSpec``), or the code itself for a task ``tasks`` does not hold."""
     return tasks[task].description if task in tasks else f"{task} task"
 
 
@@ -103,7 +103,7 @@ def plain_name(column: str, tasks: dict) -> str:
     column : str
         ``<modality>__<task>__<feature>`` or ``<modality>__<feature>``.
     tasks : dict
-        Task name -> ``pipeline.tasks.TaskSpec``: the run's vocabulary, whose descriptions word
+        Task name -> ``core.tasks.TaskSpec``: the run's vocabulary, whose descriptions word
         the tasks.
 
     Returns
@@ -408,7 +408,7 @@ def importance_table(*, gain: pd.DataFrame, shap: pd.DataFrame, tasks: dict,
     shap : DataFrame
         From ``mean_abs_shap``.
     tasks : dict
-        Task name -> ``pipeline.tasks.TaskSpec`` (the run's vocabulary), for the names.
+        Task name -> ``core.tasks.TaskSpec`` (the run's vocabulary), for the names.
     permutation : DataFrame, optional
         ``oof_explanations(...)["permutation"]``.
 
@@ -533,7 +533,7 @@ def subject_reasons(contributions: np.ndarray, values: np.ndarray, columns: list
     columns : list of str
         Feature columns.
     tasks : dict
-        Task name -> ``pipeline.tasks.TaskSpec`` (the run's vocabulary), for the names.
+        Task name -> ``core.tasks.TaskSpec`` (the run's vocabulary), for the names.
     top : int
         How many reasons (>= 1).
     leave_out : ndarray of bool, shape (p,), optional

@@ -1,6 +1,6 @@
 """The longitudinal view: what changed between each followed-up participant's first and last visits.
 
-For every participant seen at two or more visits (first and last by ``pipeline.visits``): the
+For every participant seen at two or more visits (first and last by ``core.visits``): the
 SLP total at both visits and the share of the impairment gone, whether that counts as recovery
 (``models.targets.recovery_outcomes``, the recovery target's own definition), the out-of-fold
 probability of recovery each model gave from the first visit alone, and both visits' values of the
@@ -258,7 +258,7 @@ def longitudinal_view(table: pd.DataFrame, changes: pd.DataFrame, *, importance:
     probabilities : dict
         ``recovery_probabilities`` output.
     tasks : dict
-        The run's task vocabulary (task name -> ``pipeline.tasks.TaskSpec``).
+        The run's task vocabulary (task name -> ``core.tasks.TaskSpec``).
     top : int
         Features to follow.
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import ConfigError
 from features.audio.voice_quality import VOWEL_MAX_TRIM_SHARE, VOWEL_TRIM_S
 from models.xgb import DEEP_TREES_MIN_SUBJECTS, default_grid
-from pipeline.errors import ConfigError
 from reports.chance import CHANCE_LEVEL, PERMUTATION_ALPHA
 
 FUSION_WORDS = {"mean": "embeddings averaged over the modalities present",

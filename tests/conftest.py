@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.phantom.writer import write_clip
+from core.media_writer import write_clip
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
@@ -71,7 +71,7 @@ SMALL_PHANTOM_TASKS = ("NSM_SPREAD", "DDK_PA")
 @pytest.fixture(scope="session")
 def small_phantom(tmp_path_factory) -> Path:
     """A tiny phantom cohort (2 subjects per group, 2 tasks, 2 s clips), made once per session."""
-    from pipeline.phantom.generate import PhantomParams, generate
+    from phantom.generate import PhantomParams, generate
 
     out = tmp_path_factory.mktemp("phantom")
     generate(out, PhantomParams(subjects_per_group=2, stroke_subjects=2, followup_share=0.5, seed=3, clip_s=2.0),
@@ -84,7 +84,7 @@ PHANTOM_RUN_SUBJECTS_PER_GROUP = 25
 
 
 def phantom_cohort_run(root: Path, phantom_options: list[str], run_options: tuple = ()) -> dict:
-    """Write a phantom cohort with ``avstroke phantom`` and run it through ``assemble``
+    """Write a phantom cohort with ``avstroke-phantom`` and run it through ``assemble``
     (``run_options`` are added to ``avstroke run``).
 
     Returns
@@ -92,10 +92,11 @@ def phantom_cohort_run(root: Path, phantom_options: list[str], run_options: tupl
     dict
         ``data`` (phantom folder with ``truth/``) and ``run`` (run folder).
     """
+    from phantom.__main__ import main as phantom
     from pipeline.cli import main as cli
 
     data, manifest, run = root / "data", root / "data_manifest.csv", root / "run"
-    assert cli(["phantom", "--out", str(data), *phantom_options]) == 0
+    assert phantom(["--out", str(data), *phantom_options]) == 0
     assert cli(["manifest", "--layout", "neuroface", str(data), "--out", str(manifest)]) == 0
     assert cli(["run", "--manifest", str(manifest), "--out", str(run), "--to", "assemble",
                 "--workers", "2", *run_options]) == 0
@@ -128,11 +129,11 @@ TRUTH_SUBJECTS_PER_GROUP = 6
 
 @pytest.fixture(scope="session")
 def truth_run(tmp_path_factory) -> dict:
-    """A truth cohort (``avstroke phantom --truth-cohort``: identities from the hand-annotated LFPW
+    """A truth cohort (``avstroke-phantom --truth-cohort``: identities from the hand-annotated LFPW
     photos, balanced across groups; smile, /pa/, /pa-ta-ka/ and sentence clips with several
     attempts and sentences; a first frame at pts 1), 6 subjects per group and every post-stroke
     subject followed up, run through every stage up to ``assemble`` with landmarks adapted to
-    its annotated frames (``pipeline.phantom.proof.TRUTH_RUN_OPTIONS``; the generic model's
+    its annotated frames (``tests.oracle.TRUTH_RUN_OPTIONS``; the generic model's
     landmarks and face features are kept as the "before"). About 20 minutes on two cores shared
     with other jobs (19 min 33 s measured, 21 CPU-minutes; 34 minutes on a busier machine);
     skipped when ../shared/realdata is absent.
@@ -143,7 +144,7 @@ def truth_run(tmp_path_factory) -> dict:
         ``data`` (phantom folder with ``truth/``), ``run`` (run folder) and
         ``subjects_per_group``.
     """
-    from pipeline.phantom.proof import TRUTH_RUN_OPTIONS
+    from tests.oracle import TRUTH_RUN_OPTIONS
 
     faces = realdata("faces", "lfpw")
     cohort = phantom_cohort_run(tmp_path_factory.mktemp("truth_run"), [

@@ -10,13 +10,13 @@ import parselmouth
 import pytest
 from parselmouth.praat import call
 
+from core.errors import ConfigError, MediaError, NoAudioError
+from core.tasks import NEUROFACE, TaskSpec
 from features import registry
 from features.audio import ddk, egemaps, segments, silence, timing, voice_quality
 from features.audio.audio_features import CONTROL_COLUMNS, audio_features, nonspeech_control
 from features.audio.decode import load_audio
-from pipeline.errors import ConfigError, MediaError, NoAudioError
 from tests.conftest import realdata
-from pipeline.tasks import NEUROFACE, TaskSpec
 
 SR = 16000
 HEALTHY_VOWELS = ("neurospeech_hc/A.wav", "neurospeech_hc/E.wav", "neurospeech_hc/I.wav",

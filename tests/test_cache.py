@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.files import atomic_write, remove_temp_files, TEMP_NAME
 from pipeline import cache
 
 
@@ -22,7 +23,7 @@ def test_key_changes_with_content_params_and_code(tmp_path):
 def test_code_digest_tracks_the_module_source():
     one = cache.code_digest(["pipeline.cache"])
     assert one == cache.code_digest(["pipeline.cache"])
-    assert one != cache.code_digest(["pipeline.cache", "pipeline.errors"])
+    assert one != cache.code_digest(["pipeline.cache", "core.errors"])
     with pytest.raises(ModuleNotFoundError):
         cache.code_digest(["pipeline.no_such_module"])
 
@@ -91,7 +92,7 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        cache.atomic_write(path, half_written)
+        atomic_write(path, half_written)
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
 
@@ -118,10 +119,10 @@ def test_a_truncated_output_counts_as_absent(tmp_path):
 
 def test_the_temporary_name_pattern_is_the_one_atomic_write_uses(tmp_path):
     names = []
-    cache.atomic_write(tmp_path / "features.xlsx", lambda tmp: names.append(tmp.name) or tmp.write_text("x"))
-    assert cache.TEMP_NAME.match(names[0])
-    assert not cache.TEMP_NAME.match("features.xlsx") and not cache.TEMP_NAME.match("notes.tmp")
+    atomic_write(tmp_path / "features.xlsx", lambda tmp: names.append(tmp.name) or tmp.write_text("x"))
+    assert TEMP_NAME.match(names[0])
+    assert not TEMP_NAME.match("features.xlsx") and not TEMP_NAME.match("notes.tmp")
     left = tmp_path / names[0]
     left.write_text("left by a killed write")
-    assert cache.remove_temp_files(tmp_path) == [left]
+    assert remove_temp_files(tmp_path) == [left]
     assert [p.name for p in tmp_path.iterdir()] == ["features.xlsx"]

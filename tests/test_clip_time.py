@@ -11,6 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import ConfigError
+from core.media_writer import write_clip
+from core.tasks import NEUROFACE
 from features.audio.audio_features import audio_features
 from features.audio.decode import TARGET_SR, load_audio
 from features.clip_time import clip_seconds, container_start
@@ -19,9 +22,6 @@ from features.video.landmarks import TrackerParams, track_landmarks
 from pipeline import audio as audio_stage
 from pipeline import cache
 from pipeline import landmarks as landmark_stage
-from pipeline.errors import ConfigError
-from pipeline.phantom.writer import write_clip
-from pipeline.tasks import NEUROFACE
 from tests.conftest import realdata
 
 FPS = 50

@@ -9,10 +9,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from core.errors import ConfigError, ManifestError
+from core.tasks import NEUROFACE
 from features import registry
 from pipeline import export as export_stage
-from pipeline.errors import ConfigError, ManifestError
-from pipeline.tasks import NEUROFACE
 from reports import export
 
 FACE = next(f for f in registry.entries("face") if f.direction == "higher_worse")

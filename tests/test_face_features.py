@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from numpy.polynomial import Polynomial
 
+from core.errors import ConfigError, NoFaceError
+from core.tasks import NEUROFACE, TaskSpec
 from features import registry
 from features.video import kinematics
 from features.video.face_features import (COLUMNS, face_features, median_variance,
@@ -19,8 +21,6 @@ from features.video.face_features import (COLUMNS, face_features, median_varianc
                                           signed_asymmetry, task_ratio)
 from features.video.normalise import normalise_frames
 from features.video.signals import frame_signals
-from pipeline.errors import ConfigError, NoFaceError
-from pipeline.tasks import NEUROFACE, TaskSpec
 from tests.conftest import realdata
 
 FPS = 50.0

@@ -10,10 +10,11 @@ import shutil
 import pandas as pd
 import pytest
 
+from features.video.landmark_error import ERROR_REGIONS
 from pipeline import cache
 from pipeline.cli import main as cli
 from pipeline.landmarks import tracking_key
-from pipeline.landmarks_train import ADAPTATION_TABLE, REGIONS
+from pipeline.landmarks_train import ADAPTATION_TABLE
 from pipeline.shape_models import CHOICE_FILE, GENERIC, ModelChoice, read_choice
 
 # Small models: this checks the plumbing; tests/test_shape_training.py and the truth tests check
@@ -51,7 +52,7 @@ def test_models_come_with_cards_that_say_they_identify_people(adapted):
 
 def test_the_evaluation_table_compares_both_models_on_the_same_frames(adapted):
     table = pd.read_csv(adapted["run"] / ADAPTATION_TABLE)
-    assert set(table["region"]) == set(REGIONS)
+    assert set(table["region"]) == set(ERROR_REGIONS)
     assert {"all", "group", "task"} <= set(table["by"])
     assert set(table.loc[table["by"] == "group", "level"]) <= {"HC", "ALS", "PS"}
     cohort = table[(table["model"] == "cohort") & (table["by"] == "all")]

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import ManifestError
+from core.media_writer import write_clip
 from pipeline import cache, manifest
 from pipeline.cli import main as cli
-from pipeline.errors import ManifestError
-from pipeline.phantom.writer import write_clip
 from pipeline.run import run_summary
 from pipeline.runner import ItemResult, record_errors
 from tests.conftest import realdata, tiny_clip, tiny_wav

@@ -1,8 +1,8 @@
 """Modality sets of the ablation, and what the recording-condition control may contain."""
 from __future__ import annotations
 
+from core.tasks import NEUROFACE, TaskSpec
 from models.modalities import control_excluded_tasks, modality_sets
-from pipeline.tasks import NEUROFACE, TaskSpec
 
 COLUMNS = ["face__NSM_SPREAD__commissure_excursion_asym_pct", "quality__NSM_SPREAD__face_share",
            "voice__BBP_NORMAL__jitter_local_pct", "meta__age", "nonspeech__DDK_PA__level_dbfs",

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import models.xgb
 from features.table import subject_table
 from models import artifacts, modelset
+import models.xgb
 from pipeline import cache, predict, train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,6 +12,7 @@ import xgboost
 from scipy.special import expit, logit
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
+from core.errors import ModelMismatchError, TargetError
 from models import artifacts, evaluate, metrics
 from models.cv import (Fold, SubjectLeakError, assert_no_subject_leak, make_inner_splits,
                        make_outer_splits)
@@ -19,7 +20,6 @@ from models.evaluate import fit_final, nested_cv, results_summary
 from models.fusion import fit_fusion, load_fusion, save_fusion
 from models.preprocess import Preprocessor, fit_preprocessor
 from models.xgb import fit_xgb
-from pipeline.errors import ModelMismatchError, TargetError
 
 # One quick XGBoost setting: no inner search, so nested CV stays fast in tests.
 FAST_XGB = {"grid": [{"max_depth": 1, "n_estimators": 40, "learning_rate": 0.3,

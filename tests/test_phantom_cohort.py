@@ -7,15 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.tasks import NEUROFACE
 from features.video.decode import iter_frames
 from features.video.landmarks import landmark_array, track_landmarks
+from phantom import design
+from phantom.__main__ import main as phantom_command
+from phantom.generate import PhantomParams, clip_scores, cohort_of, generate, subject_room
+from phantom.schedule import LEAD_IN_S
 from pipeline import manifest as manifest_mod
 from pipeline.cli import main as cli
 from pipeline.neuroface import place_neuroface
-from pipeline.phantom import design
-from pipeline.phantom.generate import PhantomParams, clip_scores, cohort_of, generate, subject_room
-from pipeline.phantom.schedule import LEAD_IN_S
-from pipeline.tasks import NEUROFACE
 
 from tests.conftest import SMALL_PHANTOM_TASKS as TASKS
 
@@ -139,9 +140,9 @@ def test_followup_recovery_follows_baseline():
 
 
 def test_phantom_command_rejects_bad_options(tmp_path):
-    assert cli(["phantom", "--out", str(tmp_path), "--subjects", "1"]) == 2
-    assert cli(["phantom", "--out", str(tmp_path), "--stroke-subjects", "1"]) == 2
-    assert cli(["phantom", "--out", str(tmp_path), "--tasks", "NSM_SMILE"]) == 2
+    assert phantom_command(["--out", str(tmp_path), "--subjects", "1"]) == 2
+    assert phantom_command(["--out", str(tmp_path), "--stroke-subjects", "1"]) == 2
+    assert phantom_command(["--out", str(tmp_path), "--tasks", "NSM_SMILE"]) == 2
 
 
 def demo_subject_table(params: PhantomParams) -> pd.DataFrame:

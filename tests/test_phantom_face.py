@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
+from core.errors import ConfigError, MediaError
+from core.ibug68 import LEFT_SIDE, MIDLINE, MIRROR_INDEX, RIGHT_SIDE
 from features.video.dlib_models import face_detector, shape_predictor, shape_to_array
-from features.video.ibug68 import MIRROR_INDEX
 from features.video.landmark_error import read_ibug_pts
-from pipeline.errors import ConfigError, MediaError
-from pipeline.phantom import face as F
-from pipeline.phantom import motion as M
-from pipeline.phantom.schedule import build_schedule
+from phantom import face as F
+from phantom import motion as M
+from phantom.schedule import build_schedule
 from tests.conftest import realdata
 
 FPS = 50.0
@@ -245,11 +245,11 @@ def test_dlib_finds_rendered_lfpw_faces():
 # ---------------------------------------------------------------------------------------------
 
 def test_sides_partition_the_landmarks():
-    sides = np.concatenate([M.LEFT_POINTS, M.RIGHT_POINTS, M.MIDLINE_POINTS])
+    sides = np.concatenate([LEFT_SIDE, RIGHT_SIDE, MIDLINE])
     assert sorted(sides) == list(range(68))
-    np.testing.assert_array_equal(np.sort(MIRROR_INDEX[M.LEFT_POINTS]), np.sort(M.RIGHT_POINTS))
-    np.testing.assert_array_equal(np.sort(MIRROR_INDEX[M.MIDLINE_POINTS]),
-                                  np.sort(M.MIDLINE_POINTS))
+    np.testing.assert_array_equal(np.sort(MIRROR_INDEX[LEFT_SIDE]), np.sort(RIGHT_SIDE))
+    np.testing.assert_array_equal(np.sort(MIRROR_INDEX[MIDLINE]),
+                                  np.sort(MIDLINE))
 
 
 @pytest.mark.parametrize("weakness", [0.3, 0.7])

@@ -2,7 +2,7 @@
 proofs for the models).
 
 The oracle is the same estimator fitted on the true latent severities under the same outer folds
-(pipeline/phantom/proof.py). Uses the shared ``phantom_run`` cohort (25 subjects per group).
+(tests/oracle.py). Uses the shared ``phantom_run`` cohort (25 subjects per group).
 Slow: the cohort takes about seven minutes, the models a few more.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.phantom.proof import (FACE_PLUS_VOICE, compare_with_oracle, face_plus_voice_outcome,
-                                    gap_to_oracle, read_truth)
+from tests.oracle import (FACE_PLUS_VOICE, compare_with_oracle, face_plus_voice_outcome,
+                          gap_to_oracle, read_truth)
 
 pytestmark = pytest.mark.slow
 MODELS = ("xgb", "fusion")

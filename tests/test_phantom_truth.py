@@ -17,8 +17,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from pipeline import cache
-from pipeline.phantom.proof import (ddk_truth_figures, heldout_mouth_figures, recordings_with_truth,
-                                    smile_truth_figures)
+from tests.oracle import (ddk_truth_figures, heldout_mouth_figures, recordings_with_truth,
+                          smile_truth_figures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 FRAME_S = 1 / 50

@@ -8,20 +8,20 @@ import parselmouth
 import pytest
 from parselmouth.praat import call
 
-from pipeline.errors import ConfigError
-from pipeline.phantom.schedule import Event, Schedule, build_schedule, train_rhythm_truth
-from pipeline.phantom.voice import (
-    SPEECH_REF_RMS,
-    VOWEL_F1_F3_HZ,
-    RoomParams,
-    VoiceParams,
-    draw_room_params,
-    sustained_vowel,
-    synthesize,
-    voice_params_for,
-    vowel_formants_hz,
-)
-from pipeline.tasks import MOVEMENT, NEUROFACE
+from core.errors import ConfigError
+from core.tasks import MOVEMENT, NEUROFACE
+from phantom.schedule import Event, Schedule, build_schedule, train_rhythm_truth
+from phantom.voice import (
+                           SPEECH_REF_RMS,
+                           VOWEL_F1_F3_HZ,
+                           RoomParams,
+                           VoiceParams,
+                           draw_room_params,
+                           sustained_vowel,
+                           synthesize,
+                           voice_params_for,
+                           vowel_formants_hz,
+                           )
 
 SR = 44100
 # A steady voice: no intonation, so Praat's F0 and jitter see only what is injected.

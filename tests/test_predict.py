@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import ConfigError, ModelMismatchError
+from core.tasks import NEUROFACE
 from models import artifacts, modelset
 from models.scoring import missing_tasks, tasks_by_visit, trained_tasks
 from models.xgb import MODEL_FILE, fit_xgb
 from pipeline import predict
-from pipeline.errors import ConfigError, ModelMismatchError
-from pipeline.tasks import NEUROFACE
 from reports.importance import plain_name, ranked_reasons, shap_contributions, signed_contributions
 
 SMILE = "face__NSM_SPREAD__commissure_excursion_asym_pct"

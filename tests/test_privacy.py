@@ -5,10 +5,11 @@ from __future__ import annotations
 import openpyxl
 import pandas as pd
 
+from core.errors import MediaError
+from core.privacy import PLACEHOLDER, path_forms, scrub_paths
 from pipeline import export as export_stage
 from pipeline.cli import main as cli
-from pipeline.errors import MediaError
-from pipeline.privacy import PLACEHOLDER, known_paths, path_forms, scrub_paths
+from pipeline.privacy import known_paths
 from pipeline.runner import ItemResult, record_errors, run_items
 from tests.conftest import tiny_clip
 from tests.test_export import recordings_table

@@ -13,13 +13,13 @@ import pytest
 import xgboost
 from markupsafe import escape
 
+from core.errors import ConfigError
+from core.privacy import scrub_paths
+from core.tasks import NEUROFACE
 from features.table import subject_table
 from models.xgb import fit_xgb
 from pipeline import cache, report as report_stage, train as train_stage
 from reports import figures
-from pipeline.errors import ConfigError
-from pipeline.privacy import scrub_paths
-from pipeline.tasks import NEUROFACE
 from reports.chance import PERMUTATION_ALPHA, above_chance
 from reports.html import (CONTROL_MODELS, RunInputs, benchmark_sentence, build_report,
                           chance_sentence, chooser_caution, contribution_bar, deviation_rows,

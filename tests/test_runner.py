@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.errors import MediaError
+from core.errors import MediaError
 from pipeline.runner import ItemResult, exit_code, record_errors, run_items, summarise
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import ModelMismatchError
 from models.scoring import align_to_model
-from pipeline.errors import ModelMismatchError
 
 
 def test_missing_tasks_become_missing_values():

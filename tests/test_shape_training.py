@@ -7,18 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import ConfigError, MediaError
+from core.ibug68 import MIRROR_INDEX
 from features.video.dlib_models import shape_predictor, shape_to_array
-from features.video.ibug68 import MIRROR_INDEX
 from features.video.landmark_error import face_errors
 from features.video.landmarks import X_COLUMNS, Y_COLUMNS, detect_faces
 from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_face,
                                            dlib_box, fit_faces, group_folds, heldout_fits,
                                            mirror_face, train_predictor)
-from pipeline.errors import ConfigError, MediaError
+from phantom import face as F
+from phantom import motion as M
+from phantom.schedule import build_schedule
 from pipeline.landmarks_train import check_annotations, choose, subject_models
-from pipeline.phantom import face as F
-from pipeline.phantom import motion as M
-from pipeline.phantom.schedule import build_schedule
 
 FPS = 50.0
 N_FRAMES = 150

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.tasks import NEUROFACE
 from features.metadata import metadata_features
 from features.table import recording_table, subject_table
-from pipeline.tasks import NEUROFACE
 
 
 def manifest() -> pd.DataFrame:

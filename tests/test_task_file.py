@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import ConfigError, ManifestError
+from core.tasks import KINDS, NEUROFACE, TaskSpec, vocabulary_from_records, vocabulary_records
 from features import registry
 from features.video import face_features as ff
 from features.video.landmarks import X_COLUMNS, Y_COLUMNS
 from pipeline import cache, manifest, predict, task_file
 from pipeline.cli import main as cli
-from pipeline.errors import ConfigError, ManifestError
 from pipeline.recordings import cache_path
-from pipeline.tasks import KINDS, NEUROFACE, TaskSpec, vocabulary_from_records, vocabulary_records
 from reports.html import task_rows
 from reports.importance import plain_name
 from tests.conftest import tiny_clip

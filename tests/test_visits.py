@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import ManifestError
+from core.tasks import NEUROFACE
+from core.visits import first_visits, last_visits, visit_rank
 from features.metadata import metadata_features
 from features.table import recording_table, subject_table
 from models import artifacts
 from models.evaluate import fit_final
 from models.targets import build_target
 from pipeline import predict
-from pipeline.errors import ManifestError
-from pipeline.visits import first_visits, last_visits, visit_rank
-from pipeline.tasks import NEUROFACE
 from reports import export
 from reports.html import cohort_rows, deviation_rows
 

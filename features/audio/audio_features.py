@@ -1,6 +1,6 @@
 """All audio features of one recording of one task, and the non-speech recording-condition control.
 
-Families by the task's kind (``pipeline.tasks``; never pooled across tasks, the caller keeps one
+Families by the task's kind (``core.tasks``; never pooled across tasks, the caller keeps one
 row per recording):
 
 - ``audio__*``: eGeMAPSv02 functionals, every kind;
@@ -29,11 +29,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.fft import dct
 
+from core.errors import ConfigError, MediaError
+from core.tasks import DDK, TIMING_KINDS, VOICE_KINDS, VOWEL, TaskSpec
 from features.audio import ddk, egemaps, segments, silence, timing, voice_quality
 from features.audio.decode import TARGET_SR
 from features.registry import register_table
-from pipeline.errors import ConfigError, MediaError
-from pipeline.tasks import DDK, TIMING_KINDS, VOICE_KINDS, VOWEL, TaskSpec
 
 MIN_DURATION_S = 0.5
 NONSPEECH_MARGIN_S = 0.1
@@ -81,7 +81,7 @@ def audio_features(signal: np.ndarray, sr: int, *, task: TaskSpec, start_s: floa
     sr : int
         Sample rate in Hz; must be 16000.
     task : TaskSpec
-        The recording's task (``pipeline.tasks``); its kind decides the families.
+        The recording's task (``core.tasks``); its kind decides the families.
     start_s : float, optional
         Clip time of the first sample in seconds (``info["start_s"]`` of ``decode.load_audio``;
         default 0). Only the times in ``info`` depend on it; no feature value does.
@@ -109,7 +109,7 @@ def audio_features(signal: np.ndarray, sr: int, *, task: TaskSpec, start_s: floa
         The signal is not 1-D, holds non-finite values, or is shorter than 0.5 s.
     """
     if not isinstance(task, TaskSpec):
-        raise ConfigError(f"task must be a pipeline.tasks.TaskSpec; got {task!r}")
+        raise ConfigError(f"task must be a core.tasks.TaskSpec; got {task!r}")
     if sr != TARGET_SR:
         raise ConfigError(f"sr must be {TARGET_SR} Hz (decode.load_audio resamples to it); "
                           f"got {sr!r}")

@@ -42,11 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import find_peaks
 
+from core.errors import ConfigError
+from core.tasks import DDK
 from features.audio.segments import ABOVE_FLOOR_DB, BELOW_PEAK_DB, band_energy_db
 from features.registry import register_table
 from features.rhythm import within_train_rhythm
-from pipeline.errors import ConfigError
-from pipeline.tasks import DDK
 
 MODALITY = "ddk"
 ENVELOPE_STEP_S = 0.005
@@ -255,7 +255,7 @@ def ddk_features(signal: np.ndarray, sr: int, *, cycle: int = 1) -> tuple[dict, 
         Sample rate in Hz.
     cycle : int
         Syllables per repeated cycle: 1 for /pa/, 3 for /pa-ta-ka/ (the task's
-        ``pipeline.tasks.TaskSpec.syllables_per_cycle``).
+        ``core.tasks.TaskSpec.syllables_per_cycle``).
 
     Returns
     -------

@@ -17,8 +17,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from core.errors import ConfigError, MediaError, NoAudioError
 from features.clip_time import clip_seconds, container_start
-from pipeline.errors import ConfigError, MediaError, NoAudioError
 
 TARGET_SR = 16000
 

@@ -18,8 +18,8 @@ import functools
 import numpy as np
 import opensmile
 
+from core.errors import AvstrokeError, ConfigError, MediaError
 from features.registry import Feature, register
-from pipeline.errors import AvstrokeError, ConfigError, MediaError
 
 MODALITY = "audio"
 FEATURE_SET = opensmile.FeatureSet.eGeMAPSv02

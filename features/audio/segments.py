@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from pipeline.errors import ConfigError
+from core.errors import ConfigError
+from features.runs import true_runs
 
 FRAME_STEP_S = 0.01
 FRAME_WINDOW_S = 0.01  # = the step: each frame covers only its own 10 ms, so edges do not spread
@@ -145,18 +146,16 @@ def runs_to_intervals(mask: np.ndarray, *, step_s: float, first_time_s: float = 
     Frame ``i`` is centred at ``first_time_s + i * step_s`` and covers one step; starts are clipped
     at 0.
     """
-    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, dtype=np.int8), 0]))
     return [(max(0.0, float(first_time_s + (a - 0.5) * step_s)),
              float(first_time_s + (b - 0.5) * step_s))
-            for a, b in zip(edges[::2], edges[1::2])]
+            for a, b in true_runs(mask)]
 
 
 def bridge_short_gaps(mask: np.ndarray, *, max_gap_frames: int) -> np.ndarray:
     """``mask`` with every False run shorter than ``max_gap_frames`` between two True runs set."""
     out = np.asarray(mask, dtype=bool).copy()
-    edges = np.flatnonzero(np.diff(np.r_[0, out.astype(np.int8), 0]))
-    starts, ends = edges[::2], edges[1::2]
-    for gap_start, gap_end in zip(ends[:-1], starts[1:]):
+    runs = true_runs(out)
+    for (_, gap_start), (gap_end, _) in zip(runs[:-1], runs[1:]):
         if gap_end - gap_start < max_gap_frames:
             out[gap_start:gap_end] = True
     return out
@@ -214,8 +213,7 @@ def _keep_voiced_runs(candidate: np.ndarray, voiced: np.ndarray, *, min_voiced_f
                       ) -> np.ndarray:
     """Candidate runs holding at least ``min_voiced_frames`` voiced frames."""
     out = np.zeros_like(candidate)
-    edges = np.flatnonzero(np.diff(np.r_[0, candidate.astype(np.int8), 0]))
-    for start, end in zip(edges[::2], edges[1::2]):
+    for start, end in true_runs(candidate):
         if np.count_nonzero(voiced[start:end]) >= min_voiced_frames:
             out[start:end] = True
     return out

@@ -1,6 +1,6 @@
 """Whether a recording's sound is too quiet to hold the voice its task asks for.
 
-Only tasks that ask for the voice (kinds ``pipeline.tasks.VOICE_KINDS``: speech, syllable
+Only tasks that ask for the voice (kinds ``core.tasks.VOICE_KINDS``: speech, syllable
 repetition, a sustained vowel) are judged: in a non-speech movement the participant is silent,
 and a quiet room is what the track should hold (phantom clips of room noise alone peak as low as
 -73 dBFS). The sound of such a task is silent when its loudest sample is below
@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from pipeline.tasks import VOICE_KINDS, TaskSpec
+from core.tasks import VOICE_KINDS, TaskSpec
 
 SILENT_PEAK_DBFS = -60.0
 

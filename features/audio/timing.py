@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.tasks import TIMING_KINDS
 from features.audio.ddk import ENVELOPE_STEP_S, MIN_SYLLABLE_DISTANCE_S, detect_syllables
 from features.audio.segments import FRAME_STEP_S, Segmentation, mask_at_times
 from features.registry import register_table
-from pipeline.tasks import TIMING_KINDS
 
 MODALITY = "timing"
 TIMING_BAND_HZ = (100.0, 4000.0)

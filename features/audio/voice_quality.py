@@ -54,10 +54,10 @@ import numpy as np
 import parselmouth
 from parselmouth.praat import call
 
+from core.errors import ConfigError, MediaError
+from core.tasks import VOICE_KINDS
 from features.audio.segments import runs_to_intervals
 from features.registry import register_table
-from pipeline.errors import ConfigError, MediaError
-from pipeline.tasks import VOICE_KINDS
 
 MODALITY = "voice"
 

@@ -25,8 +25,8 @@ import av
 import cv2
 import numpy as np
 
+from core.errors import MediaError
 from features.clip_time import clip_seconds, container_start
-from pipeline.errors import MediaError
 
 # 8-bit YUV formats whose first plane is the luma image, with the range their name implies.
 _LIMITED_RANGE_YUV = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv410p", "yuv411p", "yuv440p",

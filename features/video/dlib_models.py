@@ -11,7 +11,7 @@ from importlib import resources
 import dlib
 import numpy as np
 
-from pipeline.errors import MediaError
+from core.errors import MediaError
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 
@@ -62,7 +62,7 @@ def fit_still_image(image_rgb: np.ndarray, *, upsample: int = 1) -> np.ndarray:
     NoFaceError
         If the detector finds no face.
     """
-    from pipeline.errors import NoFaceError
+    from core.errors import NoFaceError
 
     boxes = face_detector()(image_rgb, upsample)
     if len(boxes) == 0:

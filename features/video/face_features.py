@@ -18,7 +18,7 @@ Pipeline for one recording (``face_features``):
    asymmetry and timing, and landmark-quality features.
 
 What to measure is the task's face profile (``PROFILES``, chosen by the task's
-``pipeline.tasks.TaskSpec``); the nine NeuroFace tasks each have their own, and a clinic's task
+``core.tasks.TaskSpec``); the nine NeuroFace tasks each have their own, and a clinic's task
 picks one (``default_profile`` when it does not).
 
 Side conventions: "left" and "right" are the subject's own sides. Signed indices are
@@ -58,14 +58,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.errors import ConfigError, NoFaceError
+from core.ibug68 import BROWS, EXPRESSION_STABLE_POINTS, LEFT_MOUTH_CORNER, LIPS, RIGHT_MOUTH_CORNER
+from core.tasks import DDK, MOVEMENT, SPEECH, VOWEL, TaskSpec
 from features.registry import Feature, register
 from features.runs import true_runs
 from features.video.kinematics import (CYCLE_KEYS, MOTION_KEYS, check_times, cycle_measures,
                                        frame_interval_s, motion_measures, temporal_lag)
-from features.video.normalise import RIGID_POINTS, check_landmarks, normalise_frames
+from features.video.normalise import check_landmarks, normalise_frames
 from features.video.signals import frame_signals
-from pipeline.errors import ConfigError, NoFaceError
-from pipeline.tasks import DDK, MOVEMENT, SPEECH, VOWEL, TaskSpec
 
 REST_LEAD_S = 0.25
 MIN_LEAD_FRAMES = 3
@@ -79,8 +80,6 @@ QUALITY_MIN_FACE_SHARE = 0.9
 QUALITY_MAX_GAP_S = 0.5
 QUALITY_BAR = (f"face found in fewer than {QUALITY_MIN_FACE_SHARE:.0%} of frames, or a gap "
                f"without a face longer than {QUALITY_MAX_GAP_S} s")
-MOUTH = tuple(range(48, 68))
-BROWS = tuple(range(17, 27))
 
 IOD = "inter-ocular distances (IOD, |p36 - p45|)"
 EMOTRICS = "Guarin et al. 2018, Emotrics (JAMA Facial Plastic Surgery)"
@@ -127,17 +126,17 @@ class TaskProfile:
 _SPEECH_SIGNALS = ("lip_aperture", "jaw_opening", "lower_lip_position")
 PROFILES = {
     # the NeuroFace task each profile was made for is named after it
-    "smile": TaskProfile(MOUTH, "lip_width", 1, ("lip_width",), ("commissure",),
+    "smile": TaskProfile(LIPS, "lip_width", 1, ("lip_width",), ("commissure",),
                          True),  # NSM_SPREAD
-    "big_smile": TaskProfile(MOUTH, "lip_width", 1, ("lip_width", "lip_aperture"),
+    "big_smile": TaskProfile(LIPS, "lip_width", 1, ("lip_width", "lip_aperture"),
                              ("commissure",), True),  # NSM_BIGSMILE
-    "pucker": TaskProfile(MOUTH, "lip_width", -1, ("lip_width",), ("commissure",)),  # NSM_KISS
-    "blow": TaskProfile(MOUTH, "lip_width", -1, ("lip_width",), ("commissure",)),  # NSM_BLOW
-    "open": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, ("commissure",)),  # NSM_OPEN
+    "pucker": TaskProfile(LIPS, "lip_width", -1, ("lip_width",), ("commissure",)),  # NSM_KISS
+    "blow": TaskProfile(LIPS, "lip_width", -1, ("lip_width",), ("commissure",)),  # NSM_BLOW
+    "open": TaskProfile(LIPS, "jaw_opening", 1, _SPEECH_SIGNALS, ("commissure",)),  # NSM_OPEN
     "brow": TaskProfile(BROWS, "brow_height", 1, ("brow_height",), ("brow",)),  # NSM_BROW
-    "pa": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),  # DDK_PA
-    "pataka": TaskProfile(MOUTH, "jaw_opening", 1, _SPEECH_SIGNALS, ()),  # DDK_PATAKA
-    "sentence": TaskProfile(MOUTH, "lip_aperture", 1, _SPEECH_SIGNALS, ()),  # BBP_NORMAL
+    "pa": TaskProfile(LIPS, "lip_aperture", 1, _SPEECH_SIGNALS, ()),  # DDK_PA
+    "pataka": TaskProfile(LIPS, "jaw_opening", 1, _SPEECH_SIGNALS, ()),  # DDK_PATAKA
+    "sentence": TaskProfile(LIPS, "lip_aperture", 1, _SPEECH_SIGNALS, ()),  # BBP_NORMAL
 }
 # Profiles of the kinds that need not name one. A sustained vowel is held with the mouth open
 # and still after one opening from rest: that is the open profile's movement (rest, then jaw
@@ -150,7 +149,7 @@ SIDES = {
     "commissure": ("commissure_excursion", "mouth corner"),
     "brow": ("brow_elevation", "eyebrow"),
 }
-CORNERS = {"left": 54, "right": 48}
+CORNERS = {"left": LEFT_MOUTH_CORNER, "right": RIGHT_MOUTH_CORNER}
 # A left-right difference counts only beyond this many of its standard errors (module docstring).
 ASYMMETRY_Z = 2.0
 # Largest lag-1 autocorrelation allowed when counting independent frames (keeps n_eff >= n/199).
@@ -406,7 +405,7 @@ def longest_gap_s(valid: np.ndarray, times_s: np.ndarray) -> float:
 def landmark_jitter(normalised: np.ndarray) -> float:
     """Mean norm of the frame-to-frame second difference of the rigid points (IOD); NaN if no
     three consecutive face frames exist."""
-    rigid = normalised[:, RIGID_POINTS, :]
+    rigid = normalised[:, EXPRESSION_STABLE_POINTS, :]
     second = rigid[2:] - 2 * rigid[1:-1] + rigid[:-2]
     size = np.linalg.norm(second, axis=2)
     complete = np.isfinite(size).all(axis=1)
@@ -660,7 +659,7 @@ def face_features(landmarks: np.ndarray, times_s: np.ndarray, *, task: TaskSpec,
     times_s : ndarray, shape (T,)
         Frame timestamps (s), strictly increasing; may be irregular (variable frame rate).
     task : TaskSpec
-        The recording's task (``pipeline.tasks``): its face profile says what to measure, and a
+        The recording's task (``core.tasks``): its face profile says what to measure, and a
         ddk task's ``syllables_per_cycle`` how its repetitions group into cycles.
     face_found : ndarray of bool, shape (T,)
         Whether the landmark stage found a face in each frame; frames flagged False are ignored

@@ -58,9 +58,9 @@ from scipy.integrate import trapezoid
 from scipy.interpolate import CubicSpline
 from scipy.signal import find_peaks, savgol_filter
 
-from features.runs import true_runs
+from core.errors import ConfigError
 from features.rhythm import PAUSE_FACTOR, within_train_rhythm
-from pipeline.errors import ConfigError
+from features.runs import true_runs
 
 SG_WINDOW_S = 0.17
 SG_POLYORDER = 5

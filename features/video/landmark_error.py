@@ -13,18 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import ConfigError, MediaError
+from core.errors import ConfigError, MediaError
+from core.ibug68 import N_POINTS, OUTER_EYE_CORNERS, POINT_GROUPS
 
-N_POINTS = 68
-OUTER_EYE_CORNERS = (36, 45)
-# 0-based iBUG/dlib point groups (docs/features.md).
-POINT_GROUPS: dict[str, tuple[int, ...]] = {
-    "jaw": tuple(range(0, 17)),
-    "brows": tuple(range(17, 27)),
-    "nose": tuple(range(27, 36)),
-    "eyes": tuple(range(36, 48)),
-    "lips": tuple(range(48, 68)),
-}
+# The columns of a face_errors table: the mean over all 68 points, then each region's.
+ERROR_REGIONS = ("overall", *POINT_GROUPS)
 NEUROFACE_HEADER = ["Frame"] + [f"{axis}{k}" for k in range(1, N_POINTS + 1) for axis in "xy"]
 
 

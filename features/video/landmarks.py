@@ -66,15 +66,14 @@ import numpy as np
 import pandas as pd
 from scipy.signal import savgol_filter
 
+from core.errors import ConfigError, MediaError
+from core.ibug68 import EYES, N_POINTS, NOSE, OUTER_EYE_CORNERS
 from features.runs import true_runs
 from features.video.dlib_models import face_detector, shape_predictor, shape_to_array
-from pipeline.errors import ConfigError, MediaError
 
-N_POINTS = 68
 # Nose (27-35) and eyes (36-47): they move with the head but not with speech, smiles or brows.
-RIGID_POINTS = slice(27, 48)
-N_RIGID = 21
-OUTER_EYE_CORNERS = (36, 45)
+TRACKING_POINTS = slice(NOSE[0], EYES[-1] + 1)
+N_TRACKING = len(NOSE) + len(EYES)
 # dlib's frontal face detector scans an 80x80-pixel window.
 DETECTOR_WINDOW_PX = 80
 # Re-detections around a tracked face shrink the frame no further than this face width, about two
@@ -200,10 +199,10 @@ def rigid_frame(points: np.ndarray) -> tuple[np.ndarray, float]:
     radius : float
         Root-mean-square distance of the rigid points from their centre, pixels.
     """
-    rigid = points[RIGID_POINTS]
-    centre = rigid.sum(axis=0) / N_RIGID
+    rigid = points[TRACKING_POINTS]
+    centre = rigid.sum(axis=0) / N_TRACKING
     offsets = rigid - centre
-    return centre, float(np.sqrt((offsets * offsets).sum() / N_RIGID))
+    return centre, float(np.sqrt((offsets * offsets).sum() / N_TRACKING))
 
 
 def box_relation(box: dlib.rectangle, points: np.ndarray) -> np.ndarray:

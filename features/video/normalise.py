@@ -21,17 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.errors import ConfigError, NoFaceError, check_option
+from core.errors import ConfigError, NoFaceError, check_option
+from core.ibug68 import (EXPRESSION_STABLE_POINTS, INNER_EYE_CORNERS, LEFT_EYE_CORNERS, N_POINTS,
+                         OUTER_EYE_CORNERS, RIGHT_EYE_CORNERS)
 
-N_POINTS = 68
-RIGHT_EYE_CORNERS = (36, 39)
-LEFT_EYE_CORNERS = (42, 45)
-SCALE_POINTS = {"interocular": (36, 45), "intercanthal": (39, 42)}
+SCALE_POINTS = {"interocular": OUTER_EYE_CORNERS, "intercanthal": INNER_EYE_CORNERS}
 SCALE_UNITS = {"interocular": "inter-ocular distances (|p36 - p45|)",
                "intercanthal": "inter-canthal distances (|p39 - p42|)"}
-# Points that facial expressions barely move (nose ridge and the four eye corners): their spread
-# tracks the head's apparent size as the subject leans towards or away from the camera.
-RIGID_POINTS = (27, 28, 29, 30, 36, 39, 42, 45)
 
 
 def check_landmarks(landmarks: np.ndarray) -> np.ndarray:
@@ -96,7 +92,7 @@ def head_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def rigid_size(points: np.ndarray) -> np.ndarray:
     """Root-mean-square distance of the rigid points from their centroid, per frame (input units)."""
-    rigid = points[:, RIGID_POINTS, :]
+    rigid = points[:, EXPRESSION_STABLE_POINTS, :]
     spread = rigid - rigid.mean(axis=1, keepdims=True)
     return np.sqrt((spread ** 2).sum(axis=2).mean(axis=1))
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# Point groups drawn in different colours (RGB): jaw, brows, nose, eyes, lips.
-GROUP_COLOURS = ((range(0, 17), (255, 255, 0)), (range(17, 27), (0, 255, 0)),
-                 (range(27, 36), (0, 200, 255)), (range(36, 48), (255, 0, 255)),
-                 (range(48, 68), (255, 64, 64)))
+from core.ibug68 import BROWS, EYES, JAW, LIPS, NOSE
+
+# Point groups drawn in different colours (RGB).
+GROUP_COLOURS = ((JAW, (255, 255, 0)), (BROWS, (0, 255, 0)), (NOSE, (0, 200, 255)),
+                 (EYES, (255, 0, 255)), (LIPS, (255, 64, 64)))
 
 
 def draw_landmarks(frame_rgb: np.ndarray, points: np.ndarray, *, label: str = "") -> np.ndarray:

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import dlib
 import numpy as np
 
+from core.errors import ConfigError
+from core.ibug68 import N_POINTS, mirror_points
 from features.video.dlib_models import shape_to_array
-from features.video.ibug68 import N_POINTS, mirror_points
-from pipeline.errors import ConfigError
 
 # Annotated faces are kept as crops around their box, grown by this many box widths on each side:
 # the predictor only reads pixels near the (jittered) box, and crops keep a NeuroFace-size

@@ -22,13 +22,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.video.normalise import LEFT_EYE_CORNERS, N_POINTS, RIGHT_EYE_CORNERS
-from pipeline.errors import ConfigError
+from core.errors import ConfigError
+from core.ibug68 import (LEFT_BROW, LEFT_EYE_CORNERS, LEFT_MOUTH_CORNER, LOWER_LIP_CONTOUR, N_POINTS,
+                         RIGHT_BROW, RIGHT_EYE_CORNERS, RIGHT_MOUTH_CORNER)
 
-LOWER_LIP_CONTOUR = (48, 59, 58, 57, 56, 55, 54)  # subject's right corner to left corner
-RIGHT_BROW = (17, 18, 19, 20, 21)  # outer end (image left) to inner end
-LEFT_BROW = (22, 23, 24, 25, 26)  # inner end to outer end
-RIGHT_CORNER, LEFT_CORNER = 48, 54
 
 SIGNALS = {
     "lip_aperture": "distance between inner-lip midpoints |p62 - p66| (IOD)",
@@ -128,13 +125,13 @@ def frame_signals(normalised: np.ndarray) -> tuple[pd.DataFrame, dict]:
     contour = points[:, LOWER_LIP_CONTOUR, :]
     midline = np.stack([np.zeros(len(points)),
                         contour_y_at(contour[..., 0], contour[..., 1], np.zeros(len(points)))], axis=1)
-    excursion_left, angle_left = _commissure(points, midline, LEFT_CORNER)
-    excursion_right, angle_right = _commissure(points, midline, RIGHT_CORNER)
+    excursion_left, angle_left = _commissure(points, midline, LEFT_MOUTH_CORNER)
+    excursion_right, angle_right = _commissure(points, midline, RIGHT_MOUTH_CORNER)
     brow_left = _brow_height(points, LEFT_BROW, LEFT_EYE_CORNERS)
     brow_right = _brow_height(points, RIGHT_BROW, RIGHT_EYE_CORNERS)
     columns = {
         "lip_aperture": _distance(points, 62, 66),
-        "lip_width": _distance(points, RIGHT_CORNER, LEFT_CORNER),
+        "lip_width": _distance(points, RIGHT_MOUTH_CORNER, LEFT_MOUTH_CORNER),
         "jaw_opening": _distance(points, 8, 27),
         "lower_lip_position": y[:, 57],
         "jaw_position": y[:, 8],
@@ -142,12 +139,12 @@ def frame_signals(normalised: np.ndarray) -> tuple[pd.DataFrame, dict]:
         "commissure_excursion_right": excursion_right,
         "smile_angle_left": angle_left,
         "smile_angle_right": angle_right,
-        "commissure_position_left": y[:, LEFT_CORNER],
-        "commissure_position_right": y[:, RIGHT_CORNER],
-        "commissure_height_dev": y[:, RIGHT_CORNER] - y[:, LEFT_CORNER],
+        "commissure_position_left": y[:, LEFT_MOUTH_CORNER],
+        "commissure_position_right": y[:, RIGHT_MOUTH_CORNER],
+        "commissure_height_dev": y[:, RIGHT_MOUTH_CORNER] - y[:, LEFT_MOUTH_CORNER],
         "upper_lip_height_dev": y[:, 50] - y[:, 52],
         "lower_lip_height_dev": y[:, 58] - y[:, 56],
-        "mouth_centre_x": (points[:, RIGHT_CORNER, 0] + points[:, LEFT_CORNER, 0]) / 2,
+        "mouth_centre_x": (points[:, RIGHT_MOUTH_CORNER, 0] + points[:, LEFT_MOUTH_CORNER, 0]) / 2,
         "brow_height_left": brow_left,
         "brow_height_right": brow_right,
         "brow_height": (brow_left + brow_right) / 2,

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal
 
-from pipeline.errors import ConfigError, check_option
-from pipeline.phantom.schedule import Event, Schedule
-from pipeline.tasks import SEXES
+from core.errors import ConfigError, check_option
+from core.tasks import SEXES
+from phantom.schedule import Event, Schedule
 
 # RMS of a vowel at event amplitude 1, before the room gain (about -26 dBFS): leaves head room
 # for the glottal pulses' crest factor and a +6 dB room gain without clipping.

@@ -30,18 +30,20 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from core.errors import ConfigError, MediaError
+from core.files import atomic_write
+from core.media_writer import write_clip
+from core.tasks import GROUPS, NEUROFACE
 from features.video.landmark_error import read_ibug_pts
+from phantom import design, face, landmark_txt, motion, scores, voice
+from phantom.schedule import build_schedule, train_rhythm_truth
 from pipeline import cache, neuroface
-from pipeline.errors import ConfigError, MediaError
-from pipeline.phantom import design, face, motion, scores, voice, writer
-from pipeline.phantom.schedule import build_schedule, train_rhythm_truth
 from pipeline.runner import progress_enabled
-from pipeline.tasks import GROUPS, NEUROFACE
 
 log = logging.getLogger("avstroke")
-CODE_MODULES = ["pipeline.phantom.design", "pipeline.phantom.face", "pipeline.phantom.motion",
-                "pipeline.phantom.voice", "pipeline.phantom.schedule", "pipeline.phantom.scores",
-                "pipeline.phantom.writer", "pipeline.phantom.generate"]
+CODE_MODULES = ["phantom.design", "phantom.face", "phantom.motion",
+                "phantom.voice", "phantom.schedule", "phantom.scores",
+                "phantom.landmark_txt", "core.media_writer", "phantom.generate"]
 ANNOTATOR_SD_PX = 0.5
 ASTRONAUT = "astronaut"
 
@@ -253,12 +255,13 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
     voice_params = subject_voice(params, truth)
     audio = voice.synthesize(schedule, voice=voice_params, room=subject_room(params, truth),
                              sr=params.audio_rate, rng=rng_audio)
-    writer.write_clip(video, frames(), fps=params.fps, size=(params.width, params.height),
-                      audio=audio, audio_rate=params.audio_rate, first_pts=params.first_pts)
+    write_clip(video, frames(), fps=params.fps, size=(params.width, params.height),
+               audio=audio, audio_rate=params.audio_rate, first_pts=params.first_pts)
     marked = np.sort(rng_marks.choice(n_frames, size=int(rng_marks.integers(6, 16)), replace=False))
     manual = points[marked] + rng_marks.normal(0, ANNOTATOR_SD_PX, size=points[marked].shape)
-    writer.write_landmark_txt(neuroface.landmarks_path(out, truth.group, truth.subject_id, truth.visit, task),
-                              writer.landmark_table(marked, manual))
+    landmark_txt.write_landmark_txt(
+        neuroface.landmarks_path(out, truth.group, truth.subject_id, truth.visit, task),
+        landmark_txt.landmark_table(marked, manual))
     start_s = params.first_pts / params.fps  # the first frame's time on the file's clock
     events = [{**dataclasses.asdict(e), "onset_s": start_s + e.onset_s} for e in schedule.events]
     clip = {
@@ -281,7 +284,7 @@ def _workbooks(out: Path, clips: list[dict]) -> None:
         rows = [{"File Name": f"{c['recording_id']}_color", "Subject ID": c["subject_id"], **c["scores"]}
                 for c in clips if c["group"] == group]
         table = pd.DataFrame(rows)
-        cache.atomic_write(neuroface.workbook_path(out, group),
+        atomic_write(neuroface.workbook_path(out, group),
                            lambda tmp, t=table: t.to_excel(tmp, index=False, engine="openpyxl"))
 
 
@@ -290,20 +293,20 @@ def _participants(out: Path, cohort: list[design.SubjectTruth]) -> None:
         table = pd.DataFrame([{"Subject ID": s.subject_id, "Sex": s.sex, "Age": int(s.age)}
                               for s in cohort if s.group == group and s.visit == design.BASELINE_VISIT])
         path = out / neuroface.GROUP_FOLDERS[group] / "participants.csv"
-        cache.atomic_write(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
+        atomic_write(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
 
 
 def _truth_tables(out: Path, cohort: list[design.SubjectTruth], clips: list[dict], params: PhantomParams) -> None:
     truth_dir = out / "truth"
     subjects = pd.DataFrame([dataclasses.asdict(s) for s in cohort])
-    cache.atomic_write(truth_dir / "subjects.csv", lambda tmp: subjects.to_csv(tmp, index=False))
+    atomic_write(truth_dir / "subjects.csv", lambda tmp: subjects.to_csv(tmp, index=False))
     recordings = pd.DataFrame([{k: v for k, v in c.items() if k not in ("scores", "events")} for c in clips])
-    cache.atomic_write(truth_dir / "recordings.csv", lambda tmp: recordings.to_csv(tmp, index=False))
+    atomic_write(truth_dir / "recordings.csv", lambda tmp: recordings.to_csv(tmp, index=False))
     events = pd.DataFrame([{"recording_id": c["recording_id"], **e} for c in clips for e in c["events"]])
-    cache.atomic_write(truth_dir / "events.csv", lambda tmp: events.to_csv(tmp, index=False))
+    atomic_write(truth_dir / "events.csv", lambda tmp: events.to_csv(tmp, index=False))
     info = {"params": dataclasses.asdict(params), "n_subjects": subjects["subject_id"].nunique(),
             "n_visits": len(subjects), "n_recordings": len(clips)}
-    cache.atomic_write(truth_dir / "cohort.json", lambda tmp: tmp.write_text(json.dumps(info, indent=2)))
+    atomic_write(truth_dir / "cohort.json", lambda tmp: tmp.write_text(json.dumps(info, indent=2)))
 
 
 def cohort_of(params: PhantomParams) -> list[design.SubjectTruth]:

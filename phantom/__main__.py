@@ -1,4 +1,4 @@
-"""``avstroke phantom --out DIR``: write the synthetic NeuroFace-layout demo cohort with its truth."""
+"""``avstroke-phantom --out DIR`` (or ``python -m phantom``): write the synthetic NeuroFace-layout demo cohort with its truth."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,20 +8,20 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config import DEFAULT_PHANTOM_DIR
-from pipeline.errors import ConfigError, check_option
-from pipeline.phantom.generate import (TRUTH_TASKS, PhantomParams, generate,
-                                       truth_cohort_params)
+from core.errors import ConfigError, check_option
+from core.tasks import NEUROFACE
+from phantom.generate import (TRUTH_TASKS, PhantomParams, generate,
+                              truth_cohort_params)
 from pipeline.stage import stage_main
-from pipeline.tasks import NEUROFACE
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Write a synthetic cohort with known truth, laid out like the NeuroFace release."
+DEFAULT_OUT = Path("data/phantom")
 
 
 def add_arguments(parser) -> None:
     defaults = PhantomParams()
-    parser.add_argument("--out", type=Path, default=DEFAULT_PHANTOM_DIR,
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="folder to write (default: %(default)s)")
     parser.add_argument("--subjects", type=int, default=defaults.subjects_per_group,
                         help="controls and ALS subjects, each (default: %(default)s)")
@@ -85,7 +85,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    return stage_main("avstroke phantom", DESCRIPTION, add_arguments, run, argv, common=False)
+    return stage_main("avstroke-phantom", DESCRIPTION, add_arguments, run, argv, common=False)
 
 
 if __name__ == "__main__":

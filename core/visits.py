@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.errors import ManifestError
+from core.errors import ManifestError
 
 DATE_COLUMN = "visit_date"
 DATE_FORMAT = "%Y-%m-%d"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline.tasks import GROUPS
+from core.tasks import GROUPS
 
 ID_PREFIX = {"HC": "N", "PS": "S", "ALS": "A"}
 BASELINE_VISIT = "02"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pipeline.errors import ConfigError
+from core.errors import ConfigError
 
 SPEECH, DDK, VOWEL, MOVEMENT = "speech", "ddk", "vowel", "movement"
 KINDS = (SPEECH, DDK, VOWEL, MOVEMENT)

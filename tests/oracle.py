@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from core.errors import TargetError
 from features.video.landmark_error import face_errors
 from features.video.landmarks import landmark_array
 from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import nested_cv
 from models.modalities import modality_sets
 from models.targets import build_target
-from pipeline.errors import TargetError
 
 # The severities the phantom's media, scores and recovery are generated from; age and sex are
 # measured metadata and already in the table.
@@ -54,7 +54,7 @@ def _truth_table(phantom: Path, name: str) -> pd.DataFrame:
     path = Path(phantom) / "truth" / name
     if not path.is_file():
         raise TargetError(f"{path} not found: the model proofs need a phantom cohort's truth "
-                          f"(written by `avstroke phantom`)")
+                          f"(written by `avstroke-phantom`)")
     return pd.read_csv(path, dtype={"visit": str, "subject_id": str})
 
 
@@ -81,7 +81,7 @@ def recordings_with_truth(phantom: Path, run: Path, *, generic: bool = False) ->
     Parameters
     ----------
     phantom : Path
-        Folder written by ``avstroke phantom``.
+        Folder written by ``avstroke-phantom``.
     run : Path
         Run folder that reached ``assemble`` on that phantom's manifest.
     generic : bool
@@ -217,7 +217,7 @@ def read_truth(phantom: Path) -> pd.DataFrame:
     Parameters
     ----------
     phantom : Path
-        Folder written by ``avstroke phantom``.
+        Folder written by ``avstroke-phantom``.
 
     Returns
     -------
@@ -243,7 +243,7 @@ def face_plus_voice_outcome(phantom: Path) -> pd.DataFrame:
     Parameters
     ----------
     phantom : Path
-        Folder written by ``avstroke phantom``.
+        Folder written by ``avstroke-phantom``.
 
     Returns
     -------

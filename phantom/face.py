@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from features.video.ibug68 import mirror_points
-from pipeline.errors import ConfigError, MediaError
+from core.errors import ConfigError, MediaError
+from core.ibug68 import mirror_points
 
 CANVAS_WIDTH = 640
 CANVAS_HEIGHT = 480

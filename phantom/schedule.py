@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.tasks import DDK, MOVEMENT, NEUROFACE
+from core.tasks import DDK, MOVEMENT, NEUROFACE
 
 # "buy Bobby a puppy": one label per syllable; the consonant is the label's first letter.
 BBP_SYLLABLES = ("bai", "bo", "bi", "a", "pa", "pi")

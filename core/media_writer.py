@@ -1,8 +1,8 @@
-"""Write phantom media in the NeuroFace release's formats.
+"""Write video clips: AVI files with H.264 video and a 16-bit PCM audio stream.
 
-Videos are AVI files with H.264 video (libx264, no B-frames, so decoders return frames in order)
-and a 16-bit PCM audio stream. Manual-landmark files follow the release's comma-separated layout
-``Frame, x1, y1, ..., x68, y68``. Every file is written to a temporary name and renamed into place.
+Used for the phantom cohort (the NeuroFace release's container) and for the landmark overlays.
+H.264 is written without B-frames, so decoders return frames in order; every clip is written to a
+temporary name and renamed into place.
 
 Where a stream starts
 ---------------------
@@ -27,10 +27,9 @@ from typing import BinaryIO, Iterable, Iterator
 import av
 import cv2
 import numpy as np
-import pandas as pd
 
-from pipeline.cache import atomic_write
-from pipeline.errors import ConfigError, MediaError
+from core.errors import ConfigError, MediaError
+from core.files import atomic_write
 
 VIDEO_CODEC = "libx264"
 # ultrafast: 4x faster than veryfast here at the same crf; the files are larger, not worse
@@ -193,25 +192,3 @@ def write_clip(path: str | Path, frames: Iterable[np.ndarray], *, fps: float,
             _set_stream_starts(tmp, starts_s)
 
     return atomic_write(path, write)
-
-
-def landmark_table(frames: np.ndarray, points: np.ndarray) -> pd.DataFrame:
-    """A NeuroFace manual-landmark table: ``Frame, x1, y1, ..., x68, y68``.
-
-    Parameters
-    ----------
-    frames : ndarray of int, shape (N,)
-        Frame indices (0-based).
-    points : ndarray, shape (N, 68, 2)
-        Pixel coordinates (x, y).
-    """
-    columns = {"Frame": frames.astype(int)}
-    for k in range(points.shape[1]):
-        columns[f"x{k + 1}"] = np.round(points[:, k, 0], 2)
-        columns[f"y{k + 1}"] = np.round(points[:, k, 1], 2)
-    return pd.DataFrame(columns)
-
-
-def write_landmark_txt(path: str | Path, table: pd.DataFrame) -> Path:
-    """Write a manual-landmark table in the release's comma-separated text format."""
-    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, sep=",", lineterminator="\n"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from pandas.api.types import is_object_dtype, is_string_dtype
 
-from pipeline.cache import atomic_write
+from core.files import atomic_write
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TEXT_MARK = "'"

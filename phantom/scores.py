@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.phantom.design import SubjectTruth
-from pipeline.tasks import MOVEMENT, NEUROFACE
+from core.tasks import MOVEMENT, NEUROFACE
+from phantom.design import SubjectTruth
 
 ITEMS = ("Symmetry", "ROM", "Speed", "Variability", "Fatigue")
 RATERS = ("SLP1", "SLP2")

@@ -6,7 +6,7 @@ subject's left move only with the left template, points on the right only with t
 and midline points take half of each, so they move by the mean of both sides (and a weak side
 lets the stronger side pull the midline towards itself). Each side has a gain (weakness,
 bilateral reduction, natural asymmetry) and a speed (slowing stretches its rise and return in
-time); events of the schedule (see :mod:`pipeline.phantom.schedule`) give the timing and the
+time); events of the schedule (see :mod:`phantom.schedule`) give the timing and the
 effort (``Event.amplitude``).
 
 Magnitudes at full effort (IOD units): mouth-corner excursion 0.19 (SPREAD) and 0.23
@@ -24,16 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import ConfigError
-from features.video.ibug68 import MIRROR_INDEX
-from pipeline.phantom.face import face_frame, inter_ocular_distance
-from pipeline.phantom.schedule import Schedule
-from pipeline.tasks import MOVEMENT, NEUROFACE
+from core.errors import ConfigError
+from core.ibug68 import LEFT_SIDE, MIDLINE, MIRROR_INDEX
+from core.tasks import MOVEMENT, NEUROFACE
+from phantom.face import face_frame, inter_ocular_distance
+from phantom.schedule import Schedule
 
 SIDES = ("left", "right")
-LEFT_POINTS = np.r_[9:17, 22:27, 34:36, 42:48, 52:57, 63:66]
-RIGHT_POINTS = np.r_[0:8, 17:22, 31:33, 36:42, 48:51, 58:60, 60:62, 67]
-MIDLINE_POINTS = np.array([8, 27, 28, 29, 30, 33, 51, 57, 62, 66])
 
 # Movement profile of a non-speech repetition, as fractions of its duration: raised-cosine rise,
 # hold, raised-cosine return. A slower side stretches rise and return (return ends later) but
@@ -126,8 +123,8 @@ def _mouth_position(coords: np.ndarray) -> np.ndarray:
 def _left_half(template: np.ndarray) -> np.ndarray:
     """Keep the left points' displacement, halve the midline points', zero the right ones."""
     out = np.zeros_like(template)
-    out[LEFT_POINTS] = template[LEFT_POINTS]
-    out[MIDLINE_POINTS] = 0.5 * template[MIDLINE_POINTS]
+    out[LEFT_SIDE] = template[LEFT_SIDE]
+    out[MIDLINE] = 0.5 * template[MIDLINE]
     return out
 
 
@@ -369,7 +366,7 @@ def task_displacements(schedule: Schedule, *, impairment: FaceImpairment,
     Parameters
     ----------
     schedule : Schedule
-        The clip's events (:func:`pipeline.phantom.schedule.build_schedule`).
+        The clip's events (:func:`phantom.schedule.build_schedule`).
     impairment : FaceImpairment
         The subject's side gains and speeds.
     neutral_landmarks : ndarray, shape (68, 2)
@@ -436,7 +433,7 @@ def motion_truth_summary(displacements: np.ndarray, *, neutral_landmarks: np.nda
     displacements : ndarray, shape (n_frames, 68, 2)
         Pixels, no head pose: the requested motion from :func:`task_displacements`, or the
         motion the rendered frames really show (each frame's truth through
-        :func:`pipeline.phantom.face.local_displacement`), which differs from the request by
+        :func:`phantom.face.local_displacement`), which differs from the request by
         the warp's interpolation (under a pixel).
     neutral_landmarks : ndarray, shape (68, 2)
         The neutral landmarks they displace.
