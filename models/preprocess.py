@@ -82,8 +82,11 @@ def numeric_matrix(X: pd.DataFrame, columns: list[str], *, what: str) -> np.ndar
         raise ModelMismatchError(f"{what} lacks {len(missing)} feature column(s) the model needs: "
                                  f"{', '.join(missing)}")
     selected = X[columns]
-    for column, dtype in zip(columns, selected.dtypes):
-        if not pd.api.types.is_numeric_dtype(dtype) and not selected[column].isna().all():
+    # Judged once per distinct dtype: a table has hundreds of columns and a handful of dtypes.
+    dtypes = selected.dtypes
+    non_numeric = {d for d in set(dtypes) if not pd.api.types.is_numeric_dtype(d)}
+    for column, dtype in zip(columns, dtypes):
+        if dtype in non_numeric and not selected[column].isna().all():
             raise FeatureTableError(f"{what}: column {column!r} is not numeric (dtype {dtype})")
     values = selected.to_numpy(dtype=np.float64, na_value=np.nan)
     infinite = np.isinf(values)
@@ -226,16 +229,13 @@ def fit_preprocessor(X: pd.DataFrame, *, impute: bool = True, scale: bool = True
         duplicated = sorted({c for c in columns if columns.count(c) > 1})
         raise FeatureTableError(f"the training table repeats column(s) {', '.join(duplicated)}")
     values = numeric_matrix(X, columns, what="training table")
-    dropped: dict[str, str] = {}
-    keep = np.ones(len(columns), dtype=bool)
-    observed = ~np.isnan(values)
-    for j, column in enumerate(columns):
-        if not observed[:, j].any():
-            dropped[column] = "all values missing on training rows"
-            keep[j] = False
-        elif np.nanmax(values[:, j]) == np.nanmin(values[:, j]):
-            dropped[column] = "constant on training rows"
-            keep[j] = False
+    observed = (~np.isnan(values)).any(axis=0)
+    constant = np.zeros(len(columns), dtype=bool)
+    constant[observed] = (np.nanmax(values[:, observed], axis=0)
+                          == np.nanmin(values[:, observed], axis=0))
+    keep = observed & ~constant
+    dropped = {columns[j]: ("all values missing on training rows" if not observed[j]
+                            else "constant on training rows") for j in np.flatnonzero(~keep)}
     if not keep.any():
         raise ConfigError("every feature column is missing or constant on these training "
                           "rows; nothing to fit")
