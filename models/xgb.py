@@ -117,13 +117,22 @@ def _booster_params(*, task_type: str, n_classes: int, setting: dict, seed: int,
     return params
 
 
-def _train_booster(values: np.ndarray, y: np.ndarray, columns: list[str], *, task_type: str,
-                   n_classes: int, setting: dict, seed: int) -> xgboost.Booster:
-    # One thread for the matrix too: on a busy machine a multi-threaded DMatrix build of a
-    # tiny table costs more than the training.
-    # The names are attached after training: XGBoost re-validates a named matrix's feature
-    # names on every boosting round, which dominated the whole nested CV (measured: 70 of 98 s).
-    matrix = xgboost.DMatrix(values, label=y, missing=np.nan, nthread=1)
+def _training_matrix(values: np.ndarray, y: np.ndarray) -> xgboost.DMatrix:
+    # One thread: on a busy machine a multi-threaded DMatrix build of a tiny table costs more
+    # than the training. No feature names: XGBoost re-validates a named matrix's names on every
+    # boosting round, which dominated the whole nested CV (measured: 70 of 98 s); the booster
+    # gets them after training.
+    return xgboost.DMatrix(values, label=y, missing=np.nan, nthread=1)
+
+
+def _scoring_matrix(values: np.ndarray, columns: list[str]) -> xgboost.DMatrix:
+    return xgboost.DMatrix(values, feature_names=columns, missing=np.nan, nthread=1)
+
+
+def _train_booster(matrix: xgboost.DMatrix, y: np.ndarray, columns: list[str], *,
+                   task_type: str, n_classes: int, setting: dict, seed: int) -> xgboost.Booster:
+    """Train on ``matrix`` (``_training_matrix`` of the rows whose targets are ``y``), which is
+    left unchanged, so one matrix serves every setting of a search."""
     params = _booster_params(task_type=task_type, n_classes=n_classes, setting=setting,
                              seed=seed, row_hessian=hessian_per_row(y, task_type=task_type,
                                                                     n_classes=n_classes))
@@ -132,10 +141,9 @@ def _train_booster(values: np.ndarray, y: np.ndarray, columns: list[str], *, tas
     return booster
 
 
-def _predict_booster(booster: xgboost.Booster, values: np.ndarray, columns: list[str],
-                     task_type: str) -> np.ndarray:
-    output = booster.predict(xgboost.DMatrix(values, feature_names=columns, missing=np.nan,
-                                             nthread=1))
+def _model_output(booster: xgboost.Booster, matrix: xgboost.DMatrix, task_type: str) -> np.ndarray:
+    """Class probabilities (n, K) or scores (n,) of the rows of ``matrix``."""
+    output = booster.predict(matrix)
     if task_type == "binary":
         return np.column_stack([1 - output, output])
     return output
@@ -148,12 +156,49 @@ def _inner_loss(y: np.ndarray, pred: np.ndarray, task_type: str) -> float:
     return float(-np.mean(np.log(prob)))
 
 
+@dataclass(frozen=True)
+class _InnerPart:
+    """One inner fold made ready once for every setting of the search.
+
+    Attributes
+    ----------
+    y : ndarray
+        Targets of the fold's training rows.
+    columns : list of str
+        Columns its preprocessing kept.
+    train : xgboost.DMatrix
+        The training rows, preprocessed (``_training_matrix``).
+    validation : xgboost.DMatrix
+        The validation rows, preprocessed (``_scoring_matrix``).
+    rows : ndarray
+        Positions of the validation rows in the searched table.
+    """
+
+    y: np.ndarray
+    columns: list
+    train: xgboost.DMatrix
+    validation: xgboost.DMatrix
+    rows: np.ndarray
+
+
+def _inner_part(X: pd.DataFrame, y: np.ndarray, fold) -> _InnerPart:
+    """Preprocessing fitted on ``fold``'s training rows, applied to both of its parts."""
+    X_train = X.iloc[fold.train]
+    preprocessor = fit_preprocessor(X_train, impute=False, scale=False)
+    columns = preprocessor.kept_columns
+    validation = preprocessor.transform(X.iloc[fold.test], what="inner validation rows")
+    return _InnerPart(y=y[fold.train], columns=columns, rows=fold.test,
+                      train=_training_matrix(preprocessor.transform(X_train, what="training table"),
+                                             y[fold.train]),
+                      validation=_scoring_matrix(validation, columns))
+
+
 def _fit_on(X: pd.DataFrame, y: np.ndarray, *, task_type: str, n_classes: int,
             setting: dict, seed: int) -> tuple[Preprocessor, xgboost.Booster]:
     preprocessor = fit_preprocessor(X, impute=False, scale=False)
     values = preprocessor.transform(X, what="training table")
-    booster = _train_booster(values, y, preprocessor.kept_columns, task_type=task_type,
-                             n_classes=n_classes, setting=setting, seed=seed)
+    booster = _train_booster(_training_matrix(values, y), y, preprocessor.kept_columns,
+                             task_type=task_type, n_classes=n_classes, setting=setting, seed=seed)
     return preprocessor, booster
 
 
@@ -195,9 +240,8 @@ class XGBModel:
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities (n, K) for classification, predicted scores (n,) for regression."""
-        values = self.preprocessor.transform(X)
-        return _predict_booster(self.booster, values, self.preprocessor.kept_columns,
-                                self.task_type)
+        matrix = _scoring_matrix(self.preprocessor.transform(X), self.preprocessor.kept_columns)
+        return _model_output(self.booster, matrix, self.task_type)
 
     def summary(self) -> dict:
         """Plain-JSON description of what was fitted."""
@@ -249,7 +293,8 @@ def fit_xgb(X: pd.DataFrame, y, groups, *, task_type: str, n_classes: int, seed:
     if len(grid) > 1:
         folds = make_inner_splits(y, groups, task_type=task_type, n_splits=n_inner_splits,
                                   seed=seed)
-        losses = [_setting_loss(X, y, folds, task_type=task_type, n_classes=n_classes,
+        parts = [_inner_part(X, y, fold) for fold in folds]
+        losses = [_setting_loss(parts, y, task_type=task_type, n_classes=n_classes,
                                 setting=setting, seed=seed) for setting in grid]
         search = [dict(setting, inner_loss=loss) for setting, loss in zip(grid, losses)]
         best = grid[int(np.argmin(losses))]
@@ -259,17 +304,16 @@ def fit_xgb(X: pd.DataFrame, y, groups, *, task_type: str, n_classes: int, seed:
                     booster=booster, setting=dict(best), seed=int(seed), search=search)
 
 
-def _setting_loss(X: pd.DataFrame, y: np.ndarray, folds, *, task_type: str, n_classes: int,
+def _setting_loss(parts: list, y: np.ndarray, *, task_type: str, n_classes: int,
                   setting: dict, seed: int) -> float:
-    """Pooled out-of-fold loss of one setting over the inner folds."""
+    """Pooled out-of-fold loss of one setting over the inner folds (``_inner_part`` each) of
+    the rows whose targets are ``y``."""
     shape = (len(y),) if task_type == "regression" else (len(y), n_classes)
     pred = np.full(shape, np.nan)
-    for fold in folds:
-        preprocessor, booster = _fit_on(X.iloc[fold.train], y[fold.train], task_type=task_type,
-                                        n_classes=n_classes, setting=setting, seed=seed)
-        values = preprocessor.transform(X.iloc[fold.test], what="inner validation rows")
-        pred[fold.test] = _predict_booster(booster, values, preprocessor.kept_columns,
-                                           task_type)
+    for part in parts:
+        booster = _train_booster(part.train, part.y, part.columns, task_type=task_type,
+                                 n_classes=n_classes, setting=setting, seed=seed)
+        pred[part.rows] = _model_output(booster, part.validation, task_type)
     return _inner_loss(y, pred, task_type)
 
 
