@@ -242,52 +242,68 @@ def _new_net(families: dict, n_outputs: int, settings: FusionSettings) -> Fusion
 
 
 @dataclass
-class _Run:
-    """One network in training: its data, preprocessing and optimiser."""
+class _Data:
+    """Rows made ready to train on: preprocessing fitted on the training rows, their tensors and,
+    for an inner fold, the validation rows'. Read only, so one serves every candidate network."""
 
     preprocessor: Preprocessor
     families: dict
-    net: FusionNet
-    optimiser: torch.optim.Optimizer
     train: _Batch
     target: torch.Tensor
     validation: _Batch | None
     validation_target: torch.Tensor | None
 
 
-def _start_run(X: pd.DataFrame, target: np.ndarray, *, task_type: str, n_classes: int,
-               settings: FusionSettings, weight_decay: float, validation=None) -> _Run:
-    """Fit the preprocessing on ``X`` and build a fresh network (under the caller's seed)."""
+def _prepare(X: pd.DataFrame, target: np.ndarray, *, settings: FusionSettings,
+             validation=None) -> _Data:
+    """Fit the preprocessing on ``X`` and make the tensors of ``X`` and of ``validation``
+    (``(X_val, target_val)``, optional)."""
     preprocessor = fit_preprocessor(X, impute=True, scale=True, clip=settings.clip)
     families = columns_by_family(preprocessor.kept_columns)
-    net = _new_net(families, _n_outputs(task_type, n_classes), settings)
-    optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate,
-                                 weight_decay=weight_decay)
     val_batch = val_target = None
     if validation is not None:
         X_val, target_val = validation
         val_batch = _batch(X_val, preprocessor, families, what="inner validation rows")
         val_target = torch.tensor(target_val, dtype=torch.float32)
-    return _Run(preprocessor=preprocessor, families=families, net=net, optimiser=optimiser,
-                train=_batch(X, preprocessor, families, what="training table"),
-                target=torch.tensor(target, dtype=torch.float32), validation=val_batch,
-                validation_target=val_target)
+    return _Data(preprocessor=preprocessor, families=families,
+                 train=_batch(X, preprocessor, families, what="training table"),
+                 target=torch.tensor(target, dtype=torch.float32), validation=val_batch,
+                 validation_target=val_target)
+
+
+@dataclass
+class _Run:
+    """One network in training on its data."""
+
+    data: _Data
+    net: FusionNet
+    optimiser: torch.optim.Optimizer
+
+
+def _start_run(data: _Data, *, task_type: str, n_classes: int, settings: FusionSettings,
+               weight_decay: float) -> _Run:
+    """A fresh network (under the caller's seed) and its optimiser on ``data``."""
+    net = _new_net(data.families, _n_outputs(task_type, n_classes), settings)
+    optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate,
+                                 weight_decay=weight_decay)
+    return _Run(data=data, net=net, optimiser=optimiser)
 
 
 def _step(run: _Run, loss_of, modality_dropout: float) -> None:
     """One full-batch Adam step with modality dropout."""
     run.net.train()
     run.optimiser.zero_grad()
-    presence = _hide_modalities(run.train.presence, modality_dropout)
-    loss_of(run.net(run.train.inputs, presence), run.target).backward()
+    presence = _hide_modalities(run.data.train.presence, modality_dropout)
+    loss_of(run.net(run.data.train.inputs, presence), run.data.target).backward()
     run.optimiser.step()
 
 
 def _validation_loss(run: _Run, loss_of) -> float:
     run.net.eval()
     with torch.no_grad():
-        return float(loss_of(run.net(run.validation.inputs, run.validation.presence),
-                             run.validation_target))
+        validation = run.data.validation
+        return float(loss_of(run.net(validation.inputs, validation.presence),
+                             run.data.validation_target))
 
 
 def _choose_epochs(runs: list, loss_of, settings: FusionSettings,
@@ -437,27 +453,28 @@ def fit_fusion(X: pd.DataFrame, y, groups, *, task_type: str, n_classes: int, se
     target = (y - target_mean) / target_scale
     folds = make_inner_splits(y, groups, task_type=task_type, n_splits=n_inner_splits, seed=seed)
     loss_of = _loss_function(task_type)
+    # Made once: every candidate pair trains on the same folds, and preparing takes no random draw.
+    inner_data = [_prepare(X.iloc[fold.train], target[fold.train], settings=settings,
+                           validation=(X.iloc[fold.test], target[fold.test])) for fold in folds]
     with _deterministic_torch(seed):
         search = []
         for modality_dropout in settings.modality_dropouts:
             for weight_decay in settings.weight_decays:
-                inner = [_start_run(X.iloc[fold.train], target[fold.train], task_type=task_type,
-                                    n_classes=n_classes, settings=settings,
-                                    weight_decay=weight_decay,
-                                    validation=(X.iloc[fold.test], target[fold.test]))
-                         for fold in folds]
+                inner = [_start_run(data, task_type=task_type, n_classes=n_classes,
+                                    settings=settings, weight_decay=weight_decay)
+                         for data in inner_data]
                 n_epochs, inner_loss = _choose_epochs(inner, loss_of, settings, modality_dropout)
                 search.append({"weight_decay": weight_decay, "modality_dropout": modality_dropout,
                                "n_epochs": n_epochs, "inner_loss": inner_loss})
         # Ties go to the first pair listed (the first dropout rate, the smallest penalty).
         best = min(search, key=lambda entry: entry["inner_loss"])
-        final = _start_run(X, target, task_type=task_type, n_classes=n_classes,
-                           settings=settings, weight_decay=best["weight_decay"])
+        final = _start_run(_prepare(X, target, settings=settings), task_type=task_type,
+                           n_classes=n_classes, settings=settings, weight_decay=best["weight_decay"])
         for _ in range(best["n_epochs"]):
             _step(final, loss_of, best["modality_dropout"])
     final.net.eval()
     return FusionModel(task_type=task_type, n_classes=n_classes,
-                       preprocessor=final.preprocessor, families=final.families,
+                       preprocessor=final.data.preprocessor, families=final.data.families,
                        settings=settings, weight_decay=best["weight_decay"],
                        modality_dropout=best["modality_dropout"], n_epochs=best["n_epochs"], search=search,
                        target_mean=target_mean, target_scale=target_scale, seed=int(seed),
