@@ -12,8 +12,8 @@ has one (recovery: the SLP total at the first visit alone, fitted by the same es
 the same preprocessing); a subject-wise label permutation test reruns the whole nested CV on
 permuted labels.
 
-Parallelism: (modality set, fold) fits run through joblib; each fit's seed depends only on the
-run seed and the fold index, and results are gathered in task order, so ``n_jobs`` (or a dask
+Parallelism: (modality set, fold) fits and each set's metric bootstrap run through joblib; each
+fit's seed depends only on the run seed and the fold index, and results are gathered in task order, so ``n_jobs`` (or a dask
 joblib backend set by the caller) does not change any number.
 """
 from __future__ import annotations
@@ -470,13 +470,16 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
         subject_predictions.append(_subject_frame(name, group_values, y_values, pred,
                                                   task_type, labels_constant))
         unit_data[name] = _unit_arrays(y_values, group_values, pred, unit=unit)
-        table = metric_table(unit_data[name][0], unit_data[name][1],
-                             subjects=unit_data[name][2], task_type=task_type,
-                             n_boot=n_bootstrap, level=ci_level, seed=seed)
-        table.insert(0, "modality_set", name)
-        metric_frames.append(table)
         fitted += [{"modality_set": name, "fold": s["fold"],
                     "summary": json.dumps(s, sort_keys=True)} for s in summaries]
+    # The bootstrap of every set's metrics is pure and as costly as many fits: it runs on the
+    # workers too, gathered in set order.
+    tables = Parallel(n_jobs=n_jobs)(delayed(metric_table)(
+        unit_data[name][0], unit_data[name][1], subjects=unit_data[name][2], task_type=task_type,
+        n_boot=n_bootstrap, level=ci_level, seed=seed) for name in names)
+    for name, table in zip(names, tables):
+        table.insert(0, "modality_set", name)
+        metric_frames.append(table)
     metrics = pd.concat(metric_frames, ignore_index=True)
     comparisons = _comparisons(sets, unit_data, metrics, task_type=task_type, primary=primary,
                                n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
