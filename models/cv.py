@@ -240,7 +240,8 @@ def evaluation_plan(plan: SplitPlan, y, groups, *, requested_splits: int,
     dict
         ``n_subjects``; ``subjects_per_class`` (class code -> subjects; empty for regression);
         ``outer`` (the plan's ``describe()``); ``requested_splits``; ``inner_splits`` (inner folds
-        each outer training part allows, in fold order, ``inner_split_count``).
+        each outer training part allows, in fold order, ``inner_split_count``); ``test_subjects``
+        (the subjects each outer fold holds out, in fold order, each list sorted).
     """
     y_values, group_values = _as_arrays(y, groups)
     classes = {} if plan.task_type == "regression" else \
@@ -249,7 +250,8 @@ def evaluation_plan(plan: SplitPlan, y, groups, *, requested_splits: int,
                                n_splits=n_inner_splits) for f in plan.folds]
     return {"n_subjects": int(len(pd.unique(group_values))), "subjects_per_class": classes,
             "outer": plan.describe(), "requested_splits": int(requested_splits),
-            "inner_splits": [int(n) for n in inner]}
+            "inner_splits": [int(n) for n in inner],
+            "test_subjects": [sorted({str(s) for s in group_values[f.test]}) for f in plan.folds]}
 
 
 def make_inner_splits(y, groups, *, task_type: str, n_splits: int = 3, seed: int = 0) -> list:

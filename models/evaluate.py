@@ -191,13 +191,16 @@ def _row_frame(name, ids, subjects, folds, y, pred, task_type) -> pd.DataFrame:
     return frame
 
 
-def _subject_frame(name, groups, y, pred, task_type, labels_constant) -> pd.DataFrame:
-    """Mean prediction per subject; ``y_true`` is the subject's label (regression: mean
-    score; NaN for classes that vary within a subject)."""
+def _subject_frame(name, groups, folds, y, pred, task_type, labels_constant) -> pd.DataFrame:
+    """Mean prediction per subject and the outer fold that held the subject out (``folds``, per
+    row); ``y_true`` is the subject's label (regression: mean score; NaN for classes that vary
+    within a subject)."""
     y_unit, pred_unit, subjects = _unit_arrays(y, groups, pred, unit="subject")
     if task_type != "regression":
         y_unit = y_unit.astype(int) if labels_constant else np.full(len(subjects), np.nan)
-    frame = pd.DataFrame({"modality_set": name, "subject_id": subjects,
+    # Every row of a subject is in the same outer fold (checked by cv.assert_no_subject_leak).
+    fold = pd.Series(folds, index=groups).groupby(level=0).first().reindex(subjects).to_numpy()
+    frame = pd.DataFrame({"modality_set": name, "subject_id": subjects, "fold": fold,
                           "n_rows": pd.Series(groups).value_counts().reindex(subjects)
                           .to_numpy(), "y_true": y_unit})
     _add_prediction_columns(frame, pred_unit, task_type)
@@ -467,7 +470,7 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
     for name, (pred, summaries) in zip(names, outputs):
         predictions.append(_row_frame(name, ids, group_values, fold_of_row, y_values,
                                              pred, task_type))
-        subject_predictions.append(_subject_frame(name, group_values, y_values, pred,
+        subject_predictions.append(_subject_frame(name, group_values, fold_of_row, y_values, pred,
                                                   task_type, labels_constant))
         unit_data[name] = _unit_arrays(y_values, group_values, pred, unit=unit)
         fitted += [{"modality_set": name, "fold": s["fold"],

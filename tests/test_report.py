@@ -17,6 +17,7 @@ from core.errors import ConfigError
 from core.privacy import scrub_paths
 from core.tasks import NEUROFACE
 from features.table import subject_table
+from models.targets import build_target
 from models.xgb import fit_xgb
 from pipeline import cache, report as report_stage, train as train_stage
 from reports import figures
@@ -178,6 +179,19 @@ def test_report_keeps_participants_pseudonymous(run_dir, report_html):
     assert "Out-of-fold predictions" in page and "Largest deviations" in page
     assert "towards PS" in page
     assert "<img" not in page and "src=" not in page
+
+
+def test_train_keeps_every_subjects_outer_fold(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    predictions = pd.read_parquet(run_dir / "cv_predictions.parquet")
+    assert predictions["fold"].notna().all()
+    for target, summary in metrics["targets"].items():
+        held_out = {s: k for k, fold in enumerate(summary["evaluation_plan"]["test_subjects"]) for s in fold}
+        rows = predictions[predictions["target"] == target]
+        assert sum(map(len, summary["evaluation_plan"]["test_subjects"])) == len(held_out)
+        assert set(held_out) == set(rows["subject_id"]) == set(build_target(
+            pd.read_parquet(run_dir / "features" / "table.parquet"), target).rows["subject_id"])
+        assert (rows["fold"] == rows["subject_id"].map(held_out)).all()
 
 
 def test_stage_skips_an_up_to_date_report(run_dir):
