@@ -60,6 +60,9 @@ MANIFEST_FILE = "model_set.json"
 MANIFEST_FORMAT = "avstroke.model_set/1"
 METRICS_FILE = "metrics.json"
 CV_PREDICTIONS_FILE = "cv_predictions.parquet"
+# The explanations of each target's final XGBoost model (``models.explain``), read by the report.
+IMPORTANCE_FILE = "importance.parquet"
+SHAP_FILE = "shap.parquet"
 TOP_LEVEL_LINKS = (METRICS_FILE, CV_PREDICTIONS_FILE)
 ENTRY_KEYS = ("target", "description", "model", "folder", "bundle_sha256")
 

@@ -265,7 +265,8 @@ def reasons_text(bundle: Bundle, X: pd.DataFrame, predictions: pd.DataFrame, tas
         Per row, missing features that ranked among the reasons and were left out (None
         without SHAP).
     """
-    from reports.importance import ranked_reasons, shap_contributions, signed_contributions, subject_reasons
+    from models.explain import shap_contributions
+    from reports.importance import ranked_reasons, signed_contributions, subject_reasons
 
     if bundle.info["kind"] != "xgb":
         return ["not available for the fusion network"] * len(X), [None] * len(X)

@@ -1,8 +1,9 @@
 """``avstroke report``: the feature-importance report of a trained run.
 
 Reads ``RUN/features/table.parquet``, ``RUN/features/recordings.parquet``, from the model set in
-use (``models.modelset``) ``RUN/metrics.json``, ``RUN/cv_predictions.parquet`` and the XGBoost
-bundles under ``RUN/models/<target>/xgb/``, ``RUN/errors.csv``, ``RUN/validation.csv``,
+use (``models.modelset``) ``RUN/metrics.json``, ``RUN/cv_predictions.parquet`` and the importances
+train computed (``RUN/models/importance.parquet``, ``RUN/models/shap.parquet``; the report fits
+no model), ``RUN/errors.csv``, ``RUN/validation.csv``,
 ``RUN/landmarks_quality.parquet``, when the run measured it ``RUN/landmarks_error.parquet``, when
 it trained shape models ``RUN/landmarks_adaptation.csv`` and ``RUN/features/face_generic.parquet``,
 and
@@ -24,7 +25,7 @@ import pandas as pd
 
 from core.errors import ConfigError
 from core.files import atomic_write
-from models import artifacts, modelset
+from models import modelset
 from pipeline import __version__, cache
 from pipeline.face_features import GENERIC_TABLE as GENERIC_FACE_TABLE
 from pipeline.landmarks_train import ADAPTATION_TABLE
@@ -40,7 +41,7 @@ from reports.html import SUBJECT_FOLDER, TEMPLATES, RunInputs, build_report
 log = logging.getLogger("avstroke")
 DESCRIPTION = ("Write the feature-importance report (one self-contained HTML file) and "
                "participant pages.")
-CODE_MODULES = ["reports.importance", "reports.figures", "reports.methods", "reports.html",
+CODE_MODULES = ["reports.importance", "models.explain", "reports.figures", "reports.methods", "reports.html",
                 "reports.export", "reports.longitudinal", "models.modelset", "models.targets",
                 "pipeline.report", "core.visits", "pipeline.privacy"]
 REPORT_FOLDER = "report"
@@ -48,16 +49,15 @@ REPORT_FILE = "report.html"
 FIGURE_FOLDER = "figures"
 REQUIRED = ("features/table.parquet", "features/recordings.parquet", modelset.METRICS_FILE,
             modelset.CV_PREDICTIONS_FILE)
-OPTIONAL = ("errors.csv", "validation.csv", "landmarks_quality.parquet", "landmarks_error.parquet",
+# The importances are missing from a model set trained before train computed them.
+EXPLANATIONS = (f"{modelset.SET_LINK}/{modelset.IMPORTANCE_FILE}", f"{modelset.SET_LINK}/{modelset.SHAP_FILE}")
+OPTIONAL = EXPLANATIONS + ("errors.csv", "validation.csv", "landmarks_quality.parquet", "landmarks_error.parquet",
             VALIDATED_FILE, ADAPTATION_TABLE, f"features/{GENERIC_FACE_TABLE}")
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--top", type=int, default=15,
                         help="features per importance table and chart (default: %(default)s)")
-    parser.add_argument("--permutation-repeats", type=int, default=5,
-                        help="shuffles per feature of the permutation importance "
-                             "(default: %(default)s)")
 
 
 def _csv(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -70,36 +70,19 @@ def _optional_parquet(path: Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.is_file() else None
 
 
-def load_bundles(run_dir: Path, targets) -> tuple[dict, dict]:
-    """The XGBoost bundle of each target, and why any could not be loaded."""
-    bundles, problems = {}, {}
-    for target in targets:
-        folder = modelset.bundle_folder(run_dir / modelset.SET_LINK, target, "xgb")
-        if not folder.is_dir():
-            problems[(target, "xgb")] = "no XGBoost model was saved for this target"
-            continue
-        try:
-            bundles[(target, "xgb")] = artifacts.load_bundle(folder)
-        except artifacts.BundleError as exc:  # one damaged bundle must not hide the rest
-            log.warning("report: %s", exc)
-            problems[(target, "xgb")] = f"the saved XGBoost model could not be loaded: {exc}"
-    return bundles, problems
-
-
 def load_inputs(run_dir: Path) -> RunInputs:
     """Read every report input of a run folder (see the module docstring)."""
     missing = [name for name in REQUIRED if not (run_dir / name).is_file()]
     if missing:
         raise ConfigError(f"{run_dir}: missing {', '.join(missing)}; run `avstroke assemble` and "
                           f"`avstroke train --out {run_dir}` first")
-    metrics = json.loads((run_dir / modelset.METRICS_FILE).read_text(encoding="utf-8"))
-    bundles, problems = load_bundles(run_dir, metrics.get("targets", {}))
+    importance, shap = (_optional_parquet(run_dir / name) for name in EXPLANATIONS)
     return RunInputs(
         table=pd.read_parquet(run_dir / "features" / "table.parquet"),
         recordings=pd.read_parquet(run_dir / "features" / "recordings.parquet"),
-        metrics=metrics,
+        metrics=json.loads((run_dir / modelset.METRICS_FILE).read_text(encoding="utf-8")),
         cv_predictions=pd.read_parquet(run_dir / modelset.CV_PREDICTIONS_FILE),
-        bundles=bundles, bundle_problems=problems,
+        importance=importance, shap=shap,
         errors=_csv(run_dir / "errors.csv", ERROR_COLUMNS),
         validation=_csv(run_dir / "validation.csv", ISSUE_COLUMNS),
         tasks=run_vocabulary(run_dir),
@@ -112,18 +95,13 @@ def load_inputs(run_dir: Path) -> RunInputs:
     )
 
 
-def report_key(run_dir: Path, *, top: int, repeats: int) -> str:
+def report_key(run_dir: Path, *, top: int) -> str:
     """Cache key of the report: input contents, settings, report code and templates."""
     names = list(REQUIRED) + [n for n in OPTIONAL if (run_dir / n).is_file()]
-    models_dir = run_dir / modelset.SET_LINK
-    models = sorted(models_dir.glob("*/xgb/*")) if models_dir.is_dir() else []
     inputs = {name: cache.file_digest(run_dir / name) for name in names}
-    inputs.update({str(p.relative_to(run_dir)): cache.file_digest(p)
-                   for p in models if p.is_file()})
     # Every template in the folder, so a shared piece (macros.html) is keyed like the pages.
     inputs.update({f"template:{t.name}": cache.file_digest(t) for t in sorted(TEMPLATES.glob("*.html"))})
-    return cache.make_key(inputs=inputs, params={"top": top, "permutation_repeats": repeats},
-                          code=cache.code_digest(CODE_MODULES))
+    return cache.make_key(inputs=inputs, params={"top": top}, code=cache.code_digest(CODE_MODULES))
 
 
 def _write_folder(folder: Path, files: dict, suffix: str, write) -> None:
@@ -142,11 +120,10 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def run(args) -> int:
-    if args.top < 1 or args.permutation_repeats < 1:
-        raise ConfigError(f"--top and --permutation-repeats must be at least 1; got {args.top} and "
-                          f"{args.permutation_repeats}")
+    if args.top < 1:
+        raise ConfigError(f"--top must be at least 1; got {args.top}")
     run_dir = args.out
-    key = report_key(run_dir, top=args.top, repeats=args.permutation_repeats) \
+    key = report_key(run_dir, top=args.top) \
         if all((run_dir / n).is_file() for n in REQUIRED) else None
     target = run_dir / REPORT_FOLDER / REPORT_FILE
     if key is not None and cache.is_fresh(target, key):
@@ -154,7 +131,7 @@ def run(args) -> int:
         return 0
     inputs = load_inputs(run_dir)
     report = build_report(inputs, created=datetime.now().isoformat(timespec="seconds"),
-                          version=__version__, top=args.top, n_repeats=args.permutation_repeats)
+                          version=__version__, top=args.top)
     folder = run_dir / REPORT_FOLDER
     _write_folder(folder / FIGURE_FOLDER, report.figures, ".png", write_png)
     _write_folder(folder / SUBJECT_FOLDER, report.subjects, ".html", _write_text)

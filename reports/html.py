@@ -34,6 +34,7 @@ from core.visits import first_visits
 from features.registry import SEP, lookup
 from features.video.face_features import QUALITY_BAR, QUALITY_MAX_GAP_S, QUALITY_MIN_FACE_SHARE
 from features.video.landmark_error import ERROR_REGIONS
+from models.explain import FINAL, OUT_OF_FOLD, ImportanceError, gain_of, permutation_of, shap_of
 from models.metrics import PRIMARY_METRIC, roc_auc
 from models.modalities import FINAL_SET
 from models.targets import build_target
@@ -42,10 +43,8 @@ from reports.chance import (CHANCE_LEVEL, CHANCE_METRIC, PERMUTATION_ALPHA,
                             above_chance)
 from reports.export import (DIRECTION_WORDS, POSITIVE_Z_WORDS, change_scores, control_norms,
                             feature_values, z_scores)
-from reports.importance import (ImportanceError, ablation_table, gain_importance,
-                                importance_table, mean_abs_shap, oof_explanations, plain_names,
-                                shap_contributions, signed_contributions, subject_reasons,
-                                task_words)
+from reports.importance import (ablation_table, importance_table, mean_abs_shap, plain_names,
+                                signed_contributions, subject_reasons, task_words)
 from reports.longitudinal import (RECOVERY_TARGET, longitudinal_view, recovery_probabilities,
                                   trajectory_png)
 from reports.methods import METRIC_WORDS, SPLIT_WORDS, methods_paragraphs, reference_list
@@ -55,7 +54,6 @@ SUBJECT_FOLDER = "subjects"
 TOP_FEATURES = 15
 TOP_REASONS = 8
 TOP_DEVIATIONS = 10
-PERMUTATION_REPEATS = 5
 # A landmark error this much above the controls' is worth a sentence in the limitations.
 LANDMARK_ERROR_EXCESS = 0.10
 # Female shares across groups further apart than this are called unbalanced.
@@ -86,8 +84,10 @@ class RunInputs:
         ``metrics.json``.
     cv_predictions : DataFrame
         Out-of-fold subject predictions (``cv_predictions.parquet``).
-    bundles : dict
-        ``(target, model)`` -> ``artifacts.Bundle`` of the final models that could be loaded.
+    importance, shap : DataFrame, optional
+        The final XGBoost models' explanations kept with the model set
+        (``models.modelset.IMPORTANCE_FILE`` and ``SHAP_FILE``, ``models.explain``); None for a
+        set written before train kept them.
     errors : DataFrame
         ``errors.csv`` (stage, recording_id, file, error, message); may be empty.
     validation : DataFrame
@@ -105,8 +105,6 @@ class RunInputs:
     face_generic : DataFrame, optional
         ``features/face_generic.parquet``: face features from the generic model's landmarks of
         the recordings adapted models were trained on (the "before").
-    bundle_problems : dict
-        ``(target, model)`` -> why its bundle could not be loaded.
     known_paths : list of str
         Forms of the manifest's media paths (``pipeline.privacy.known_paths``), removed from the
         messages of the error tables; empty when the run has no validated manifest.
@@ -116,7 +114,8 @@ class RunInputs:
     recordings: pd.DataFrame
     metrics: dict
     cv_predictions: pd.DataFrame
-    bundles: dict
+    importance: pd.DataFrame | None
+    shap: pd.DataFrame | None
     errors: pd.DataFrame
     validation: pd.DataFrame
     tasks: dict
@@ -124,7 +123,6 @@ class RunInputs:
     landmarks_error: pd.DataFrame | None = None
     landmarks_adaptation: pd.DataFrame | None = None
     face_generic: pd.DataFrame | None = None
-    bundle_problems: dict = field(default_factory=dict)
     known_paths: list = field(default_factory=list)
 
 
@@ -509,31 +507,21 @@ class Explanation:
     towards: dict  # subject_id -> outcome the reasons push towards
 
 
-def explain_target(figs: _Figures, *, target: str, bundle, rows: pd.DataFrame, y: pd.Series,
-                   protocol: dict, labels: list, task_type: str, top: int, n_repeats: int,
-                   reported: dict, tasks: dict) -> Explanation:
-    """Gain, SHAP and out-of-fold permutation importance of one target's XGBoost model.
+def explain_target(figs: _Figures, *, target: str, importance: pd.DataFrame, shap: pd.DataFrame,
+                   explained: dict, labels: list, task_type: str, top: int, reported: dict,
+                   tasks: dict) -> Explanation:
+    """Gain, SHAP and out-of-fold permutation importance of one target's XGBoost model, as train
+    computed them (``models.explain``).
 
-    ``reported`` maps subject id to the class the evaluation predicted for it (multiclass
-    reasons are given towards that class); ``tasks`` is the run's task vocabulary (task name ->
+    ``importance`` and ``shap`` are the model set's explanation tables and ``explained`` the
+    target's ``importance`` record in ``metrics.json`` (``metric``, ``baseline``, ``n_repeats``);
+    ``reported`` maps subject id to the class the evaluation predicted for it (multiclass reasons
+    are given towards that class); ``tasks`` is the run's task vocabulary (task name ->
     ``core.tasks.TaskSpec``), whose descriptions word the features' tasks.
     """
-    model = bundle.model
-    columns = list(bundle.feature_columns)
-    gain = gain_importance(model)
-    if not (gain["gain"] > 0).any():
-        raise ImportanceError(f"the final XGBoost model makes no split on any feature (with "
-                              f"{len(rows)} participants its trees stay single leaves), so it "
-                              "predicts the same value for everyone and no feature has importance")
-    final_shap = shap_contributions(model, rows)
-    splits = protocol.get("outer_splits", {})
-    oof = oof_explanations(rows, y.to_numpy(), rows["subject_id"].astype(str), columns=columns,
-                           task_type=task_type, setting=model.setting,
-                           n_splits=int(splits.get("n_splits", 5)),
-                           seed=int(protocol.get("seed", 0)),
-                           strategy=splits.get("strategy", "kfold"), n_repeats=n_repeats)
-    table = importance_table(gain=gain, shap=mean_abs_shap(final_shap), tasks=tasks,
-                             permutation=oof["permutation"])
+    subjects, final_shap = shap_of(shap, target, FINAL)
+    table = importance_table(gain=gain_of(importance, target), shap=mean_abs_shap(final_shap), tasks=tasks,
+                             permutation=permutation_of(importance, target))
     # Features no tree uses have zero importance of every kind: ranking them says nothing.
     table = table[(table["gain_share"] > 0) | (table["mean_abs_shap"] > 0)
                   | (table["permutation"] != 0)].reset_index(drop=True)
@@ -558,27 +546,28 @@ def explain_target(figs: _Figures, *, target: str, bundle, rows: pd.DataFrame, y
         made.append(figs.add(f"{target}__xgb__permutation", figures.importance_bars(
             by_permutation["name"], by_permutation["permutation"],
             errors=by_permutation["permutation_sd"], title="Out-of-fold permutation importance",
-            xlabel=f"worsening of {metric_words(oof['metric'])} when shuffled (mean \u00b1 SD over "
-                   f"{n_repeats} shuffles)"), alt="Permutation importance"))
-    reasons, towards = _subject_reasons(oof, rows, labels=labels, task_type=task_type,
+            xlabel=f"worsening of {metric_words(explained['metric'])} when shuffled (mean \u00b1 SD "
+                   f"over {explained['n_repeats']} shuffles)"), alt="Permutation importance"))
+    _, oof_shap = shap_of(shap, target, OUT_OF_FOLD)
+    reasons, towards = _subject_reasons(oof_shap, subjects, labels=labels, task_type=task_type,
                                         reported=reported, tasks=tasks)
-    return Explanation(table=table, figures=made, permutation_metric=oof["metric"],
-                       permutation_baseline=oof["baseline"], reasons=reasons, towards=towards)
+    return Explanation(table=table, figures=made, permutation_metric=explained["metric"],
+                       permutation_baseline=explained["baseline"], reasons=reasons, towards=towards)
 
 
-def _subject_reasons(oof: dict, rows: pd.DataFrame, *, labels: list, task_type: str,
-                     reported: dict, tasks: dict) -> tuple[dict, dict]:
-    shap = oof["shap"]
+def _subject_reasons(shap, subjects: list, *, labels: list, task_type: str, reported: dict,
+                     tasks: dict) -> tuple[dict, dict]:
     classes = None
     if task_type == "multiclass":
-        # Explain towards the class the evaluation predicted (the one the page shows); the
-        # fold model's own choice is the fallback for a subject without such a prediction.
-        own = np.argmax(oof["predictions"], axis=1)
-        classes = np.array([int(reported.get(s, own[i]))
-                            for i, s in enumerate(rows["subject_id"].astype(str))])
+        # Explained towards the class the evaluation predicted (the one the page shows).
+        unreported = [s for s in subjects if s not in reported]
+        if unreported:
+            raise ImportanceError(f"no out-of-fold prediction of participant(s) {', '.join(unreported)} "
+                                  "to explain")
+        classes = np.array([int(reported[s]) for s in subjects])
     contributions = signed_contributions(shap, classes=classes)
     reasons, towards = {}, {}
-    for i, subject in enumerate(rows["subject_id"].astype(str)):
+    for i, subject in enumerate(subjects):
         reasons[subject] = subject_reasons(contributions[i], shap.data[i], shap.columns, tasks=tasks,
                                            top=TOP_REASONS)
         if task_type == "binary":
@@ -657,16 +646,14 @@ def excluded_sentences(excluded: dict) -> list[str]:
             for reason, n in excluded.items()]
 
 
-def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
-                   n_repeats: int) -> dict:
+def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int) -> dict:
     """Everything the report shows about one target; see ``build_report``."""
     summary = inputs.metrics["targets"][target]
     built = build_target(inputs.table, target)
-    rows, y = built.rows.reset_index(drop=True), built.y.reset_index(drop=True)
     labels = list(summary.get("class_labels") or built.class_labels)
     task_type = summary.get("task_type", built.task_type)
     section = {"target": target, "description": summary.get("description", built.description),
-               "task_type": task_type, "n_subjects": summary.get("n_subjects", len(rows)),
+               "task_type": task_type, "n_subjects": summary.get("n_subjects", len(built.rows)),
                "excluded": excluded_sentences(summary.get("excluded", built.excluded)),
                "plan": plan_sentence(summary.get("evaluation_plan", {}), labels),
                "labels": labels, "models": [], "explanation": None, "explanation_note": "",
@@ -699,20 +686,24 @@ def analyse_target(figs: _Figures, inputs: RunInputs, target: str, *, top: int,
             alt="Metric per modality set with confidence intervals",
             caption="Modality-level importance: each set scored on identical outer folds."))
     section["ablations"] = ablations
-    bundle = inputs.bundles.get((target, "xgb"))
-    if bundle is None:
-        section["explanation_note"] = scrub_paths(inputs.bundle_problems.get(
-            (target, "xgb"), "no XGBoost model was trained for this target"))
+    explained = summary.get("importance")
+    if "xgb" not in summary.get("models", {}):
+        section["explanation_note"] = "no XGBoost model was trained for this target"
+        return section
+    if explained is None or inputs.importance is None or inputs.shap is None:
+        section["explanation_note"] = ("this model set was written by an earlier version of train, which "
+                                       "kept no importances; train again to see them")
+        return section
+    if "note" in explained:  # train's reason for having no importances
+        section["explanation_note"] = scrub_paths(explained["note"])
         return section
     xgb_predictions = next((m["predictions"] for m in section["models"] if m["model"] == "xgb"),
                            pd.DataFrame(columns=["subject_id", "y_pred"]))
     reported = dict(zip(xgb_predictions["subject_id"].astype(str), xgb_predictions["y_pred"]))
     try:
         section["explanation"] = explain_target(
-            figs, target=target, bundle=bundle, rows=rows, y=y,
-            protocol=summary.get("models", {}).get("xgb", {}).get("protocol", {}),
-            labels=labels, task_type=task_type, top=top, n_repeats=n_repeats, reported=reported,
-            tasks=inputs.tasks)
+            figs, target=target, importance=inputs.importance, shap=inputs.shap, explained=explained,
+            labels=labels, task_type=task_type, top=top, reported=reported, tasks=inputs.tasks)
     except ImportanceError as reason:  # shown in the report instead of the importances
         section["explanation_note"] = scrub_paths(str(reason))
         return section
@@ -1105,8 +1096,7 @@ def _change_block(figs: _Figures, inputs: RunInputs, sections: list[dict], chang
     return view
 
 
-def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TOP_FEATURES,
-                 n_repeats: int = PERMUTATION_REPEATS) -> Report:
+def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TOP_FEATURES) -> Report:
     """Render the report and the participant pages of one run.
 
     Parameters
@@ -1119,15 +1109,13 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
         avstroke version.
     top : int
         Features shown per importance table and chart (>= 1).
-    n_repeats : int
-        Shuffles per feature of the permutation importance (>= 1).
 
     Returns
     -------
     Report
     """
-    if top < 1 or n_repeats < 1:
-        raise ConfigError(f"top and n_repeats must be at least 1; got {top} and {n_repeats}")
+    if top < 1:
+        raise ConfigError(f"top must be at least 1; got {top}")
     if "targets" not in inputs.metrics:
         raise ConfigError("metrics.json has no 'targets' record; rerun `avstroke train`")
     figs = _Figures()
@@ -1138,7 +1126,7 @@ def build_report(inputs: RunInputs, *, created: str, version: str, top: int = TO
     sections, skipped = [], dict(inputs.metrics.get("skipped_targets", {}))
     for target in inputs.metrics["targets"]:
         try:
-            sections.append(analyse_target(figs, inputs, target, top=top, n_repeats=n_repeats))
+            sections.append(analyse_target(figs, inputs, target, top=top))
         except TargetError as reason:  # the table no longer supports a trained target
             skipped[target] = str(reason)
     landmarks = _landmark_block(figs, inputs.landmarks_error)

@@ -1,37 +1,28 @@
-"""What the models learnt: feature names in plain words and four kinds of importance.
+"""What the models learnt, in plain words: feature names and four kinds of importance.
 
-Everything here is pure (tables and fitted models in, tables out); nothing reads or writes files.
+Everything here is pure (tables in, tables out); nothing reads or writes files, and nothing is
+fitted: ``train`` computes the importances (``models.explain``) and keeps them with the model set.
 
 - ``plain_name``: a feature column as a clinician reads it, from the feature registry and the
   run's task vocabulary (``core.tasks``: a task is worded by its description), e.g.
   ``face__NSM_SPREAD__commissure_excursion_asym_pct`` -> "Left-right difference in mouth corner
   movement, in percent of the side that moves more (%), tight-lip smile task".
-- ``gain_importance``: XGBoost total gain of the final model per feature (its share of the summed
-  loss reduction of every split on that feature).
-- ``shap_contributions``: exact TreeSHAP values (Lundberg et al. 2020) from XGBoost itself
-  (``pred_contribs=True``), in the model's margin units (log-odds for classifiers, the target's
-  unit for regression).
-- ``oof_explanations``: XGBoost refit on each outer fold of the evaluation (same folds, the final
-  model's hyper-parameters), giving out-of-fold permutation importance (how much the primary
-  metric worsens when one feature is shuffled among the held-out subjects) and out-of-fold SHAP
-  values (each subject explained by a model that never saw it).
+- ``importance_table``: the final model's gain and mean |SHAP| and the out-of-fold permutation
+  importance side by side, with names.
+- ``subject_reasons``: the features that pushed one participant's prediction most.
 - ``ablation_table``: modality-level importance, the metric of each modality set with its
   bootstrap interval and permutation p-value, as ``metrics.json`` records them.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import xgboost
 
-from core.errors import AvstrokeError, ConfigError, check_option
+from core.errors import ConfigError
 from features.registry import Feature, lookup, parse_column
-from models.cv import make_outer_splits
-from models.metrics import PRIMARY_METRIC, UndefinedMetric, metric_spec
-from models.xgb import fit_xgb
+from models.explain import ShapResult
 
 MODALITY_TAGS = {"face": "face video", "quality": "tracking quality", "audio": "eGeMAPS",
                  "voice": "Praat", "ddk": "syllable repetition", "timing": "speech timing",
@@ -41,10 +32,6 @@ MIN_LEAD_WORDS = 4
 # Landmark indices such as "(|p62 - p66|)" mean nothing to a clinician reading a chart.
 _LANDMARK_PARENS = re.compile(r"\s*\([^()]*\|?p\d+[^()]*\)")
 _TASK_TAIL = re.compile(r"[;,]\s*(whole recording, )?one (speech )?task\.?$")
-
-
-class ImportanceError(AvstrokeError):
-    """Importances cannot be computed for this model or table; the message says why."""
 
 
 def task_words(task: str, tasks: dict) -> str:
@@ -161,85 +148,6 @@ def feature_info(columns, tasks: dict) -> pd.DataFrame:
                                        "modality", "direction", "source"])
 
 
-def _booster_of(model) -> xgboost.Booster:
-    booster = getattr(model, "booster", None)
-    if not isinstance(booster, xgboost.Booster):
-        raise ImportanceError(f"tree importances need an XGBoost model; got a "
-                              f"{getattr(model, 'kind', type(model).__name__)!r} model")
-    return booster
-
-
-def gain_importance(model) -> pd.DataFrame:
-    """Total gain of each feature the final XGBoost model can use.
-
-    Parameters
-    ----------
-    model : XGBModel
-        A fitted model (``models.xgb``), e.g. ``artifacts.load_bundle(folder).model``.
-
-    Returns
-    -------
-    DataFrame
-        ``column``, ``gain`` (summed loss reduction of every split on the feature, in the
-        objective's units; 0 for a feature no tree splits on) and ``gain_share`` (its fraction of
-        the total), sorted by gain, largest first.
-    """
-    booster = _booster_of(model)
-    columns = list(model.preprocessor.kept_columns)
-    scores = booster.get_score(importance_type="total_gain")
-    gain = np.array([float(scores.get(c, 0.0)) for c in columns])
-    total = gain.sum()
-    share = gain / total if total > 0 else np.zeros_like(gain)
-    table = pd.DataFrame({"column": columns, "gain": gain, "gain_share": share})
-    return table.sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class ShapResult:
-    """TreeSHAP values of some rows.
-
-    Attributes
-    ----------
-    columns : list of str
-        Feature columns the model uses, in its order.
-    values : ndarray
-        (n, p) for binary (towards class 1) and regression; (n, K, p) for multiclass. Margin
-        units: log-odds (binary), per-class raw score (multiclass), target unit (regression).
-    base : ndarray
-        (n,) or (n, K): the model's expected margin, so ``base + values.sum(-1)`` is the margin.
-    data : ndarray
-        (n, p) the explained feature values (NaN where missing).
-    """
-
-    columns: list
-    values: np.ndarray
-    base: np.ndarray
-    data: np.ndarray
-
-
-def shap_contributions(model, X: pd.DataFrame) -> ShapResult:
-    """Exact TreeSHAP values of the rows of ``X`` under an XGBoost model.
-
-    Parameters
-    ----------
-    model : XGBModel
-        Fitted XGBoost model with its preprocessing.
-    X : DataFrame
-        Rows to explain; must hold the model's input columns (extra columns are ignored).
-
-    Returns
-    -------
-    ShapResult
-    """
-    booster = _booster_of(model)
-    columns = list(model.preprocessor.kept_columns)
-    data = model.preprocessor.transform(X, what="table to explain")
-    matrix = xgboost.DMatrix(data, feature_names=columns, missing=np.nan, nthread=1)
-    contributions = booster.predict(matrix, pred_contribs=True)
-    return ShapResult(columns=columns, values=contributions[..., :-1],
-                      base=contributions[..., -1], data=data)
-
-
 def mean_abs_shap(result: ShapResult) -> pd.DataFrame:
     """Mean |SHAP| per feature (multiclass: averaged over classes too), largest first."""
     magnitude = np.abs(result.values)
@@ -261,140 +169,6 @@ def signed_contributions(result: ShapResult, *, classes: np.ndarray | None = Non
         raise ConfigError("multiclass SHAP values need the class each row is explained towards")
     classes = np.asarray(classes, dtype=int)
     return result.values[np.arange(len(classes)), classes, :]
-
-
-def _metric_value(spec, y: np.ndarray, pred: np.ndarray) -> float:
-    try:
-        return float(spec.function(y, pred))
-    except UndefinedMetric as reason:
-        raise ImportanceError(f"permutation importance needs the {spec.name} of the out-of-fold "
-                              f"predictions, which is undefined here: {reason}") from None
-
-
-def oof_explanations(X: pd.DataFrame, y, groups, *, columns: list, task_type: str,
-                     setting: dict, n_splits: int, seed: int, strategy: str = "kfold",
-                     n_repeats: int = 5, metric: str | None = None) -> dict:
-    """Out-of-fold permutation importance and SHAP values of XGBoost at one setting.
-
-    XGBoost is refit on the training part of each outer fold (``models.cv.make_outer_splits``
-    with the evaluation's number of folds, strategy and seed, hence the evaluation's folds) with
-    the hyper-parameters ``setting`` (the final model's; they were chosen on all subjects, the
-    only information that crosses folds). Each held-out subject is then explained by the model
-    that did not see it.
-
-    Permutation importance of a feature = metric on the pooled out-of-fold predictions minus the
-    metric after shuffling that feature among the held-out rows of each fold (sign flipped for
-    metrics where lower is better, so positive = the feature helps), mean and SD over
-    ``n_repeats`` shuffles. When a fold holds a single row (leave-one-subject-out) there is
-    nothing to shuffle within it, so the shuffle then runs over all held-out rows: a row gets
-    another subject's value of the feature, never anyone's label. A feature no fold model splits
-    on cannot change a prediction, so its importance is exactly 0 and it is not shuffled.
-
-    Parameters
-    ----------
-    X : DataFrame
-        The target's rows (one per subject) with at least ``columns``.
-    y : array-like
-        Target per row (class codes or scores).
-    groups : array-like
-        Subject id per row.
-    columns : list of str
-        Feature columns (the final model's input columns).
-    task_type : {"binary", "multiclass", "regression"}
-    setting : dict
-        XGBoost hyper-parameters (``models.xgb.GRID_KEYS``), e.g. ``model.setting``.
-    n_splits : int
-        Outer folds.
-    seed : int
-        Seed of the folds, the fits and the shuffles.
-    strategy : {"kfold", "leave_one_subject_out"}
-        As in the evaluation protocol.
-    n_repeats : int
-        Shuffles per feature (>= 1).
-    metric : str, optional
-        Metric of the permutation importance (default: the primary metric, ROC AUC or RMSE).
-
-    Returns
-    -------
-    dict
-        ``permutation`` (DataFrame: ``column``, ``importance``, ``importance_sd``, sorted),
-        ``metric`` (name), ``baseline`` (metric of the unshuffled out-of-fold predictions),
-        ``shap`` (ShapResult over all rows, in ``X``'s row order, each from its fold's model),
-        ``predictions`` (out-of-fold predictions, (n,) or (n, K)), ``n_splits``.
-    """
-    check_option("task_type", task_type, PRIMARY_METRIC)
-    if n_repeats < 1:
-        raise ConfigError(f"n_repeats must be at least 1; got {n_repeats}")
-    metric = metric or PRIMARY_METRIC[task_type]
-    spec = metric_spec(task_type, metric)
-    y = np.asarray(y, dtype=np.float64)
-    groups = np.asarray(groups).astype(str)
-    n_classes = 0 if task_type == "regression" else max(int(y.max()) + 1, 2)
-    plan = make_outer_splits(y, groups, task_type=task_type, n_splits=n_splits,
-                             strategy=strategy, seed=seed)
-    fitted = []
-    for fold in plan.folds:
-        model = fit_xgb(X.iloc[fold.train][columns], y[fold.train], groups[fold.train],
-                        task_type=task_type, n_classes=n_classes,
-                        seed=seed, params={"grid": [dict(setting)]})
-        fitted.append((fold, model))
-    test_tables = [X.iloc[fold.test][columns].reset_index(drop=True) for fold, _ in fitted]
-    shape = (len(X),) if task_type == "regression" else (len(X), n_classes)
-    baseline_pred = np.full(shape, np.nan)
-    for (fold, model), table in zip(fitted, test_tables):
-        baseline_pred[fold.test] = model.predict(table)
-    baseline = _metric_value(spec, y, baseline_pred)
-
-    used = set()
-    for _, model in fitted:
-        gains = gain_importance(model)
-        used |= set(gains.loc[gains["gain"] > 0, "column"])
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 104_729]))
-    within_folds = min(len(fold.test) for fold in plan.folds) > 1
-    held_out = np.concatenate([fold.test for fold in plan.folds])
-    rows = []
-    for column in columns:
-        if column not in used:
-            rows.append({"column": column, "importance": 0.0, "importance_sd": 0.0})
-            continue
-        drops = []
-        values = X[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        for _ in range(n_repeats):
-            shuffled_values = values.copy()
-            if not within_folds:
-                shuffled_values[held_out] = rng.permutation(values[held_out])
-            pred = np.full(shape, np.nan)
-            for (fold, model), table in zip(fitted, test_tables):
-                shuffled = table.copy()
-                shuffled[column] = (rng.permutation(shuffled[column].to_numpy()) if within_folds
-                                    else shuffled_values[fold.test])
-                pred[fold.test] = model.predict(shuffled)
-            value = _metric_value(spec, y, pred)
-            drops.append(baseline - value if spec.higher_is_better else value - baseline)
-        rows.append({"column": column, "importance": float(np.mean(drops)),
-                     "importance_sd": float(np.std(drops))})
-    permutation = pd.DataFrame(rows).sort_values("importance", ascending=False, kind="stable")
-    return {"permutation": permutation.reset_index(drop=True), "metric": metric,
-            "baseline": baseline, "shap": _pooled_shap(fitted, test_tables, columns, len(X)),
-            "predictions": baseline_pred, "n_splits": len(plan.folds)}
-
-
-def _pooled_shap(fitted, test_tables, columns: list, n_rows: int) -> ShapResult:
-    """SHAP of every held-out row under its fold's model, on the full column list (a column a
-    fold model dropped as constant or empty contributes 0 there)."""
-    values = base = data = None
-    for (fold, model), table in zip(fitted, test_tables):
-        part = shap_contributions(model, table)
-        position = [columns.index(c) for c in part.columns]
-        per_class = part.values.shape[1:-1]  # () or (K,)
-        if values is None:
-            values = np.zeros((n_rows, *per_class, len(columns)))
-            base = np.zeros((n_rows, *per_class))
-            data = np.full((n_rows, len(columns)), np.nan)
-        values[np.ix_(fold.test, *[np.arange(k) for k in per_class], position)] = part.values
-        base[fold.test] = part.base
-        data[fold.test] = table[columns].to_numpy(dtype=np.float64, na_value=np.nan)
-    return ShapResult(columns=list(columns), values=values, base=base, data=data)
 
 
 def importance_table(*, gain: pd.DataFrame, shap: pd.DataFrame, tasks: dict,

@@ -174,8 +174,9 @@ def test_the_demo_cohort_trains_recovery_without_skipping(tmp_path):
 
     params = PhantomParams()
     settings = TrainSettings(targets=("recovery",), models=("xgb",), folds=5, seed=0, permutations=0,
-                             fusion_permutations=0, bootstrap=100, control_excluded_tasks=())
-    metrics, _ = train_targets(demo_subject_table(params), settings, tmp_path)
+                             fusion_permutations=0, bootstrap=100, permutation_repeats=1,
+                             control_excluded_tasks=())
+    metrics = train_targets(demo_subject_table(params), settings, tmp_path).metrics
     assert metrics["skipped_targets"] == {}
     summary = metrics["targets"]["recovery"]
     plan = summary["evaluation_plan"]

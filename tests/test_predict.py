@@ -16,10 +16,11 @@ import pytest
 from core.errors import ConfigError, ModelMismatchError
 from core.tasks import NEUROFACE
 from models import artifacts, modelset
+from models.explain import shap_contributions
 from models.scoring import missing_tasks, tasks_by_visit, trained_tasks
 from models.xgb import MODEL_FILE, fit_xgb
 from pipeline import predict
-from reports.importance import plain_name, ranked_reasons, shap_contributions, signed_contributions
+from reports.importance import plain_name, ranked_reasons, signed_contributions
 
 SMILE = "face__NSM_SPREAD__commissure_excursion_asym_pct"
 PA = "ddk__DDK_PA__syllable_rate"

@@ -17,6 +17,7 @@ from core.errors import ConfigError
 from core.privacy import scrub_paths
 from core.tasks import NEUROFACE
 from features.table import subject_table
+from models import artifacts, modelset
 from models.targets import build_target
 from models.xgb import fit_xgb
 from pipeline import cache, report as report_stage, train as train_stage
@@ -25,8 +26,9 @@ from reports.chance import PERMUTATION_ALPHA, above_chance
 from reports.html import (CONTROL_MODELS, RunInputs, benchmark_sentence, build_report,
                           chance_sentence, chooser_caution, contribution_bar, deviation_rows,
                           fusion_sentence, limitations)
-from reports.importance import (ablation_table, gain_importance, mean_abs_shap, oof_explanations,
-                                plain_name, shap_contributions, signed_contributions)
+from models.explain import (FINAL, OUT_OF_FOLD, gain_importance, gain_of, oof_explanations,
+                            permutation_of, shap_contributions, shap_of)
+from reports.importance import ablation_table, mean_abs_shap, plain_name, signed_contributions
 from reports.longitudinal import share_percent
 from reports.methods import REFERENCES, methods_paragraphs
 
@@ -74,7 +76,7 @@ def run_dir(tmp_path_factory):
     cache.write_parquet(subject_table(recordings), run / "features" / "table.parquet")
     code = train_stage.main(["--out", str(run), "--targets", "group:PS-vs-HC,score:score_mean_tot",
                              "--models", "xgb", "--folds", "3", "--permutations", "2",
-                             "--bootstrap", "50"])
+                             "--bootstrap", "50", "--permutation-repeats", "3"])
     assert code == 0
     failed = recordings["recording_id"].iloc[4]
     private = dict(zip(recordings["recording_id"].iloc[5:8], PRIVATE_FILES))
@@ -115,7 +117,7 @@ def run_dir(tmp_path_factory):
         error[column] = base
     error["n_faces"], error["n_missing"] = 6, 0
     cache.write_parquet(error, run / "landmarks_error.parquet")
-    assert report_stage.main(["--out", str(run), "--top", "10", "--permutation-repeats", "3"]) == 0
+    assert report_stage.main(["--out", str(run), "--top", "10"]) == 0
     return run
 
 
@@ -194,11 +196,47 @@ def test_train_keeps_every_subjects_outer_fold(run_dir):
         assert (rows["fold"] == rows["subject_id"].map(held_out)).all()
 
 
+def test_importances_train_keeps_are_the_saved_models_and_the_reports(run_dir, report_html):
+    """The report fits nothing: the importances train keeps are exactly those of the saved final
+    model and of refits on the evaluation's folds at its hyper-parameters (what the report used
+    to compute itself), and the report's table shows them."""
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    importance = pd.read_parquet(run_dir / "models" / modelset.IMPORTANCE_FILE)
+    shap = pd.read_parquet(run_dir / "models" / modelset.SHAP_FILE)
+    table = pd.read_parquet(run_dir / "features" / "table.parquet")
+    assert set(importance["target"]) == set(shap["target"]) == set(metrics["targets"])
+    for target, summary in metrics["targets"].items():
+        built = build_target(table, target)
+        rows = built.rows.reset_index(drop=True)
+        model = artifacts.load_bundle(modelset.bundle_folder(run_dir / "models", target, "xgb")).model
+        pd.testing.assert_frame_equal(gain_of(importance, target), gain_importance(model))
+        subjects, final = shap_of(shap, target, FINAL)
+        assert subjects == list(rows["subject_id"].astype(str))
+        expected = shap_contributions(model, rows)
+        for part in ("values", "base", "data"):
+            np.testing.assert_array_equal(getattr(final, part), getattr(expected, part))
+        outer, explained = summary["evaluation_plan"]["outer"], summary["importance"]
+        oof = oof_explanations(rows, built.y.to_numpy(), rows["subject_id"].astype(str),
+                               columns=model.feature_columns, task_type=built.task_type,
+                               setting=model.setting, n_splits=outer["n_splits"], seed=outer["seed"],
+                               n_repeats=explained["n_repeats"])
+        pd.testing.assert_frame_equal(permutation_of(importance, target), oof["permutation"])
+        assert (explained["metric"], explained["baseline"]) == (oof["metric"], oof["baseline"])
+        np.testing.assert_array_equal(shap_of(shap, target, OUT_OF_FOLD)[1].values, oof["shap"].values)
+        # The report's first row: the feature of largest mean |SHAP|, with the stored numbers.
+        stored = importance[importance["target"] == target].set_index("column")
+        mean_abs = pd.Series(np.abs(final.values).mean(axis=0), index=final.columns)
+        top = mean_abs.idxmax()
+        assert (f'<td class="num">1</td><td>{escape(plain_name(top, NEUROFACE))}</td>') in report_html
+        assert (f'<td class="num">{stored.loc[top, "gain_share"]:.3f}</td><td class="num">{mean_abs[top]:.3f}'
+                f'</td><td class="num">{stored.loc[top, "permutation"]:.3f} \u00b1 '
+                f'{stored.loc[top, "permutation_sd"]:.3f}</td>') in report_html
+
+
 def test_stage_skips_an_up_to_date_report(run_dir):
     path = run_dir / "report" / "report.html"
     before = path.stat().st_mtime_ns
-    assert report_stage.main(["--out", str(run_dir), "--top", "10",
-                              "--permutation-repeats", "3"]) == 0
+    assert report_stage.main(["--out", str(run_dir), "--top", "10"]) == 0
     assert path.stat().st_mtime_ns == before
     assert len(list((run_dir / "report" / "figures").glob("*.png"))) >= 6
 
@@ -513,8 +551,8 @@ def followed_up_run(tmp_path_factory):
     cache.write_parquet(recordings, run / "features" / "recordings.parquet")
     cache.write_parquet(subject_table(recordings), run / "features" / "table.parquet")
     assert train_stage.main(["--out", str(run), "--targets", "recovery", "--models", "xgb", "--folds", "2",
-                             "--permutations", "0", "--bootstrap", "20"]) == 0
-    assert report_stage.main(["--out", str(run), "--top", "3", "--permutation-repeats", "1"]) == 0
+                             "--permutations", "0", "--bootstrap", "20", "--permutation-repeats", "1"]) == 0
+    assert report_stage.main(["--out", str(run), "--top", "3"]) == 0
     return run, later
 
 
@@ -597,8 +635,7 @@ def test_report_without_landmark_error_leaves_the_section_out(run_dir):
     metrics = dict(inputs.metrics, targets={"score:score_mean_tot":
                                             inputs.metrics["targets"]["score:score_mean_tot"]})
     inputs = RunInputs(**{**inputs.__dict__, "metrics": metrics, "landmarks_error": None})
-    report = build_report(inputs, created="2024-01-01T00:00:00", version="test", top=5,
-                          n_repeats=1)
+    report = build_report(inputs, created="2024-01-01T00:00:00", version="test", top=5)
     assert 'id="landmarks"' not in report.html and "Automatic landmarks" not in report.html
     assert 'id="importance"' in report.html and "Predicted versus true score" in report.html
     assert set(report.figures) >= {"score_score_mean_tot__xgb__predicted.png",
@@ -669,8 +706,7 @@ def test_report_shows_adapted_landmarks_with_held_out_errors_and_the_smile_befor
     inputs = RunInputs(**{**inputs.__dict__, "metrics": metrics, "recordings": recordings,
                           "landmarks_quality": quality, "landmarks_adaptation": adaptation,
                           "face_generic": before})
-    html = build_report(inputs, created="2024-01-01T00:00:00", version="test", top=5,
-                        n_repeats=1).html
+    html = build_report(inputs, created="2024-01-01T00:00:00", version="test", top=5).html
     section = html[html.index('id="adaptation"'):html.index('id="limitations"')]
     assert section.count("subject (leave one video out)") == 6  # overall and lips, not jaw
     assert "-0.0080 (-0.0110 to -0.0050)" in section and "post-stroke" in section
