@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -600,7 +601,8 @@ def about_sheet(*, created: str, version: str, control_group: str, highlight_bey
                     "visits), reliable_change_index = change divided by the SD of the control participants' own "
                     f"changes between two visits (test-retest; above {RELIABLE_CHANGE:g} or below -{RELIABLE_CHANGE:g} is change beyond "
                     "measurement noise, Jacobson and Truax 1991); empty with the reason in note where not known"),
-        ("highlighted", f"z-score cells with |z| > {highlight_beyond:g} are filled in colour"),
+        ("highlighted", f"z-score cells with |z| > {highlight_beyond:g} are coloured by a rule of the sheet, so the "
+                        "colour follows a value that is edited"),
         ("missing values", "empty cells: the measure could not be computed for that recording (e.g. not "
                            "meaningful for the task, too few cycles, no face found)"),
         ("reading in pandas", "pd.read_excel(file, sheet_name='values', dtype={'subject_id': str, 'visit': "
@@ -628,17 +630,28 @@ def _style_sheet(sheet, table: pd.DataFrame) -> None:
 
 
 def _highlight(sheet, z: pd.DataFrame, *, beyond: float) -> int:
-    """Fill the z-score cells (the numeric columns) of |z| > beyond; return how many."""
-    columns = set(z.select_dtypes("number").columns)
-    count = 0
+    """Colour the z-score cells (the numeric columns) with |z| > beyond; return how many are now.
+
+    The colour comes from one conditional-formatting rule per column rather than a fill per cell,
+    so it follows the value when someone edits a cell or pastes in a corrected one.
+    """
+    numeric = list(z.select_dtypes("number").columns)
+    if z.empty or not numeric:
+        return 0
+    last_row = len(z) + 1  # row 1 is the header
     for j, column in enumerate(z.columns, start=1):
-        if column not in columns:
-            continue
-        hits = np.flatnonzero(np.abs(z[column].to_numpy(dtype=float)) > beyond)
-        for i in hits:
-            sheet.cell(row=int(i) + 2, column=j).fill = HIGHLIGHT_FILL
-        count += len(hits)
-    return count
+        if column in numeric:
+            letter = get_column_letter(j)
+            sheet.conditional_formatting.add(
+                f"{letter}2:{letter}{last_row}",
+                FormulaRule(formula=[highlight_formula(f"{letter}2", beyond)], fill=HIGHLIGHT_FILL))
+    return int((np.abs(z[numeric].to_numpy(dtype=float)) > beyond).sum())
+
+
+def highlight_formula(cell: str, beyond: float) -> str:
+    """The spreadsheet condition of a highlighted z-score: a number whose magnitude exceeds
+    ``beyond`` (an empty cell or text never is)."""
+    return f"AND(ISNUMBER({cell}),ABS({cell})>{beyond!r})"
 
 
 def _check_sheets(sheets: dict) -> None:
@@ -656,12 +669,12 @@ def write_workbook(path: str | Path, sheets: dict, *, highlight_beyond: float = 
     sheets : dict
         Sheet name -> DataFrame, exactly ``SHEETS`` in that order.
     highlight_beyond : float
-        z-score cells with |z| above this (dimensionless, > 0) get a fill colour.
+        z-score cells with |z| above this (dimensionless, > 0) are coloured.
 
     Returns
     -------
     int
-        Number of highlighted z-score cells.
+        Number of z-score cells coloured as written.
 
     Notes
     -----

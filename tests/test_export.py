@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import openpyxl
+from openpyxl.utils import get_column_letter
 import pandas as pd
 import pytest
 
@@ -236,23 +237,21 @@ def test_the_last_visit_is_the_follow_up_by_visit_order():
     assert pairs.to_dict("records") == [{"subject_id": "S001", "baseline_visit": "2", "followup_visit": "10"}]
 
 
-def test_cells_beyond_the_threshold_are_highlighted(tmp_path):
+def test_cells_beyond_the_threshold_are_highlighted_by_a_rule_that_follows_edits(tmp_path):
     sheets = all_sheets(recordings_table())
     path = tmp_path / "features.xlsx"
     n_highlighted = export.write_workbook(path, sheets, highlight_beyond=2.0)
     z = sheets["z_scores"]
     sheet = openpyxl.load_workbook(path)["z_scores"]
-    column = list(z.columns).index(FACE.column) + 1
-
-    def fill_of(subject, visit, task):
-        i = int(np.flatnonzero((z["subject_id"] == subject) & (z["visit"] == visit) & (z["task"] == task))[0])
-        return sheet.cell(row=i + 2, column=column).fill
-
-    highlighted = export.HIGHLIGHT_FILL.start_color.rgb
-    assert fill_of("S001", "02", "NSM_SPREAD").start_color.rgb == highlighted      # z = 2.5
-    assert fill_of("S002", "02", "NSM_SPREAD").start_color.rgb == highlighted      # z = -2.5
-    assert fill_of("S001", "03", "NSM_SPREAD").fill_type is None                   # z = 0.5
-    assert fill_of("N002", "02", "NSM_SPREAD").fill_type is None                   # z = 0
+    rules = {str(entry.sqref): entry.rules for entry in sheet.conditional_formatting}
+    letter = get_column_letter(list(z.columns).index(FACE.column) + 1)
+    (rule,) = rules[f"{letter}2:{letter}{len(z) + 1}"]
+    assert rule.formula == [f"AND(ISNUMBER({letter}2),ABS({letter}2)>2.0)"]
+    assert rule.dxf.fill.fgColor.rgb == export.HIGHLIGHT_FILL.start_color.rgb
+    # one rule per numeric z column, none on the id columns, and no cell filled by hand
+    numeric = z.select_dtypes("number").columns
+    assert len(rules) == len(numeric)
+    assert all(cell.fill.fill_type is None for row in sheet.iter_rows() for cell in row)
     # |z| > 2: FACE 2.5, -2.5 and 48 (N001 visit 03); VOICE 39 (N001 visit 03). S002's VOICE z of
     # exactly 2 and -2 is not beyond the threshold; DDK and BELOW_BAR have no z.
     expected = int((np.abs(z.iloc[:, 4:].to_numpy(dtype=float)) > 2.0).sum())
