@@ -176,7 +176,7 @@ def oof_explanations(X: pd.DataFrame, y, groups, *, columns: list, task_type: st
         ``permutation`` (DataFrame: ``column``, ``importance``, ``importance_sd``, sorted),
         ``metric`` (name), ``baseline`` (metric of the unshuffled out-of-fold predictions),
         ``shap`` (ShapResult over all rows, in ``X``'s row order, each from its fold's model),
-        ``predictions`` (out-of-fold predictions, (n,) or (n, K)), ``n_splits``.
+        ``n_splits``.
     """
     check_option("task_type", task_type, PRIMARY_METRIC)
     if n_repeats < 1:
@@ -231,7 +231,7 @@ def oof_explanations(X: pd.DataFrame, y, groups, *, columns: list, task_type: st
                      "importance_sd": float(np.std(drops))})
     return {"permutation": _by_importance(pd.DataFrame(rows)), "metric": metric,
             "baseline": baseline, "shap": _pooled_shap(fitted, test_tables, columns, len(X)),
-            "predictions": baseline_pred, "n_splits": len(plan.folds)}
+            "n_splits": len(plan.folds)}
 
 
 def _pooled_shap(fitted, test_tables, columns: list, n_rows: int) -> ShapResult:
