@@ -589,6 +589,31 @@ def test_nonspeech_control_reads_the_room_level():
     assert levels[1] == pytest.approx(-40.0, abs=1.5)
 
 
+def long_speech_like(seconds: float, *, rate_hz: float = 4.0) -> np.ndarray:
+    """About ``seconds`` of syllables at ``rate_hz`` over -50 dB noise, for the block tests."""
+    return syllable_train(rate_hz=rate_hz, n_syllables=int((seconds - 1.0) * rate_hz),
+                          noise_db=-50.0)
+
+
+@pytest.mark.parametrize("band_hz, step_s, window_s", (((100.0, 4000.0), 0.01, 0.01),
+                                                       ((300.0, 1500.0), 0.005, 0.04)))
+def test_band_energy_in_blocks_is_the_exact_window_mean_of_the_whole_filtered_signal(
+        band_hz, step_s, window_s):
+    from scipy.signal import butter, sosfiltfilt
+
+    signal = long_speech_like(3.5 * segments.BLOCK_S)
+    sos = butter(4, list(band_hz), btype="bandpass", fs=SR, output="sos")
+    filtered = sosfiltfilt(sos, signal)
+    half = int(round(window_s * SR / 2))
+    centres = np.round(np.arange(int(signal.size / (step_s * SR)) + 1) * step_s * SR).astype(int)
+    exact = np.array([10 * np.log10(np.mean(filtered[max(c - half, 0):c + half] ** 2))
+                      for c in centres])
+    levels = segments.band_energy_db(signal, SR, band_hz=band_hz, frame_step_s=step_s,
+                                     window_s=window_s)
+    assert levels.shape == exact.shape
+    np.testing.assert_allclose(levels, exact, rtol=0, atol=1e-6)
+
+
 def test_every_audio_column_is_registered_with_metadata():
     columns = (egemaps.COLUMNS + voice_quality.COLUMNS + ddk.COLUMNS + timing.COLUMNS
                + CONTROL_COLUMNS)
