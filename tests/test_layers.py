@@ -5,6 +5,7 @@ Read from the source with ``ast``, so imports inside functions count as much as 
 from __future__ import annotations
 
 import ast
+import configparser
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,14 @@ def test_the_check_sees_an_upward_import_inside_a_function(tmp_path):
     (tmp_path / "core").mkdir()
     (tmp_path / "core" / "bad.py").write_text("def f():\n    from pipeline.cache import make_key\n")
     assert upward_imports("core", tmp_path) == ["core/bad.py:2 imports pipeline"]
+
+
+def test_every_layer_is_a_package_the_install_includes():
+    """A folder without ``__init__.py``, or one missing from setup.cfg's package list, imports
+    from a checkout (the current folder is on the path) but not from an installed avstroke."""
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "setup.cfg")
+    included = set(parser["options.packages.find"]["include"].split())
+    for package in ALLOWED:
+        assert (REPO / package / "__init__.py").is_file(), package
+        assert {package, f"{package}.*"} <= included, package
