@@ -65,9 +65,8 @@ def extractors(signal: np.ndarray, sr: int, task: str) -> dict:
     sound = voice_quality.to_sound(signal, sr)
     track = voice_quality.analyse_pitch(sound)
     seg = segments.segment_speech(signal, sr, voiced_times_s=track.times_s, voiced=track.voiced)
-    joined = voice_quality.join_intervals(signal.astype(np.float64), sr,
-                                          voice_quality.voiced_intervals(track))
-    voiced = parselmouth.Sound(joined, sampling_frequency=float(sr))
+    voiced = voice_quality.joined_sound(signal, sr, voice_quality.sample_spans(
+        voice_quality.voiced_intervals(track), sr, len(signal)))
     calls = {
         "eGeMAPS": lambda: egemaps.egemaps_features(signal, sr),
         "pitch (cc)": lambda: voice_quality.analyse_pitch(sound),
@@ -112,8 +111,8 @@ def main(argv=None) -> int:
         line = f"{relative:40s} {task:12s} {info['duration_s']:6.2f}"
         if NEUROFACE[task].kind != MOVEMENT:
             track = voice_quality.analyse_pitch(voice_quality.to_sound(signal, sr))
-            voiced = parselmouth.Sound(voice_quality.join_intervals(
-                signal.astype(np.float64), sr, voice_quality.voiced_intervals(track)), sr)
+            voiced = voice_quality.joined_sound(signal, sr, voice_quality.sample_spans(
+                voice_quality.voiced_intervals(track), sr, len(signal)))
             fine = cpps_at(voiced, 0.002)
             coarse = cpps_at(voiced, 0.01)
             t_fine = best_time(lambda: cpps_at(voiced, 0.002), 1)[1]

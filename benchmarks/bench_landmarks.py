@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from features.video.decode import iter_frames  # noqa: E402
+from peak_memory import peak_rss_mb  # noqa: E402
 from features.video.dlib_models import face_detector, shape_predictor  # noqa: E402
 from features.video.landmarks import (TrackerParams, detect_every_frame,  # noqa: E402
                                       landmark_array, track_landmarks)
@@ -76,26 +77,12 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _rss_mb() -> float:
-    """Peak resident memory of this process so far, MB.
-
-    Linux's ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss`` (the fallback elsewhere) keeps the
-    parent's peak across fork and exec, so it would charge the clip-writing parent to every mode.
-    """
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_mode(video: Path, mode: str, params: TrackerParams, points_out: Path | None) -> dict:
     """Time one mode in this process; optionally save its landmarks as .npy."""
     if mode != "decode":
         face_detector()
         shape_predictor()
-    rss_before = _rss_mb()
+    rss_before = peak_rss_mb()
     wall0, cpu0 = time.perf_counter(), _cpu_s()
     if mode == "decode":
         n_frames = sum(1 for _ in iter_frames(video))
@@ -109,7 +96,7 @@ def run_mode(video: Path, mode: str, params: TrackerParams, points_out: Path | N
         np.save(points_out, landmark_array(table))
     return {"mode": mode, "frames": n_frames, "wall_s": wall, "cpu_s": cpu,
             "fps_per_core": n_frames / cpu, "fps_wall": n_frames / wall,
-            "peak_rss_mb": _rss_mb(), "rss_growth_mb": _rss_mb() - rss_before,
+            "peak_rss_mb": peak_rss_mb(), "rss_growth_mb": peak_rss_mb() - rss_before,
             "face_share": info.get("face_share"), "n_detections": info.get("n_detections"),
             "jitter_iod": info.get("jitter_iod")}
 

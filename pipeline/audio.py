@@ -50,7 +50,7 @@ def add_arguments(parser) -> None:
 
 def _save_decoded(tmp: Path, signal: np.ndarray, start_s: float) -> None:
     with open(tmp, "wb") as fh:
-        np.savez(fh, signal=signal.astype(np.float32), start_s=np.float64(start_s))
+        np.savez(fh, signal=signal.astype(np.float32, copy=False), start_s=np.float64(start_s))
 
 
 def _load_decoded(cache_file: Path) -> tuple[np.ndarray, float]:

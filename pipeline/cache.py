@@ -31,6 +31,8 @@ from core.files import atomic_write
 log = logging.getLogger("avstroke")
 
 KEY_FIELD = b"avstroke_cache_key"
+# Rows per parquet row group: a landmark table's 2,048 rows are about 1 MB.
+ROW_GROUP_ROWS = 2048
 # What reading a damaged file raises: pyarrow's errors, OSError, and ValueError (zip and numpy).
 UNREADABLE = (pa.ArrowException, OSError, ValueError)
 _CHUNK = 1 << 20
@@ -216,15 +218,27 @@ def make_key(*, inputs: dict, params: dict, code: str) -> str:
 
 def write_parquet(df: pd.DataFrame, path: str | Path, *, key: str | None = None,
                   metadata: dict | None = None) -> Path:
-    """Write a table atomically, with its cache key and any metadata in the parquet schema."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    extra = dict(table.schema.metadata or {})
+    """Write a table atomically, with its cache key and any metadata in the parquet schema.
+
+    The rows are converted and written ``ROW_GROUP_ROWS`` at a time (one parquet row group
+    each), so writing a long table (a landmark table of a 10-minute video) takes little memory
+    beyond the table itself.
+    """
+    schema = pa.Schema.from_pandas(df, preserve_index=False)
+    extra = dict(schema.metadata or {})
     if key is not None:
         extra[KEY_FIELD] = key.encode()
     for name, value in (metadata or {}).items():
         extra[f"avstroke_{name}".encode()] = json.dumps(value, default=_jsonable).encode()
-    table = table.replace_schema_metadata(extra)
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    schema = schema.with_metadata(extra)
+
+    def write(tmp: Path) -> None:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for start in range(0, max(len(df), 1), ROW_GROUP_ROWS):
+                writer.write_table(pa.Table.from_pandas(df.iloc[start:start + ROW_GROUP_ROWS],
+                                                        schema=schema, preserve_index=False))
+
+    return atomic_write(path, write)
 
 
 def read_parquet_metadata(path: str | Path) -> dict:

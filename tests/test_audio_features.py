@@ -589,6 +589,60 @@ def test_nonspeech_control_reads_the_room_level():
     assert levels[1] == pytest.approx(-40.0, abs=1.5)
 
 
+def long_speech_like(seconds: float, *, rate_hz: float = 4.0) -> np.ndarray:
+    """About ``seconds`` of syllables at ``rate_hz`` over -50 dB noise, for the block tests."""
+    return syllable_train(rate_hz=rate_hz, n_syllables=int((seconds - 1.0) * rate_hz),
+                          noise_db=-50.0)
+
+
+@pytest.mark.parametrize("band_hz, step_s, window_s", (((100.0, 4000.0), 0.01, 0.01),
+                                                       ((300.0, 1500.0), 0.005, 0.04)))
+def test_band_energy_in_blocks_is_the_exact_window_mean_of_the_whole_filtered_signal(
+        band_hz, step_s, window_s):
+    from scipy.signal import butter, sosfiltfilt
+
+    signal = long_speech_like(3.5 * segments.BLOCK_S)
+    sos = butter(4, list(band_hz), btype="bandpass", fs=SR, output="sos")
+    filtered = sosfiltfilt(sos, signal)
+    half = int(round(window_s * SR / 2))
+    centres = np.round(np.arange(int(signal.size / (step_s * SR)) + 1) * step_s * SR).astype(int)
+    exact = np.array([10 * np.log10(np.mean(filtered[max(c - half, 0):c + half] ** 2))
+                      for c in centres])
+    levels = segments.band_energy_db(signal, SR, band_hz=band_hz, frame_step_s=step_s,
+                                     window_s=window_s)
+    assert levels.shape == exact.shape
+    np.testing.assert_allclose(levels, exact, rtol=0, atol=1e-6)
+
+
+def test_the_control_in_blocks_equals_the_control_in_one_block(monkeypatch):
+    from features.audio import audio_features as module
+
+    signal = long_speech_like(30.0, rate_hz=1.0)  # pauses of 0.9 s: 2,000 non-speech frames
+    track = voice_quality.analyse_pitch(voice_quality.to_sound(signal, SR))
+    seg = segments.segment_speech(signal, SR, voiced_times_s=track.times_s, voiced=track.voiced)
+    assert segments.nonspeech_frames(seg).sum() > 3 * module.CONTROL_BLOCK_FRAMES
+    in_blocks, _ = nonspeech_control(signal, SR, segmentation=seg)
+    monkeypatch.setattr(module, "CONTROL_BLOCK_FRAMES", 10 ** 9)
+    whole, _ = nonspeech_control(signal, SR, segmentation=seg)
+    assert in_blocks.keys() == whole.keys()
+    for name, value in whole.items():
+        assert in_blocks[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+
+
+def test_sounds_filled_in_blocks_hold_the_samples(monkeypatch):
+    monkeypatch.setattr(voice_quality, "SOUND_BLOCK", 1000)
+    signal = background_noise(5500, level_db=-20.0).astype(np.float32)
+    sound = voice_quality.to_sound(signal, SR)
+    whole = parselmouth.Sound(signal.astype(np.float64), sampling_frequency=SR)
+    np.testing.assert_array_equal(sound.values, whole.values)
+    assert (sound.xmin, sound.xmax, sound.x1) == (whole.xmin, whole.xmax, whole.x1)
+    spans = voice_quality.sample_spans([(0.01, 0.2), (0.25, 0.25), (0.3, 1.0)], SR, signal.size)
+    assert spans == [(160, 3200), (4800, 5500)]
+    joined = voice_quality.joined_sound(signal, SR, spans)
+    np.testing.assert_array_equal(joined.values[0],
+                                  np.concatenate([signal[160:3200], signal[4800:5500]]))
+
+
 def test_every_audio_column_is_registered_with_metadata():
     columns = (egemaps.COLUMNS + voice_quality.COLUMNS + ddk.COLUMNS + timing.COLUMNS
                + CONTROL_COLUMNS)
@@ -692,9 +746,8 @@ def test_simulated_hoarse_voice_reads_worse_than_the_same_speakers_healthy_voice
 def test_cpps_time_step_choice_stays_close_to_maryn_weenink_step():
     signal = _load("neurospeech_hc/DDK4.wav")
     track = voice_quality.analyse_pitch(voice_quality.to_sound(signal, SR))
-    joined = voice_quality.join_intervals(signal.astype(np.float64), SR,
-                                          voice_quality.voiced_intervals(track))
-    voiced = parselmouth.Sound(joined, sampling_frequency=SR)
+    voiced = voice_quality.joined_sound(signal, SR, voice_quality.sample_spans(
+        voice_quality.voiced_intervals(track), SR, len(signal)))
     cepstrogram = call(voiced, "To PowerCepstrogram", 60.0, 0.002, 5000.0, 50.0)
     reference = call(cepstrogram, "Get CPPS", "no", 0.01, 0.001, 60.0, 330.0, 0.05, "Parabolic",
                      0.001, 0.0, "Straight", "Robust")

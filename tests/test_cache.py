@@ -83,6 +83,24 @@ def test_parquet_carries_its_key_and_metadata(tmp_path):
     assert list(pd.read_parquet(path)["x"]) == [1.0, 2.0]
 
 
+def test_a_long_table_is_written_in_row_groups_and_reads_back_whole(tmp_path):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    n = 2 * cache.ROW_GROUP_ROWS + 3
+    table = pd.DataFrame({"x": np.linspace(0, 1, n), "n": np.arange(n),
+                          "name": [f"r{i}" for i in range(n)], "flag": np.arange(n) % 2 == 0,
+                          "small": np.full(n, 0.1, dtype=np.float32)})
+    table.loc[5, "x"] = np.nan
+    path = cache.write_parquet(table, tmp_path / "long.parquet", key="k1", metadata={"n": n})
+    assert pq.ParquetFile(path).num_row_groups == 3
+    pd.testing.assert_frame_equal(pd.read_parquet(path), table)
+    assert cache.is_fresh(path, "k1") and cache.read_parquet_metadata(path) == {"n": n}
+    empty = cache.write_parquet(table.iloc[:0], tmp_path / "empty.parquet", key="k2")
+    pd.testing.assert_frame_equal(pd.read_parquet(empty), table.iloc[:0])
+    assert cache.is_fresh(empty, "k2")
+
+
 def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
     path = tmp_path / "table.csv"
     path.write_text("old\n")

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DOCUMENTS = ("docs/architecture.md", "docs/features.md", "docs/evaluation.md", "docs/neuroface.md")
+DOCUMENTS = ("docs/architecture.md", "docs/features.md", "docs/evaluation.md", "docs/neuroface.md",
+             "docs/dependencies.md")
 # Notes that lived outside the repository; nothing in it may send a reader there.
 OUTSIDE_NOTES = re.compile(r"\b(ARCHITECTURE|FEATURES|NEUROFACE|EVALUATION)\.md\b")
 

@@ -251,6 +251,49 @@ def test_tracking_summary_known_values():
     assert info["params"]["redetect_every"] == 25
 
 
+def test_a_table_of_several_chunks_keeps_every_frame_and_its_whole_pixels_exactly():
+    import dlib
+
+    from features.video import landmarks as module
+
+    n = 2 * module._CHUNK_ROWS + 5
+    k = np.arange(68)
+
+    def step_of(index):
+        # frames 10, 2048 and 2049 (either side of a chunk edge) have no face
+        if index in (10, 2048, 2049):
+            return module._FrameResult(None, True, math.nan, math.nan)
+        points = np.stack([600.0 + index % 7 + k, 400.0 - k + index % 3], axis=-1)
+        return module._FrameResult(points, index % 25 == 0, 1.5, 0.25,
+                                   dlib.rectangle(index % 11, 2, 300, 301))
+
+    indices = iter(range(n))
+    frames = ((i, 0.02 * i + 0.5, np.zeros((4, 4), np.uint8)) for i in range(n))
+    table, info = module._run(frames, lambda gray: step_of(next(indices)), TrackerParams(),
+                              mode="tracked")
+    assert len(table) == n and list(table.columns) == COLUMNS
+    assert table["frame"].tolist() == list(range(n))
+    assert np.array_equal(table["time_s"], 0.02 * np.arange(n) + 0.5)
+    assert table[X_COLUMNS + Y_COLUMNS + BOX_COLUMNS].dtypes.eq(np.float32).all()
+    points = landmark_array(table)
+    assert points.dtype == np.float64
+    for i in (0, 9, 11, 2047, 2050, n - 1):
+        assert np.array_equal(points[i], step_of(i).points)
+        assert table.loc[i, BOX_COLUMNS].tolist() == [i % 11, 2, 300, 301]
+    assert np.isnan(points[[10, 2048, 2049]]).all()
+    assert table["face_found"].sum() == n - 3 and info["n_frames"] == n
+    assert table["detected"].sum() == sum(i % 25 == 0 or i in (10, 2048, 2049) for i in range(n))
+
+    # interpolation is computed in float64 and stored rounded to float32
+    indices = iter(range(n))
+    frames = ((i, 0.02 * i + 0.5, np.zeros((4, 4), np.uint8)) for i in range(n))
+    filled, _ = module._run(frames, lambda gray: step_of(next(indices)),
+                            TrackerParams(interpolate_max_gap=2), mode="tracked")
+    exact = points[2047] + (points[2050] - points[2047]) * np.array([1 / 3, 2 / 3])[:, None, None]
+    assert np.abs(landmark_array(filled)[[2048, 2049]] - exact).max() < 1e-4
+    assert filled["interpolated"].sum() == 3
+
+
 def test_track_landmarks_rejects_bad_input():
     with pytest.raises(MediaError, match="no frames"):
         track_landmarks(iter([]), params=TrackerParams())

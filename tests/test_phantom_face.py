@@ -136,9 +136,11 @@ def test_head_pose_moves_every_truth_point_rigidly(identity):
     _, posed_truth = F.render_frame(identity, d, pose, 0)
     forward = pose.matrix(identity.pivot)
     # Up to the warp's interpolation between nodes (the nodes sit elsewhere on the face once
-    # it is posed), the posed truth is the still truth moved by the pose.
+    # it is posed), the posed truth is the still truth moved by the pose. That interpolation
+    # differs a little between OpenCV releases: the largest gap is 0.296 px on 5.x, 0.301 px on
+    # 4.9 to 4.14 (the newest OpenCV that installs beside numpy 1.26 is 4.11).
     moved = still_truth @ forward[:, :2].T + forward[:, 2]
-    assert np.linalg.norm(posed_truth - moved, axis=1).max() < 0.3
+    assert np.linalg.norm(posed_truth - moved, axis=1).max() < 0.31
     assert np.linalg.norm(posed_truth - still_truth, axis=1).mean() > 5.0
     local = F.local_displacement(identity, posed_truth, pose)
     assert np.abs(local - (still_truth - identity.landmarks)).max() < 0.3

@@ -46,6 +46,9 @@ N_MFCC = 4
 HNR_WINDOW_S = 0.04  # three periods of the 75 Hz pitch floor, as Praat's ac method uses
 HNR_LAG_RANGE_HZ = (75.0, 500.0)
 SILENT_POWER = 1e-12  # -120 dB re full scale: digital silence, which has no spectral shape
+# Frames of the control analysed at a time (5 s of sound; about 10 MB of spectra), so that
+# memory does not grow with the recording's length.
+CONTROL_BLOCK_FRAMES = 500
 
 NONSPEECH = "nonspeech"
 _CONTROL_SOURCE = ("Recording-condition control: Schu G, Janbakhshi P, Kodrasi I (2022) On using "
@@ -116,23 +119,27 @@ def audio_features(signal: np.ndarray, sr: int, *, task: TaskSpec, start_s: floa
     if (isinstance(start_s, bool) or not isinstance(start_s, (int, float))
             or not np.isfinite(start_s)):
         raise ConfigError(f"start_s must be a finite number of seconds; got {start_s!r}")
-    sound = voice_quality.to_sound(signal, sr)
-    if sound.duration < MIN_DURATION_S:
-        raise MediaError(f"audio is {sound.duration:.3f} s long; at least {MIN_DURATION_S} s is "
-                         "needed")
-    signal = np.asarray(signal, dtype=np.float64)
+    samples = voice_quality.checked_signal(signal)
+    if samples.size / sr < MIN_DURATION_S:
+        raise MediaError(f"audio is {samples.size / sr:.3f} s long; at least {MIN_DURATION_S} s "
+                         "is needed")
+    row: dict = {}
+    reasons: dict = {}
+    # eGeMAPS first: openSMILE holds several copies of the recording while it runs, and they
+    # should not come on top of the Praat Sound below
+    silent = silence.silence_reason(silence.peak_dbfs(samples), task)
+    values, egemaps_info = (_unmeasured(egemaps.COLUMNS, silent) if silent
+                            else egemaps.egemaps_features(samples, sr))
+    _merge(row, reasons, values, egemaps_info)
+
+    sound = voice_quality.to_sound(samples, sr)
+    # the Sound's own 64-bit samples, read in place: the recording is held once more, not twice
+    signal = sound.values[0]
     track = voice_quality.analyse_pitch(sound)
     segmentation = segments.segment_speech(signal, sr, voiced_times_s=track.times_s,
                                            voiced=track.voiced)
-    row: dict = {}
-    reasons: dict = {}
-    info: dict = {"task": task.name, "duration_s": sound.duration, "start_s": float(start_s)}
-
-    silent = silence.silence_reason(silence.peak_dbfs(signal), task)
-    values, egemaps_info = (_unmeasured(egemaps.COLUMNS, silent) if silent
-                            else egemaps.egemaps_features(signal, sr))
-    _merge(row, reasons, values, egemaps_info)
-    info["egemaps"] = egemaps.provenance()
+    info: dict = {"task": task.name, "duration_s": sound.duration, "start_s": float(start_s),
+                  "egemaps": egemaps.provenance()}
 
     if task.kind not in VOICE_KINDS:
         values, voice_info = voice_quality.unavailable(
@@ -141,11 +148,12 @@ def audio_features(signal: np.ndarray, sr: int, *, task: TaskSpec, start_s: floa
         values, voice_info = voice_quality.unavailable(silent)
     elif task.kind == VOWEL:
         span = voice_quality.stable_vowel_span(track)
-        values, voice_info = voice_quality.voice_quality(signal, sr, track=track, span_s=span)
+        values, voice_info = voice_quality.voice_quality(signal, sr, track=track, span_s=span,
+                                                         sound=sound)
         if span is not None:
             info["vowel"] = {"span_s": _on_clip_time(span, start_s)}
     else:
-        values, voice_info = voice_quality.voice_quality(signal, sr, track=track)
+        values, voice_info = voice_quality.voice_quality(signal, sr, track=track, sound=sound)
     _merge(row, reasons, values, voice_info)
     info["voice_settings"] = voice_info["settings"]
 
@@ -206,16 +214,11 @@ def nonspeech_control(signal: np.ndarray, sr: int, *, segmentation: segments.Seg
         _explain(reasons, CONTROL_NAMES[:-1], f"{values['duration_s']:.2f} s of non-speech, less "
                  f"than {MIN_NONSPEECH_S} s")
     else:
-        frames = frame_matrix(signal, centres, n_samples=int(round(SPECTRUM_WINDOW_S * sr)))
-        power = power_spectra(frames)
-        frame_power = power.sum(axis=1)
-        values["level_dbfs"] = float(10.0 * np.log10(max(frame_power.mean(), SILENT_POWER)))
-        sounding = frame_power > SILENT_POWER
-        if np.any(sounding):
-            values.update(spectral_shape(power[sounding], sr))
-            hnr_frames = frame_matrix(signal, centres[sounding],
-                                      n_samples=int(round(HNR_WINDOW_S * sr)))
-            values["hnr_db"] = mean_hnr_db(hnr_frames, sr)
+        per_frame = control_frames(signal, centres, sr)
+        values["level_dbfs"] = float(10.0 * np.log10(max(per_frame.pop("power").mean(),
+                                                         SILENT_POWER)))
+        if per_frame["hnr_db"].size:
+            values.update({name: float(np.mean(value)) for name, value in per_frame.items()})
         else:
             _explain(reasons, CONTROL_NAMES[1:-1], "non-speech parts are digital silence (no "
                      "spectral shape)")
@@ -223,12 +226,47 @@ def nonspeech_control(signal: np.ndarray, sr: int, *, segmentation: segments.Seg
     return row, {"nan_reasons": {f"{NONSPEECH}__{k}": v for k, v in reasons.items()}}
 
 
+def control_frames(signal: np.ndarray, centres: np.ndarray, sr: int) -> dict:
+    """Per-frame descriptors of the control, ``CONTROL_BLOCK_FRAMES`` frames at a time.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        1-D samples, full scale 1.0.
+    centres : numpy.ndarray of int
+        Sample index of each frame's centre.
+    sr : int
+        Sample rate in Hz.
+
+    Returns
+    -------
+    dict
+        ``power``: mean power of every frame (full scale 1.0 squared); the rest (``spectral_shape``
+        names in dB, dB per kHz or cepstral units, and ``hnr_db`` in dB), one value per frame
+        whose power is above ``SILENT_POWER``, in frame order. Only these per-frame values, not
+        the frames' samples or spectra, grow with the recording's length.
+    """
+    spectrum_samples = int(round(SPECTRUM_WINDOW_S * sr))
+    hnr_samples = int(round(HNR_WINDOW_S * sr))
+    parts = []
+    for first in range(0, centres.size, CONTROL_BLOCK_FRAMES):
+        block = centres[first:first + CONTROL_BLOCK_FRAMES]
+        power = power_spectra(frame_matrix(signal, block, n_samples=spectrum_samples))
+        frame_power = power.sum(axis=1)
+        sounding = frame_power > SILENT_POWER
+        parts.append({"power": frame_power, **spectral_shape(power[sounding], sr),
+                      "hnr_db": frame_hnr_db(frame_matrix(signal, block[sounding],
+                                                          n_samples=hnr_samples), sr)})
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def frame_matrix(signal: np.ndarray, centres: np.ndarray, *, n_samples: int) -> np.ndarray:
     """Hann-windowed frames of ``n_samples`` centred at sample indices ``centres`` (zero-padded)."""
-    half = n_samples // 2
-    padded = np.pad(np.asarray(signal, dtype=np.float64), (half, n_samples))
-    index = centres[:, None] + np.arange(n_samples)[None, :]
-    return padded[index] * np.hanning(n_samples)[None, :]
+    index = centres[:, None] - n_samples // 2 + np.arange(n_samples)[None, :]
+    inside = (index >= 0) & (index < len(signal))
+    frames = np.zeros(index.shape)
+    frames[inside] = signal[index[inside]]
+    return frames * np.hanning(n_samples)[None, :]
 
 
 def power_spectra(frames: np.ndarray) -> np.ndarray:
@@ -239,23 +277,21 @@ def power_spectra(frames: np.ndarray) -> np.ndarray:
 
 
 def spectral_shape(power: np.ndarray, sr: int) -> dict:
-    """Mean over frames of the spectral slopes, alpha ratio and MFCC 1-4."""
+    """Per frame (row of ``power``): the spectral slopes, alpha ratio and MFCC 1-4."""
     freqs = np.fft.rfftfreq(N_FFT, d=1.0 / sr)
     level = 10.0 * np.log10(power + SILENT_POWER)
     out = {}
     for name, (low, high) in (("slope_0_500_db_per_khz", (0.0, 500.0)),
                               ("slope_500_1500_db_per_khz", (500.0, 1500.0))):
         band = (freqs >= low) & (freqs <= high)
-        slopes = np.polyfit(freqs[band] / 1000.0, level[:, band].T, 1)[0]
-        out[name] = float(np.mean(slopes))
+        out[name] = np.polyfit(freqs[band] / 1000.0, level[:, band].T, 1)[0]
     high_band = power[:, (freqs >= 1000.0) & (freqs <= 5000.0)].sum(axis=1)
     low_band = power[:, (freqs >= 50.0) & (freqs < 1000.0)].sum(axis=1)
-    out["alpha_ratio_db"] = float(np.mean(10.0 * np.log10((high_band + SILENT_POWER)
-                                                          / (low_band + SILENT_POWER))))
+    out["alpha_ratio_db"] = 10.0 * np.log10((high_band + SILENT_POWER) / (low_band + SILENT_POWER))
     mel_energy = power @ mel_filterbank(sr).T
     cepstra = dct(np.log(mel_energy + SILENT_POWER), type=2, norm="ortho", axis=1)
     for k in range(1, N_MFCC + 1):
-        out[f"mfcc{k}"] = float(np.mean(cepstra[:, k]))
+        out[f"mfcc{k}"] = cepstra[:, k]
     return out
 
 
@@ -276,8 +312,8 @@ def mel_filterbank(sr: int) -> np.ndarray:
     return np.clip(np.minimum(rising, falling), 0.0, None)
 
 
-def mean_hnr_db(frames: np.ndarray, sr: int) -> float:
-    """Mean over frames of 10*log10(r / (1 - r)), r the window-corrected autocorrelation peak.
+def frame_hnr_db(frames: np.ndarray, sr: int) -> np.ndarray:
+    """Per frame, 10*log10(r / (1 - r)) in dB, r the window-corrected autocorrelation peak.
 
     ``r`` is the largest normalised autocorrelation at lags of ``HNR_LAG_RANGE_HZ``, divided by the
     window's own autocorrelation (Boersma 1993), clipped to [1e-6, 1 - 1e-6].
@@ -291,7 +327,7 @@ def mean_hnr_db(frames: np.ndarray, sr: int) -> float:
                      int(np.floor(sr / HNR_LAG_RANGE_HZ[0])) + 1)
     normalised = (signal_ac[:, lags] / signal_ac[:, :1]) / (window_ac[lags] / window_ac[0])
     r = np.clip(normalised.max(axis=1), 1e-6, 1 - 1e-6)
-    return float(np.mean(10.0 * np.log10(r / (1.0 - r))))
+    return 10.0 * np.log10(r / (1.0 - r))
 
 
 def _on_clip_time(times_s, start_s: float) -> list:

@@ -102,17 +102,18 @@ def _decode_mono(container, stream, *, target_sr: int) -> tuple[np.ndarray, int 
     # Planar float keeps each channel separate so that the downmix is a plain mean that we control,
     # rather than FFmpeg's default -3 dB pan law.
     resampler = av.AudioResampler(format="fltp", rate=target_sr)
+    # Each resampled frame is averaged as it arrives, so only mono samples are kept; the mean
+    # runs over channels sample by sample, so this equals averaging the whole planar signal.
     chunks = []
     first_pts = None
     for index, frame in enumerate(container.decode(stream)):
         if index == 0:
             first_pts = frame.pts
-        chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
-    chunks.extend(out.to_ndarray() for out in resampler.resample(None))
+        chunks.extend(out.to_ndarray().mean(axis=0) for out in resampler.resample(frame))
+    chunks.extend(out.to_ndarray().mean(axis=0) for out in resampler.resample(None))
     if not chunks:
         return np.zeros(0, dtype=np.float32), first_pts
-    planar = np.concatenate(chunks, axis=1)
-    return planar.mean(axis=0).astype(np.float32), first_pts
+    return np.concatenate(chunks).astype(np.float32, copy=False), first_pts
 
 
 def _start_s(container, stream, first_pts: int | None) -> float:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import butter, sos2zpk, sosfiltfilt
 
 from core.errors import ConfigError
 from features.runs import true_runs
@@ -31,6 +31,8 @@ ABOVE_FLOOR_DB = 6.0
 MIN_PAUSE_S = 0.15
 MIN_VOICED_IN_SPEECH_S = 0.03
 SILENCE_DB = -120.0  # level given to digital silence instead of minus infinity
+# Frames of this many seconds are filtered at a time (a few MB), whatever the recording's length.
+BLOCK_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,15 @@ def band_energy_db(signal: np.ndarray, sr: int, *, band_hz=SPEECH_BAND_HZ,
     -------
     numpy.ndarray
         One value per frame, ``SILENCE_DB`` for digital silence.
+
+    Notes
+    -----
+    Frames are computed ``BLOCK_S`` seconds at a time, each block filtered with
+    ``settle_samples`` of signal beyond it on both sides, so memory does not grow with the
+    recording's length. The filtered samples are those of filtering the whole signal at once, to
+    the last bit; the window powers come from running sums of squares over one block rather than
+    the whole recording, which round less: on 80 s of phantom speech they were within 3e-6 dB of
+    the exact means, against 2e-5 dB for whole-recording sums (``tests/test_audio_features.py``).
     """
     low, high = band_hz
     if not 0 < low < high < sr / 2:
@@ -100,17 +111,39 @@ def band_energy_db(signal: np.ndarray, sr: int, *, band_hz=SPEECH_BAND_HZ,
         raise ConfigError(f"frame_step_s and window_s must be positive; got {frame_step_s!r}, "
                           f"{window_s!r}")
     sos = butter(4, [low, high], btype="bandpass", fs=sr, output="sos")
-    filtered = sosfiltfilt(sos, np.asarray(signal, dtype=np.float64))
-    return frame_power_db(filtered, sr, frame_step_s=frame_step_s, window_s=window_s)
-
-
-def frame_power_db(signal: np.ndarray, sr: int, *, frame_step_s: float, window_s: float
-                   ) -> np.ndarray:
-    """Mean power in dB of rectangular windows centred every ``frame_step_s`` seconds."""
+    signal = np.asarray(signal)
     n_frames = int(np.floor(signal.size / (frame_step_s * sr))) + 1
     half = int(round(window_s * sr / 2))
+    settle = settle_samples(sos)
+    block = max(int(round(BLOCK_S / frame_step_s)), 1)
+    level = np.empty(n_frames)
+    for first in range(0, n_frames, block):
+        last = min(first + block, n_frames)
+        centres = np.round(np.arange(first, last) * frame_step_s * sr).astype(int)
+        start = max(centres[0] - half - settle, 0)
+        stop = min(centres[-1] + half + settle, signal.size)
+        filtered = sosfiltfilt(sos, np.asarray(signal[start:stop], dtype=np.float64))
+        level[first:last] = window_power_db(filtered, centres - start, half=half)
+    return level
+
+
+def settle_samples(sos: np.ndarray) -> int:
+    """Samples after which a filter's response to its starting state has decayed below 1e-30.
+
+    Twice the decay time of its slowest pole, ``log(1e-30) / log(max |pole|)``, the factor
+    covering the polynomial growth of repeated poles (for the 100-4000 Hz band at 16 kHz: 0.6 s).
+    """
+    radius = float(np.max(np.abs(sos2zpk(sos)[1])))
+    return 2 * int(np.ceil(np.log(1e-30) / np.log(radius)))
+
+
+def window_power_db(signal: np.ndarray, centres: np.ndarray, *, half: int) -> np.ndarray:
+    """Mean power in dB of rectangular windows from ``centres - half`` to ``centres + half``.
+
+    Centres and ``half`` are in samples; windows are clipped to the signal. A block of a longer
+    recording is cut where no window reaches its edge unless that edge is the recording's.
+    """
     energy = np.concatenate([[0.0], np.cumsum(np.square(signal, dtype=np.float64))])
-    centres = np.round(np.arange(n_frames) * frame_step_s * sr).astype(int)
     starts = np.clip(centres - half, 0, signal.size)
     ends = np.clip(centres + half, 0, signal.size)
     power = (energy[ends] - energy[starts]) / np.maximum(ends - starts, 1)

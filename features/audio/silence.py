@@ -41,7 +41,8 @@ def peak_dbfs(signal: np.ndarray) -> float:
     float
         20 log10 of the largest absolute sample, in dBFS.
     """
-    peak = float(np.max(np.abs(signal))) if np.size(signal) else 0.0
+    # the larger of the extremes, rather than the maximum of |signal|: no full-length copy
+    peak = max(float(np.max(signal)), -float(np.min(signal))) if np.size(signal) else 0.0
     return float(20.0 * np.log10(peak)) if peak > 0 else -math.inf
 
 

@@ -92,6 +92,9 @@ MIN_PERIODS = 20
 MIN_VOICED_S = 0.2
 MIN_FORMANT_FRAMES = 10
 
+# Samples copied into a Praat Sound at a time (8 MB as 64-bit floats).
+SOUND_BLOCK = 2 ** 20
+
 _PRAAT = "Boersma P, Weenink D. Praat: doing phonetics by computer (v6.1.38), via parselmouth " \
          "(Jadoul, Thompson, de Boer 2018)"
 _PERTURBATION = (f"{_PRAAT}; Praat manual 'Voice 2. Jitter' and 'Voice 3. Shimmer' (MDVP "
@@ -179,24 +182,78 @@ class PitchTrack:
                           strength=self.strength[keep], praat_pitch=self.praat_pitch)
 
 
+def checked_signal(signal: np.ndarray) -> np.ndarray:
+    """``signal`` as an array, after checking that it is 1-D, not empty and finite.
+
+    Raises
+    ------
+    MediaError
+        The signal is not 1-D, is empty or holds non-finite samples.
+    """
+    signal = np.asarray(signal)
+    if signal.ndim != 1 or signal.size == 0:
+        raise MediaError(f"audio signal must be 1-D and non-empty; got shape {signal.shape}")
+    if not np.all(np.isfinite(signal)):
+        raise MediaError("audio signal holds NaN or infinite samples")
+    return signal
+
+
 def to_sound(signal: np.ndarray, sr: int) -> parselmouth.Sound:
-    """A Praat Sound of a 1-D signal, after checking it.
+    """A Praat Sound of a 1-D signal, after checking it (``checked_signal``).
+
+    The Sound holds the samples as 64-bit floats (8 bytes per sample: 7.3 MB per minute at
+    16 kHz); they are copied in ``SOUND_BLOCK`` samples at a time, so no second full-length copy
+    is made on the way. ``sound.values[0]`` reads them back without a copy.
 
     Raises
     ------
     ConfigError
         ``sr`` is not a positive integer.
     MediaError
-        The signal is not 1-D, is empty or holds non-finite samples.
+        As ``checked_signal``.
     """
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise ConfigError(f"sr must be a positive integer number of Hz; got {sr!r}")
-    signal = np.asarray(signal, dtype=np.float64)
-    if signal.ndim != 1 or signal.size == 0:
-        raise MediaError(f"audio signal must be 1-D and non-empty; got shape {signal.shape}")
-    if not np.all(np.isfinite(signal)):
-        raise MediaError("audio signal holds NaN or infinite samples")
-    return parselmouth.Sound(signal, sampling_frequency=float(sr))
+    signal = checked_signal(signal)
+    return _filled_sound(sr, signal.size, ((signal, 0, signal.size),))
+
+
+def sample_spans(intervals, sr: int, n_samples: int) -> list[tuple[int, int]]:
+    """The non-empty sample ranges [start, stop) of ``intervals`` (start, end in s) in a signal
+    of ``n_samples``."""
+    spans = [(max(0, int(round(a * sr))), min(int(round(b * sr)), n_samples)) for a, b in intervals]
+    return [(start, stop) for start, stop in spans if stop > start]
+
+
+def joined_sound(signal: np.ndarray, sr: int, spans: list[tuple[int, int]]) -> parselmouth.Sound:
+    """A Praat Sound of the samples of ``spans`` (``sample_spans``) joined end to end.
+
+    Raises
+    ------
+    MediaError
+        ``spans`` hold no sample.
+    """
+    n_samples = sum(stop - start for start, stop in spans)
+    if n_samples == 0:
+        raise MediaError("no samples to join")
+    return _filled_sound(sr, n_samples, ((signal, start, stop) for start, stop in spans))
+
+
+def _filled_sound(sr: int, n_samples: int, parts) -> parselmouth.Sound:
+    """A Sound of ``n_samples`` filled with the ``(array, start, stop)`` slices in turn.
+
+    The zeros it starts from are never written by numpy, so the operating system does not give
+    them memory; only the Sound's own copy of the samples takes room.
+    """
+    sound = parselmouth.Sound(np.zeros(n_samples), sampling_frequency=float(sr))
+    values = sound.values[0]
+    position = 0
+    for array, start, stop in parts:
+        for first in range(start, stop, SOUND_BLOCK):
+            block = array[first:min(first + SOUND_BLOCK, stop)]
+            values[position:position + block.size] = block
+            position += block.size
+    return sound
 
 
 def analyse_pitch(sound: parselmouth.Sound) -> PitchTrack:
@@ -213,12 +270,6 @@ def voiced_intervals(track: PitchTrack) -> list[tuple[float, float]]:
     if track.times_s.size == 0:
         return []
     return runs_to_intervals(track.voiced, step_s=PITCH_STEP_S, first_time_s=track.times_s[0])
-
-
-def join_intervals(signal: np.ndarray, sr: int, intervals) -> np.ndarray:
-    """The samples of ``intervals`` (start, end in s) joined end to end."""
-    parts = [signal[max(0, int(round(a * sr))):int(round(b * sr))] for a, b in intervals]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=signal.dtype)
 
 
 def f0_statistics(track: PitchTrack) -> dict:
@@ -298,7 +349,8 @@ def stable_vowel_span(track: PitchTrack) -> tuple[float, float] | None:
 
 
 def voice_quality(signal: np.ndarray, sr: int, *, track: PitchTrack | None = None,
-                  span_s: tuple[float, float] | None = None) -> tuple[dict, dict]:
+                  span_s: tuple[float, float] | None = None,
+                  sound: parselmouth.Sound | None = None) -> tuple[dict, dict]:
     """Praat voice quality of one recording, on voiced frames only.
 
     Parameters
@@ -313,6 +365,9 @@ def voice_quality(signal: np.ndarray, sr: int, *, track: PitchTrack | None = Non
         Start and end (s) of the part to measure, e.g. a vowel's ``stable_vowel_span``; default
         the whole signal. The pitch and the glottal periods are still found on the whole signal,
         so the part's edges cut no analysis window short.
+    sound : parselmouth.Sound, optional
+        ``to_sound`` of this same signal, when the caller already has it (a recording's Sound is
+        as large as its 64-bit samples, so it is made once).
 
     Returns
     -------
@@ -322,7 +377,8 @@ def voice_quality(signal: np.ndarray, sr: int, *, track: PitchTrack | None = Non
         ``nan_reasons`` (column -> reason) and ``settings`` (pitch method and ranges, semitone
         reference, CPPS time step, minimum amounts).
     """
-    sound = to_sound(signal, sr)
+    if sound is None:
+        sound = to_sound(signal, sr)
     if track is None:
         track = analyse_pitch(sound)
     frames = track if span_s is None else track.within(*span_s)
@@ -347,10 +403,10 @@ def voice_quality(signal: np.ndarray, sr: int, *, track: PitchTrack | None = Non
                            "shimmer_apq11_pct"),
                  f"{int(values['n_periods'])} glottal periods, fewer than {MIN_PERIODS}")
 
-    joined = join_intervals(np.asarray(signal, dtype=np.float64), int(sr), voiced_intervals(frames))
-    values["voiced_duration_s"] = joined.size / sr
+    spans = sample_spans(voiced_intervals(frames), int(sr), len(signal))
+    values["voiced_duration_s"] = sum(stop - start for start, stop in spans) / sr
     if values["voiced_duration_s"] >= MIN_VOICED_S:
-        voiced_sound = parselmouth.Sound(joined, sampling_frequency=float(sr))
+        voiced_sound = joined_sound(signal, int(sr), spans)
         values["cpps_db"] = cpps(voiced_sound)
         f1, f2 = formant_tracks(voiced_sound)
     else:
