@@ -36,7 +36,9 @@ from pipeline.stage import stage_main
 from pipeline.task_file import run_vocabulary
 from pipeline.validate import ISSUE_COLUMNS
 from reports.figures import write_png
-from reports.html import SUBJECT_FOLDER, TEMPLATES, RunInputs, build_report
+from reports.html import TEMPLATES, build_report
+from reports.sections.inputs import RunInputs
+from reports.sections.participants import SUBJECT_FOLDER
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = ("Write the feature-importance report (one self-contained HTML file) and "

@@ -18,19 +18,22 @@ from core.privacy import scrub_paths
 from core.tasks import NEUROFACE
 from features.table import subject_table
 from models import artifacts, modelset
+from models.explain import (FINAL, OUT_OF_FOLD, gain_importance, gain_of, oof_explanations,
+                            permutation_of, shap_contributions, shap_of)
 from models.targets import build_target
 from models.xgb import fit_xgb
 from pipeline import cache, report as report_stage, train as train_stage
 from reports import figures
 from reports.chance import PERMUTATION_ALPHA, above_chance
-from reports.html import (CONTROL_MODELS, RunInputs, benchmark_sentence, build_report,
-                          chance_sentence, chooser_caution, contribution_bar, deviation_rows,
-                          fusion_sentence, limitations)
-from models.explain import (FINAL, OUT_OF_FOLD, gain_importance, gain_of, oof_explanations,
-                            permutation_of, shap_contributions, shap_of)
+from reports.html import build_report
 from reports.importance import ablation_table, mean_abs_shap, plain_name, signed_contributions
 from reports.longitudinal import share_percent
 from reports.methods import REFERENCES, methods_paragraphs
+from reports.sections.inputs import RunInputs
+from reports.sections.limitations import limitations
+from reports.sections.participants import contribution_bar, deviation_rows
+from reports.sections.results import (CONTROL_MODELS, benchmark_sentence, chance_sentence,
+                                      chooser_caution, fusion_sentence)
 
 CHROMIUM = "/usr/bin/chromium"
 SIGNAL = "face__NSM_SPREAD__commissure_excursion_asym_pct"
@@ -658,7 +661,8 @@ def test_multiclass_shap_ranks_the_deciding_feature_first():
 
 
 def test_a_multiclass_target_gets_one_vs_rest_roc_and_calibration_curves():
-    from reports.html import _Figures, _performance_figures
+    from reports.sections.common import Figures
+    from reports.sections.results import _performance_figures
 
     rng = np.random.default_rng(4)
     y = np.repeat([0, 1, 2], 8)
@@ -672,7 +676,7 @@ def test_a_multiclass_target_gets_one_vs_rest_roc_and_calibration_curves():
                             "ci_low": 1.0, "ci_high": 1.0},
                            {"modality_set": "all", "metric": "brier", "estimate": 0.2,
                             "ci_low": 0.1, "ci_high": 0.3}]}
-    figs = _Figures()
+    figs = Figures()
     made = _performance_figures(figs, target="group_3class", model="xgb", summary=summary,
                                 preds=preds, task_type="multiclass", labels=["HC", "PS", "ALS"],
                                 modality_set="all", seed=0)

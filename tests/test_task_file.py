@@ -19,8 +19,8 @@ from features.video.landmarks import X_COLUMNS, Y_COLUMNS
 from pipeline import cache, manifest, predict, task_file
 from pipeline.cli import main as cli
 from pipeline.recordings import cache_path
-from reports.html import task_rows
 from reports.importance import plain_name
+from reports.sections.cohort import task_rows
 from tests.conftest import tiny_clip
 from tests.test_audio_features import (SR, perturbed_pulse_train, syllable_train,
                                        vowel_with_unsteady_edges, write_wav)

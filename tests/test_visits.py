@@ -16,7 +16,8 @@ from models.evaluate import fit_final
 from models.targets import build_target
 from pipeline import predict
 from reports import export
-from reports.html import cohort_rows, deviation_rows
+from reports.sections.cohort import cohort_rows
+from reports.sections.participants import deviation_rows
 
 FACE = "face__commissure_excursion_asym_pct"
 SUBJECT_FACE = "face__NSM_SPREAD__commissure_excursion_asym_pct"
