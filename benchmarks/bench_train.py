@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 
 from features.registry import entries, load_all  # noqa: E402
 from features.table import subject_table  # noqa: E402
+from models.estimators import MODEL_NAMES  # noqa: E402
 
 TARGETS = ("group:PS-vs-HC", "group:3class", "score:score_mean_tot", "recovery")
-MODELS = ("xgb", "fusion")
 GROUPS = {"PS": 12, "HC": 6, "ALS": 6}
 # Three tasks per kind of measure, as a demo visit records them.
 FACE_TASKS = ("NSM_SPREAD", "NSM_KISS", "NSM_OPEN")
@@ -127,7 +127,7 @@ def main() -> None:
     print(f"{'target':24} {'model':7} {'wall s':>8} {'CPU s':>8}")
     total_wall = total_cpu = 0.0
     for target in TARGETS:
-        for model in MODELS:
+        for model in MODEL_NAMES:
             run = root / f"{target.replace(':', '_')}__{model}"
             (run / "features").mkdir(parents=True, exist_ok=True)
             table.to_parquet(run / "features" / "table.parquet")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -29,14 +28,13 @@ import numpy as np
 import pandas as pd
 
 from core.errors import AvstrokeError, ModelMismatchError
+from models.estimators import ESTIMATORS, estimator_function
 
 BUNDLE_FILE = "bundle.json"
 BUNDLE_FORMAT = "avstroke.bundle/1"
 BUNDLE_KEYS = ("kind", "task_type", "feature_columns", "class_labels", "files")
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
-MODEL_MODULES = {"xgb": ("models.xgb", "save_xgb", "load_xgb"),
-                 "fusion": ("models.fusion", "save_fusion", "load_fusion")}
 # Import name -> name shown; versions come from the installed distribution's metadata (found
 # through the import name, since e.g. XGBoost may be installed as "xgboost-cpu").
 VERSIONED_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn",
@@ -115,11 +113,9 @@ def software_versions() -> dict:
 
 
 def _model_functions(kind: str):
-    if kind not in MODEL_MODULES:
-        raise BundleError(f"model kind {kind!r} is not one of {', '.join(MODEL_MODULES)}")
-    module_name, save_name, load_name = MODEL_MODULES[kind]
-    module = importlib.import_module(module_name)
-    return getattr(module, save_name), getattr(module, load_name)
+    if kind not in ESTIMATORS:
+        raise BundleError(f"model kind {kind!r} is not one of {', '.join(ESTIMATORS)}")
+    return estimator_function(kind, "save"), estimator_function(kind, "load")
 
 
 def check_features(columns, *, expected, allow_extra: bool = True,

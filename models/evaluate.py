@@ -18,7 +18,6 @@ joblib backend set by the caller) does not change any number.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import warnings
 
@@ -29,11 +28,11 @@ from joblib import Parallel, delayed
 from core.errors import ConfigError, TargetError, check_option
 from models.cv import (SplitPlan, TASK_TYPES, assert_no_subject_leak, fold_seed,
                        labels_constant_within_subject)
+from models.estimators import ESTIMATORS, estimator_function
 from models.metrics import (METRICS, PRIMARY_METRIC, UndefinedMetric, metric_spec,
                             metric_table, paired_difference)
 from models.preprocess import columns_by_family, numeric_matrix
 
-MODELS = {"xgb": ("models.xgb", "fit_xgb"), "fusion": ("models.fusion", "fit_fusion")}
 DEFAULT_FUSION_SET = "video+audio"
 # Keeps permutation seeds apart from fold seeds derived from the same run seed.
 PERMUTATION_STREAM = 7_919
@@ -41,12 +40,6 @@ PERMUTATION_STREAM = 7_919
 # tasks and reports it with this generic warning (joblib issue 869), which reads like a failure
 # but loses no task; a worker that really dies raises TerminatedWorkerError instead.
 LOKY_RECYCLING_WARNING = "A worker stopped while some jobs were given to the executor"
-
-
-def _fit_function(model: str):
-    # Imported on demand: torch takes about a second to import and XGBoost runs without it.
-    module_name, function_name = MODELS[model]
-    return getattr(importlib.import_module(module_name), function_name)
 
 
 def _aligned_values(series, X: pd.DataFrame, name: str) -> np.ndarray:
@@ -127,9 +120,9 @@ def _check_modality_sets(X: pd.DataFrame, modality_sets: dict) -> dict:
 def _fit_predict(X_train, y_train, groups_train, X_test, *, model, task_type, n_classes,
                  seed, n_inner_splits, model_params):
     """Fit on one training part (nothing else is passed in) and predict its test part."""
-    fitted = _fit_function(model)(X_train, y_train, groups_train, task_type=task_type,
-                                  n_classes=n_classes, seed=seed,
-                                  n_inner_splits=n_inner_splits, params=model_params)
+    fit = estimator_function(model, "fit")
+    fitted = fit(X_train, y_train, groups_train, task_type=task_type, n_classes=n_classes,
+                 seed=seed, n_inner_splits=n_inner_splits, params=model_params)
     return fitted.predict(X_test), fitted.summary()
 
 
@@ -430,7 +423,7 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
         ``permutation`` and ``permutation_null`` (DataFrames, empty when skipped), ``fitted``
         (per set and fold model summaries, DataFrame).
     """
-    check_option("model", model, MODELS)
+    check_option("model", model, ESTIMATORS)
     if not isinstance(X, pd.DataFrame):
         raise ConfigError("X must be a pandas DataFrame with named feature columns")
     if n_bootstrap < 1 or n_permutations < 0 or not 0 < ci_level < 1:
@@ -578,12 +571,12 @@ def fit_final(X: pd.DataFrame, y, groups, *, model: str, columns: list, task_typ
     XGBModel or FusionModel
         Save it with ``artifacts.save_bundle``.
     """
-    check_option("model", model, MODELS)
+    check_option("model", model, ESTIMATORS)
     if not isinstance(X, pd.DataFrame):
         raise ConfigError("X must be a pandas DataFrame with named feature columns")
     y_values, n_classes = check_target(_aligned_values(y, X, "the target"), task_type=task_type)
     group_values = _subject_ids(groups, X)
     columns = _check_modality_sets(X, {"final": columns})["final"]
-    return _fit_function(model)(X[columns], y_values, group_values, task_type=task_type,
-                                n_classes=n_classes, seed=seed, n_inner_splits=n_inner_splits,
-                                params=model_params)
+    fit = estimator_function(model, "fit")
+    return fit(X[columns], y_values, group_values, task_type=task_type, n_classes=n_classes,
+               seed=seed, n_inner_splits=n_inner_splits, params=model_params)

@@ -53,7 +53,7 @@ from features.video.landmark_error import ERROR_REGIONS, face_errors, read_neuro
 from features.video.landmarks import (BOX_COLUMNS, X_COLUMNS, Y_COLUMNS, inter_ocular_px,
                                       landmark_array)
 from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_face,
-                                           fit_faces, group_folds, heldout_fits, train_predictor)
+                                           group_folds, heldout_fits, train_predictor)
 from pipeline import cache
 from pipeline.landmarks import (add_tracker_arguments, generic_choice, tracker_params,
                                 tracking_items, track_one)

@@ -34,6 +34,7 @@ import pandas as pd
 from core.errors import ConfigError, TargetError
 from models import artifacts, explain, modelset
 from models.cv import evaluation_plan, make_outer_splits, n_folds_for
+from models.estimators import MODEL_NAMES
 from models.evaluate import fit_final, nested_cv, results_summary
 from models.modalities import BENCHMARK_SET, FINAL_SET, control_excluded_tasks, modality_sets
 from models.targets import build_target
@@ -43,11 +44,10 @@ from pipeline.task_file import run_vocabulary
 
 log = logging.getLogger("avstroke")
 DESCRIPTION = "Train and evaluate XGBoost and the fusion network with subject-grouped nested CV."
-CODE_MODULES = ["models.cv", "models.evaluate", "models.xgb", "models.fusion", "models.metrics", "models.explain",
+CODE_MODULES = ["models.cv", "models.evaluate", "models.estimators", "models.xgb", "models.fusion", "models.metrics", "models.explain",
                 "models.preprocess", "models.targets", "models.modalities", "models.artifacts", "models.modelset",
                 "pipeline.train", "core.visits"]
 DEFAULT_TARGETS = "group:PS-vs-HC,group:ALS-vs-HC,group:3class,score:score_mean_tot,recovery"
-MODELS = ("xgb", "fusion")
 INNER_SPLITS = 3
 # Permutation-tested sets: the final one, the recording-condition control and the benchmark.
 PERMUTATION_SETS = (FINAL_SET, "nonspeech", BENCHMARK_SET)
@@ -72,7 +72,7 @@ class TrainSettings:
 def add_arguments(parser) -> None:
     parser.add_argument("--targets", default=DEFAULT_TARGETS,
                         help="comma-separated targets (default: %(default)s)")
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: xgb, fusion")
+    parser.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated: xgb, fusion")
     parser.add_argument("--folds", type=int, default=5, help="outer folds (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of folds and fits (default: %(default)s)")
     parser.add_argument("--permutations", type=int, default=19,
@@ -93,8 +93,8 @@ def settings_from(args, vocabulary: dict) -> TrainSettings:
     is left out (``models.modalities.control_excluded_tasks``)."""
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     for m in models:
-        if m not in MODELS:
-            raise ConfigError(f"--models: {m!r} is not a model; allowed: {', '.join(MODELS)}")
+        if m not in MODEL_NAMES:
+            raise ConfigError(f"--models: {m!r} is not a model; allowed: {', '.join(MODEL_NAMES)}")
     if args.folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {args.folds}")
     if args.permutation_repeats < 1:

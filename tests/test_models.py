@@ -287,7 +287,7 @@ def test_nested_cv_fits_only_on_outer_training_subjects(monkeypatch):
         assert set(X_train.index) <= {r for r, s in subject_of.items() if s in set(groups_train)}
         return Recorder(set(groups_train))
 
-    monkeypatch.setattr(evaluate, "_fit_function", lambda model: fit)
+    monkeypatch.setattr(evaluate, "estimator_function", lambda model, role: fit)
     plan = make_outer_splits(y, groups, task_type="binary", n_splits=4, seed=0)
     nested_cv(X, y, groups, model="xgb", modality_sets=sets, task_type="binary",
               outer_splits=plan, seed=0, n_bootstrap=10, n_permutations=2)

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.estimators import MODEL_NAMES
 from tests.oracle import (FACE_PLUS_VOICE, compare_with_oracle, face_plus_voice_outcome,
                           gap_to_oracle, read_truth)
 
 pytestmark = pytest.mark.slow
-MODELS = ("xgb", "fusion")
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def cohort(phantom_run):
     return table, read_truth(phantom_run["data"])
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", MODEL_NAMES)
 @pytest.mark.parametrize("spec", ["group:PS-vs-HC", "group:3class"])
 def test_group_auc_is_within_005_of_the_oracle(cohort, spec, model):
     table, truth = cohort
@@ -37,7 +37,7 @@ def test_group_auc_is_within_005_of_the_oracle(cohort, spec, model):
     assert gap_to_oracle(outcome["scores"], "all") <= 0.05, scores
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", MODEL_NAMES)
 def test_severity_regression_ranks_subjects(cohort, model):
     table, truth = cohort
     outcome = compare_with_oracle(table, truth, "score:score_mean_tot", model=model,
@@ -46,7 +46,7 @@ def test_severity_regression_ranks_subjects(cohort, model):
     assert scores.loc["all", "estimate"] >= 0.8, scores
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", MODEL_NAMES)
 def test_video_plus_audio_beats_each_modality_where_each_holds_part_of_the_signal(cohort, model):
     """Facial weakness (seen only) plus the speaker's pitch (heard only): video+audio must
     predict it better than video or audio alone, by a paired bootstrap interval of the RMSE gain
