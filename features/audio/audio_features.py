@@ -23,6 +23,15 @@ computed frame by frame on the original signal (never on spliced audio) and aver
 separate the groups, a classifier can read the recording conditions rather than the voice
 (Schu et al. 2022). They are computed here with numpy, in the same spirit as the eGeMAPS
 descriptors of the same names but not numerically identical to openSMILE's.
+
+Why not openSMILE's own low-level descriptors masked to the non-speech frames: its harmonicity
+(``HNRdBACF``) exists only where its pitch tracker finds voicing. Measured on 3 s of synthetic
+room sound at 16 kHz (openSMILE 2.5 eGeMAPSv02 LLDs): 0 in every frame of white noise and of noise
+with a 50 Hz mains hum, since 50 Hz lies below its pitch range, while this control's
+autocorrelation harmonicity reads -7.4 dB for the noise and 5.8 dB with the hum, which is the
+recording condition the control exists to catch. The spectral descriptors are computed on the
+same frames so that every control value rests on one set of frames; openSMILE's would cost one
+more pass over the recording (0.38 s of CPU for 20 s, against 0.27 s for these on every frame).
 """
 from __future__ import annotations
 
