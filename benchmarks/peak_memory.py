@@ -1,8 +1,13 @@
-"""Peak resident memory of the running process, for the benchmarks that report it."""
+"""Peak resident memory of this process or of a finished child, for the benchmarks."""
 from __future__ import annotations
 
 import resource
 from pathlib import Path
+
+
+def maxrss_mb(usage: resource.struct_rusage) -> float:
+    """``ru_maxrss`` of ``usage`` in MB (2**20 bytes); Linux counts it in kB."""
+    return usage.ru_maxrss / 1024
 
 
 def peak_rss_mb() -> float:
@@ -16,4 +21,4 @@ def peak_rss_mb() -> float:
         for line in status.read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return maxrss_mb(resource.getrusage(resource.RUSAGE_SELF))
