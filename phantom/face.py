@@ -255,7 +255,7 @@ class Identity:
     @property
     def iod_px(self) -> float:
         """Neutral inter-ocular distance |p36 - p45| in pixels."""
-        return float(np.linalg.norm(self.landmarks[45] - self.landmarks[36]))
+        return inter_ocular_distance(self.landmarks)
 
     @property
     def pivot(self) -> np.ndarray:

@@ -32,7 +32,7 @@ from scipy.stats import spearmanr
 
 from core.errors import TargetError
 from features.video.landmark_error import face_errors
-from features.video.landmarks import landmark_array
+from features.video.landmarks import inter_ocular_px, landmark_array
 from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import nested_cv
 from models.modalities import modality_sets
@@ -206,7 +206,7 @@ def landmark_nme(phantom: Path, run: Path, recording_ids, *, kind: str = "landma
     for rid in recording_ids:
         tracked = landmark_array(pd.read_parquet(Path(run) / "cache" / kind / f"{rid}.parquet"))
         truth = landmark_array(pd.read_parquet(Path(phantom) / "truth" / "landmarks" / f"{rid}.parquet"))
-        iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=1)
+        iod = inter_ocular_px(truth)
         errors.append(np.nanmean(np.linalg.norm(tracked - truth, axis=2).mean(axis=1) / iod))
     return float(np.mean(errors))
 
