@@ -13,7 +13,9 @@ N_POINTS = 68
 JAW = tuple(range(0, 17))
 BROWS = tuple(range(17, 27))
 NOSE = tuple(range(27, 36))
-EYES = tuple(range(36, 48))
+RIGHT_EYE = tuple(range(36, 42))
+LEFT_EYE = tuple(range(42, 48))
+EYES = RIGHT_EYE + LEFT_EYE
 LIPS = tuple(range(48, 68))
 POINT_GROUPS: dict[str, tuple[int, ...]] = {"jaw": JAW, "brows": BROWS, "nose": NOSE, "eyes": EYES,
                                             "lips": LIPS}
@@ -64,3 +66,19 @@ def mirror_points(points: np.ndarray, *, width: int) -> np.ndarray:
     mirrored = np.array(points, dtype=np.float64)[..., MIRROR_INDEX, :]
     mirrored[..., 0] = width - 1 - mirrored[..., 0]
     return mirrored
+
+
+def inter_ocular_px(points: np.ndarray) -> np.ndarray:
+    """Distance between the outer eye corners (``OUTER_EYE_CORNERS``), pixels.
+
+    Parameters
+    ----------
+    points : ndarray, shape (..., 68, 2)
+        Landmarks in pixels.
+
+    Returns
+    -------
+    ndarray, shape (...)
+    """
+    right, left = OUTER_EYE_CORNERS
+    return np.linalg.norm(points[..., right, :] - points[..., left, :], axis=-1)

@@ -47,11 +47,11 @@ import pandas as pd
 
 from core.errors import ConfigError, MediaError
 from core.files import atomic_write
+from core.ibug68 import inter_ocular_px
 from core.spreadsheet import write_csv
 from features.video.decode import iter_frames
 from features.video.landmark_error import ERROR_REGIONS, face_errors, read_neuroface_landmarks
-from features.video.landmarks import (BOX_COLUMNS, X_COLUMNS, Y_COLUMNS, inter_ocular_px,
-                                      landmark_array)
+from features.video.landmarks import BOX_COLUMNS, X_COLUMNS, Y_COLUMNS, landmark_array
 from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_face,
                                            group_folds, heldout_fits, train_predictor)
 from pipeline import cache

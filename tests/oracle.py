@@ -31,8 +31,9 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from core.errors import TargetError
+from core.ibug68 import inter_ocular_px
 from features.video.landmark_error import face_errors
-from features.video.landmarks import inter_ocular_px, landmark_array
+from features.video.landmarks import landmark_array
 from models.cv import make_outer_splits, n_folds_for
 from models.evaluate import nested_cv
 from models.modalities import modality_sets

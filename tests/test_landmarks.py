@@ -14,16 +14,16 @@ import pytest
 from scipy.signal import find_peaks
 
 from core.errors import ConfigError, MediaError
-from core.ibug68 import POINT_GROUPS
+from core.ibug68 import POINT_GROUPS, inter_ocular_px
 from features.video.decode import iter_frames
 from features.video.dlib_models import fit_still_image
 from features.video.landmark_error import (normalised_mean_error, read_ibug_pts,
                                            read_neuroface_landmarks)
 from features.video.landmarks import (BOX_COLUMNS, COLUMNS, X_COLUMNS, Y_COLUMNS, TrackerParams,
                                       appearance_change, box_from_points, box_iou, box_relation,
-                                      detect_every_frame, face_patch, inter_ocular_px,
-                                      interpolate_gaps, landmark_array, redetection_scale,
-                                      smooth_landmarks, track_landmarks, tracking_summary)
+                                      detect_every_frame, face_patch, interpolate_gaps,
+                                      landmark_array, redetection_scale, smooth_landmarks,
+                                      track_landmarks, tracking_summary)
 from pipeline.media import probe
 from tests.conftest import realdata
 

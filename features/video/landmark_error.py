@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError, MediaError
-from core.ibug68 import N_POINTS, OUTER_EYE_CORNERS, POINT_GROUPS
+from core.ibug68 import N_POINTS, POINT_GROUPS, inter_ocular_px
 
 # The columns of a face_errors table: the mean over all 68 points, then each region's.
 ERROR_REGIONS = ("overall", *POINT_GROUPS)
@@ -223,7 +223,7 @@ def face_errors(pred, truth, *, groups: dict[str, tuple[int, ...]] = POINT_GROUP
                               f"got {list(indices)}")
     if not np.isfinite(truth).all():
         raise ConfigError("truth has non-finite coordinates; manual landmarks must be complete")
-    iod = np.linalg.norm(truth[:, OUTER_EYE_CORNERS[0]] - truth[:, OUTER_EYE_CORNERS[1]], axis=-1)
+    iod = inter_ocular_px(truth)
     if (iod <= 0).any():
         raise ConfigError(f"manual inter-ocular distance is zero for face(s) "
                           f"{np.flatnonzero(iod <= 0).tolist()}")

@@ -67,7 +67,7 @@ import pandas as pd
 from scipy.signal import savgol_filter
 
 from core.errors import ConfigError, MediaError
-from core.ibug68 import EYES, N_POINTS, NOSE, OUTER_EYE_CORNERS
+from core.ibug68 import EYES, N_POINTS, NOSE, inter_ocular_px
 from features.runs import true_runs
 from features.video.dlib_models import face_detector, shape_predictor, shape_to_array
 
@@ -239,12 +239,6 @@ def box_iou(a: dlib.rectangle, b: dlib.rectangle) -> float:
         return 0.0
     inter = width * height
     return inter / float(a.area() + b.area() - inter)
-
-
-def inter_ocular_px(points: np.ndarray) -> np.ndarray:
-    """Distance between the outer eye corners (36, 45), pixels; works on (..., 68, 2)."""
-    right, left = OUTER_EYE_CORNERS
-    return np.linalg.norm(points[..., right, :] - points[..., left, :], axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------
