@@ -19,13 +19,13 @@ joblib backend set by the caller) does not change any number.
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 
 from core.errors import ConfigError, TargetError, check_option
+from core.workers import run_parallel
 from models.cv import (SplitPlan, TASK_TYPES, assert_no_subject_leak, fold_seed,
                        labels_constant_within_subject)
 from models.estimators import ESTIMATORS, estimator_function
@@ -36,10 +36,6 @@ from models.preprocess import columns_by_family, numeric_matrix
 DEFAULT_FUSION_SET = "video+audio"
 # Keeps permutation seeds apart from fold seeds derived from the same run seed.
 PERMUTATION_STREAM = 7_919
-# loky replaces a worker whose memory grew past 300 MB (torch alone takes that) between two
-# tasks and reports it with this generic warning (joblib issue 869), which reads like a failure
-# but loses no task; a worker that really dies raises TerminatedWorkerError instead.
-LOKY_RECYCLING_WARNING = "A worker stopped while some jobs were given to the executor"
 
 
 def _aligned_values(series, X: pd.DataFrame, name: str) -> np.ndarray:
@@ -141,9 +137,7 @@ def _run_folds(X, y, groups, jobs, *, model, task_type, n_classes, seed, n_inner
         X.iloc[fold.test][jobs[j][0]], model=model, task_type=task_type, n_classes=n_classes,
         seed=fold_seed(seed, fold.index), n_inner_splits=n_inner_splits,
         model_params=model_params) for j, fold in tasks)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=LOKY_RECYCLING_WARNING, category=UserWarning)
-        outputs = Parallel(n_jobs=n_jobs)(calls)
+    outputs = run_parallel(calls, n_jobs=n_jobs)
     shape = (len(X),) if task_type == "regression" else (len(X), n_classes)
     results = [(np.full(shape, np.nan), []) for _ in jobs]
     for (j, fold), (pred, summary) in zip(tasks, outputs):
@@ -470,9 +464,9 @@ def nested_cv(X: pd.DataFrame, y, groups, *, model: str, modality_sets: dict, ta
                     "summary": json.dumps(s, sort_keys=True)} for s in summaries]
     # The bootstrap of every set's metrics is pure and as costly as many fits: it runs on the
     # workers too, gathered in set order.
-    tables = Parallel(n_jobs=n_jobs)(delayed(metric_table)(
+    tables = run_parallel([delayed(metric_table)(
         unit_data[name][0], unit_data[name][1], subjects=unit_data[name][2], task_type=task_type,
-        n_boot=n_bootstrap, level=ci_level, seed=seed) for name in names)
+        n_boot=n_bootstrap, level=ci_level, seed=seed) for name in names], n_jobs=n_jobs)
     for name, table in zip(names, tables):
         table.insert(0, "modality_set", name)
         metric_frames.append(table)

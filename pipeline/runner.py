@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from core.privacy import scrub_paths
 from core.spreadsheet import write_csv
+from core.workers import quiet_worker_recycling
 from pipeline.privacy import run_known_paths
 
 log = logging.getLogger("avstroke")
@@ -115,7 +116,7 @@ def run_items(stage: str, items: list[dict], work: Callable[[dict], ItemResult],
             results.append(guarded(work, item))
             bar.update()
     else:
-        with parallel_backend(dask_address):
+        with parallel_backend(dask_address), quiet_worker_recycling():
             parallel = joblib.Parallel(n_jobs=-1 if dask_address else workers,
                                        return_as="generator")
             for result in parallel(joblib.delayed(guarded)(work, item) for item in items):
