@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import dlib
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -49,12 +50,14 @@ from core.errors import ConfigError, MediaError
 from core.files import atomic_write
 from core.ibug68 import inter_ocular_px
 from core.spreadsheet import write_csv
+from core.workers import run_parallel
 from features.video.decode import iter_frames
 from features.video.landmark_error import ERROR_REGIONS, face_errors, read_neuroface_landmarks
 from features.video.landmarks import BOX_COLUMNS, X_COLUMNS, Y_COLUMNS, landmark_array
 from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_face,
-                                           group_folds, heldout_fits, train_predictor)
-from pipeline import cache
+                                           fit_fold, gather_fits, group_folds, heldout_folds,
+                                           train_predictor)
+from pipeline import cache, runner
 from pipeline.landmarks import (add_tracker_arguments, generic_choice, tracker_params,
                                 tracking_items, track_one)
 from pipeline.recordings import cache_path, drop_outputs, finish, valid_recordings
@@ -307,18 +310,24 @@ def model_card(name: str, faces: list[AnnotatedFace], options: ShapeTrainingOpti
 
 
 def save_model(folder: Path, name: str, faces: list[AnnotatedFace], options: ShapeTrainingOptions,
-               evaluation: dict, *, threads: int) -> str:
-    """Train the final model on every face, write it and its card; return its SHA-256."""
-    predictor, info = train_predictor(faces, options, threads=threads)
+               evaluation: dict) -> tuple[str, dict]:
+    """Train the final model on every face, write it and its card (one thread: trainings run
+    side by side in processes, ``trainings``).
+
+    Returns
+    -------
+    sha256 : str
+        Of the model file.
+    training : dict
+        The card's ``training`` record (frames, time, peak memory of the process that trained it).
+    """
+    predictor, info = train_predictor(faces, options)
     path = folder / f"{name}.dat"
     atomic_write(path, lambda tmp: predictor.save(str(tmp)))
     sha256 = cache.file_digest(path)
     card = model_card(name, faces, options, info, evaluation, sha256=sha256)
     atomic_write(folder / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(card, indent=2)))
-    log.info("landmarks-train: %s: %d frames (%d with mirror images) trained in %.1f s; peak "
-             "memory %.0f MiB", name, info["faces"], info["training_faces"], info["seconds"],
-             peak_memory_mb())
-    return sha256
+    return sha256, card["training"]
 
 
 def mean_overall(frames: pd.DataFrame, column: str) -> float:
@@ -341,22 +350,43 @@ def subject_evaluation(folds: int | None) -> str:
     return SUBJECT_EVALUATION if folds is None else f"videos held out in {folds} folds"
 
 
-def subject_models(by_subject: dict, info: pd.DataFrame, options: ShapeTrainingOptions, *,
-                   min_frames: int, folds: int | None, threads: int
-                   ) -> tuple[list[pd.DataFrame], dict, dict]:
-    """Held-out fits of every subject with enough frames: each video's frames fitted by a model
-    that saw none of that video (one fold per video, or ``folds`` folds of whole videos).
+def trainings(calls: list, sizes: list[int], *, workers: int) -> list:
+    """Run independent trainings (``joblib.delayed`` calls) on ``workers`` processes.
+
+    Each training runs on one thread: dlib's trainer gains nothing from a second one (a demo
+    subject's model, 89 faces: 2.3 s on one thread, 3.9 s on two, another job running) and its
+    model depends on the thread count (fits up to 2 px apart), while on one thread the same
+    faces and options give the same model. So trainings run side by side in processes, and the
+    models depend neither on ``workers`` nor on the order. The largest (by ``sizes``, training
+    faces) start first, so that no long one is left to run alone at the end.
 
     Returns
     -------
-    frames : list of DataFrame
-        ``frame_errors`` of each evaluated subject.
-    folds : dict
-        subject_id -> ``heldout_fits`` infos of its fold models.
+    list
+        The calls' results, in the order of ``calls``.
+    """
+    order = sorted(range(len(calls)), key=lambda k: -sizes[k])
+    outputs = run_parallel([calls[k] for k in order], n_jobs=workers)
+    results = [None] * len(calls)
+    for k, output in zip(order, outputs):
+        results[k] = output
+    return results
+
+
+def subject_plans(by_subject: dict, *, min_frames: int, folds: int | None
+                  ) -> tuple[dict, dict]:
+    """The held-out folds of every subject with enough frames: each video's frames to be fitted
+    by a model that saw none of that video (one fold per video, or ``folds`` folds of whole
+    videos).
+
+    Returns
+    -------
+    plans : dict
+        subject_id -> list of ``HeldOutFold``.
     refused : dict
         subject_id -> why it gets no subject model.
     """
-    evaluated, fold_infos, refused = [], {}, {}
+    plans, refused = {}, {}
     for subject, faces in by_subject.items():
         videos = sorted({face.recording_id for face in faces})
         if len(faces) < min_frames or len(videos) < 2:
@@ -367,14 +397,32 @@ def subject_models(by_subject: dict, info: pd.DataFrame, options: ShapeTrainingO
         video_of = [face.recording_id for face in faces]
         labels = ([videos.index(rid) for rid in video_of] if folds is None
                   else group_folds(video_of, folds))
-        fitted, fold_infos[subject] = heldout_fits(faces, labels, options, threads=threads)
-        evaluated.append(frame_errors(faces, fitted, info, model="subject",
-                                      evaluation=subject_evaluation(folds)))
-        log.info("landmarks-train: subject %s, %s: error %.4f -> %.4f held out (%d models "
-                 "trained in %.0f s)", subject, subject_evaluation(folds),
-                 evaluated[-1]["generic_overall"].mean(), evaluated[-1]["adapted_overall"].mean(),
-                 len(fold_infos[subject]), sum(i["seconds"] for i in fold_infos[subject]))
-    return evaluated, fold_infos, refused
+        plans[subject] = heldout_folds(faces, labels)
+    return plans, refused
+
+
+def heldout_all(plans: dict, faces_of: dict, options: ShapeTrainingOptions, *,
+                workers: int) -> dict:
+    """Every plan's held-out fits, all folds of all plans run by ``trainings``.
+
+    Parameters
+    ----------
+    plans : dict
+        key -> list of ``HeldOutFold`` made from ``faces_of[key]``.
+    faces_of : dict
+        key -> the faces the plan's folds index.
+
+    Returns
+    -------
+    dict
+        key -> (fitted, infos) as ``gather_fits`` returns them.
+    """
+    jobs = [(key, fold) for key, folds in plans.items() for fold in folds]
+    outputs = trainings([joblib.delayed(fit_fold)(fold, options) for _, fold in jobs],
+                        [len(fold.train) for _, fold in jobs], workers=workers)
+    return {key: gather_fits(len(faces_of[key]), folds,
+                             [out for (owner, _), out in zip(jobs, outputs) if owner == key])
+            for key, folds in plans.items()}
 
 
 def choose(subject: str, subject_frames: pd.DataFrame | None, cohort_frames: pd.DataFrame | None,
@@ -426,41 +474,47 @@ def training_key(recordings: pd.DataFrame, run_dir: Path, options: ShapeTraining
                           code=cache.code_digest(CODE_MODULES))
 
 
-def collect_faces(recordings: pd.DataFrame, run_dir: Path, frame_base: int
+def recording_faces(recording: dict, run_dir: Path, frame_base: int
+                    ) -> tuple[list[AnnotatedFace], ItemResult | None]:
+    """The usable annotated faces of one recording (a row of the validated manifest) and its
+    result; a bad annotation file fails its recording only. None instead of a result when its
+    generic tracking failed, which is already listed."""
+    generic = cache_path(run_dir, GENERIC_KIND, recording["recording_id"])
+    if not generic.is_file():
+        return [], None
+    file = recording["landmarks_path"]
+    try:
+        found, no_box = annotated_faces(recording["video_path"], read_neuroface_landmarks(file),
+                                        pd.read_parquet(generic),
+                                        recording_id=recording["recording_id"],
+                                        frame_base=frame_base, file=file)
+    except MediaError as exc:  # one bad annotation file must not stop the cohort
+        return [], ItemResult(recording["recording_id"], "failed", file, type(exc).__name__,
+                              f"manifest row {recording['manifest_row']}: {exc}")
+    return found, ItemResult(recording["recording_id"], "done", file,
+                             warning=f"{no_box} annotated frame(s) without a tracked face left "
+                                     f"out" if no_box else "")
+
+
+def collect_faces(recordings: pd.DataFrame, run_dir: Path, frame_base: int, *, workers: int
                   ) -> tuple[list[AnnotatedFace], list[ItemResult]]:
-    """Every usable annotated face of the recordings; a bad file fails its recording only."""
-    faces, results = [], []
-    for r in recordings.itertuples():
-        generic = cache_path(run_dir, GENERIC_KIND, r.recording_id)
-        if not generic.is_file():
-            continue  # its generic tracking failed and is already listed
-        try:
-            found, no_box = annotated_faces(r.video_path, read_neuroface_landmarks(r.landmarks_path),
-                                            pd.read_parquet(generic), recording_id=r.recording_id,
-                                            frame_base=frame_base, file=r.landmarks_path)
-        except MediaError as exc:  # one bad annotation file must not stop the cohort
-            results.append(ItemResult(r.recording_id, "failed", r.landmarks_path,
-                                      type(exc).__name__, f"manifest row {r.manifest_row}: {exc}"))
-            continue
-        faces += found
-        results.append(ItemResult(r.recording_id, "done", r.landmarks_path,
-                                  warning=f"{no_box} annotated frame(s) without a tracked face "
-                                          f"left out" if no_box else ""))
-    return faces, results
+    """Every usable annotated face of the recordings, in manifest order, the recordings decoded
+    on ``workers`` processes; and each recording's result."""
+    outputs = run_parallel([joblib.delayed(recording_faces)(row, run_dir, frame_base)
+                            for row in recordings.to_dict("records")], n_jobs=workers)
+    faces = [face for found, _ in outputs for face in found]
+    return faces, [result for _, result in outputs if result is not None]
 
 
-def cohort_heldout(faces: list[AnnotatedFace], info: pd.DataFrame, options: ShapeTrainingOptions,
-                   *, threads: int) -> tuple[pd.DataFrame | None, list[dict]]:
-    """The cohort model's fits with subjects held out (grouped folds), or None with fewer than
-    two subjects."""
+def cohort_plan(faces: list[AnnotatedFace], info: pd.DataFrame) -> list | None:
+    """The cohort model's held-out folds, subjects held out (grouped folds), or None with fewer
+    than two subjects."""
     subjects = info.loc[[face.recording_id for face in faces], "subject_id"].to_numpy()
     if len(set(subjects)) < 2:
         log.warning("landmarks-train: annotated frames of %d subject(s); a cohort model needs two "
                     "to be evaluated on subjects it did not see", len(set(subjects)))
-        return None, []
-    fitted, infos = heldout_fits(faces, group_folds(subjects, COHORT_FOLDS), options,
-                                 threads=threads)
-    return frame_errors(faces, fitted, info, model="cohort", evaluation=COHORT_EVALUATION), infos
+        return None
+    return heldout_folds(faces, group_folds(subjects, COHORT_FOLDS))
 
 
 def other_subjects_row(cohort_frames: pd.DataFrame | None) -> dict:
@@ -481,10 +535,53 @@ def other_subjects_row(cohort_frames: pd.DataFrame | None) -> dict:
     return row
 
 
+def evaluate_heldout(by_subject: dict, faces: list[AnnotatedFace], info: pd.DataFrame,
+                     options: ShapeTrainingOptions, *, min_frames: int, subject_folds: int | None,
+                     cohort: bool, workers: int) -> tuple[list, dict, dict, pd.DataFrame | None, list]:
+    """Held-out fits of every subject model and of the cohort model, all trained side by side.
+
+    Returns
+    -------
+    evaluated : list of DataFrame
+        ``frame_errors`` of each evaluated subject.
+    fold_infos : dict
+        subject_id -> its fold models' infos.
+    refused : dict
+        subject_id -> why it gets no subject model.
+    cohort_frames : DataFrame or None
+        ``frame_errors`` of the cohort model (None: no cohort model).
+    cohort_infos : list of dict
+    """
+    evaluation = subject_evaluation(subject_folds)
+    plans, refused = subject_plans(by_subject, min_frames=min_frames, folds=subject_folds)
+    keyed = {("subject", s): folds for s, folds in plans.items()}
+    faces_of = {("subject", s): by_subject[s] for s in plans}
+    folds = cohort_plan(faces, info) if cohort else None
+    if folds is not None:
+        keyed[(COHORT, "")], faces_of[(COHORT, "")] = folds, faces
+    fits = heldout_all(keyed, faces_of, options, workers=workers)
+    evaluated, fold_infos = [], {}
+    for subject in plans:
+        fitted, fold_infos[subject] = fits[("subject", subject)]
+        evaluated.append(frame_errors(by_subject[subject], fitted, info, model="subject",
+                                      evaluation=evaluation))
+        log.info("landmarks-train: subject %s, %s: error %.4f -> %.4f held out (%d models "
+                 "trained in %.0f s)", subject, evaluation,
+                 evaluated[-1]["generic_overall"].mean(), evaluated[-1]["adapted_overall"].mean(),
+                 len(fold_infos[subject]), sum(i["seconds"] for i in fold_infos[subject]))
+    if folds is None:
+        return evaluated, fold_infos, refused, None, []
+    fitted, cohort_infos = fits[(COHORT, "")]
+    return (evaluated, fold_infos, refused,
+            frame_errors(faces, fitted, info, model="cohort", evaluation=COHORT_EVALUATION),
+            cohort_infos)
+
+
 def train_all(faces: list[AnnotatedFace], info: pd.DataFrame, folder: Path,
               options: ShapeTrainingOptions, *, min_frames: int, subject_folds: int | None,
-              cohort: bool, threads: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Evaluate every model held out, choose, and train the chosen ones into ``folder``.
+              cohort: bool, workers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate every model held out, choose, and train the chosen ones into ``folder``;
+    trainings run on ``workers`` processes (``trainings``; -1: as many as the joblib backend has).
 
     Returns
     -------
@@ -497,11 +594,9 @@ def train_all(faces: list[AnnotatedFace], info: pd.DataFrame, folder: Path,
     for face in faces:
         by_subject.setdefault(info.at[face.recording_id, "subject_id"], []).append(face)
     evaluation = subject_evaluation(subject_folds)
-    evaluated, fold_infos, refused = subject_models(by_subject, info, options,
-                                                    min_frames=min_frames, folds=subject_folds,
-                                                    threads=threads)
-    cohort_frames, cohort_infos = (cohort_heldout(faces, info, options, threads=threads)
-                                   if cohort else (None, []))
+    evaluated, fold_infos, refused, cohort_frames, cohort_infos = evaluate_heldout(
+        by_subject, faces, info, options, min_frames=min_frames, subject_folds=subject_folds,
+        cohort=cohort, workers=workers)
     frames = pd.concat(evaluated + ([cohort_frames] if cohort_frames is not None else []),
                        ignore_index=True)
     if frames.empty:
@@ -513,20 +608,24 @@ def train_all(faces: list[AnnotatedFace], info: pd.DataFrame, folder: Path,
     rows = [choose(s, subject_frames.get(s), cohort_by_subject.get(s), refused.get(s, ""),
                    evaluation=evaluation) for s in sorted(by_subject)]
     rows.append(other_subjects_row(cohort_frames))
-    for row in rows:
-        if row["model"].startswith("subject_"):
-            s = row["subject_id"]
-            row["sha256"] = save_model(folder, row["model"], by_subject[s], options,
-                                       evaluation_record(subject_frames[s], fold_infos[s],
-                                                         evaluation), threads=threads)
+    finals = {row["model"]: (by_subject[row["subject_id"]],
+                             evaluation_record(subject_frames[row["subject_id"]],
+                                               fold_infos[row["subject_id"]], evaluation))
+              for row in rows if row["model"].startswith("subject_")}
     if any(row["model"] == COHORT for row in rows):
-        sha = save_model(folder, COHORT, faces, options,
-                         {**evaluation_record(cohort_frames, cohort_infos, COHORT_EVALUATION),
-                          "used_for_other_subjects": rows[-1]["model"] == COHORT},
-                         threads=threads)
-        for row in rows:
-            if row["model"] == COHORT:
-                row["sha256"] = sha
+        finals[COHORT] = (faces, {**evaluation_record(cohort_frames, cohort_infos, COHORT_EVALUATION),
+                                  "used_for_other_subjects": rows[-1]["model"] == COHORT})
+    saved = trainings([joblib.delayed(save_model)(folder, name, model_faces, options, record)
+                       for name, (model_faces, record) in finals.items()],
+                      [len(model_faces) for model_faces, _ in finals.values()], workers=workers)
+    sha = {}
+    for name, (digest, training) in zip(finals, saved):
+        sha[name] = digest
+        log.info("landmarks-train: %s: %d frames (%d with mirror images) trained in %.1f s; peak "
+                 "memory %.0f MiB", name, training["faces"], training["training_faces"],
+                 training["seconds"], training["peak_memory_mb"])
+    for row in rows:
+        row["sha256"] = sha.get(row["model"], "")
     table = pd.DataFrame(rows)
     table["n_videos"] = table["subject_id"].map(info["subject_id"].value_counts()).fillna(0).astype(int)
     frame_counts = pd.Series({s: len(f) for s, f in by_subject.items()})
@@ -565,17 +664,20 @@ def run(args) -> int:
         log.info("landmarks-train: shape models in %s are up to date", folder)
         return finish(args.out, "landmarks-train", tracked)
     start = time.monotonic()
-    faces, collected = collect_faces(recordings, args.out, args.manual_frame_base)
-    log.info("landmarks-train: %d annotated frames of %d recordings (%.0f s to read)", len(faces),
-             len({f.recording_id for f in faces}), time.monotonic() - start)
     info = recordings.set_index("recording_id")[["subject_id", "group", "task"]]
     folder.mkdir(parents=True, exist_ok=True)
     # An interrupted training must leave no choice that names half-replaced models.
     for stale in (folder / CHOICE_FILE, args.out / ADAPTATION_TABLE):
         stale.unlink(missing_ok=True)
-    frames, choice = train_all(faces, info, folder, options, min_frames=args.min_subject_frames,
-                               subject_folds=args.subject_folds, cohort=args.cohort_model,
-                               threads=max(args.workers, 1))
+    workers = -1 if args.dask else args.workers
+    with runner.parallel_backend(args.dask):
+        faces, collected = collect_faces(recordings, args.out, args.manual_frame_base,
+                                         workers=workers)
+        log.info("landmarks-train: %d annotated frames of %d recordings (%.0f s to read)",
+                 len(faces), len({f.recording_id for f in faces}), time.monotonic() - start)
+        frames, choice = train_all(faces, info, folder, options, min_frames=args.min_subject_frames,
+                                   subject_folds=args.subject_folds, cohort=args.cohort_model,
+                                   workers=workers)
     clear_models(folder, set(choice["model"]) - {GENERIC})
     atomic_write(folder / "IDENTIFIABLE.txt", lambda tmp: tmp.write_text(IDENTIFIABLE_NOTE))
     cache.write_parquet(frames, args.out / FRAMES_TABLE)

@@ -13,12 +13,12 @@ from features.video.dlib_models import shape_predictor, shape_to_array
 from features.video.landmark_error import face_errors
 from features.video.landmarks import X_COLUMNS, Y_COLUMNS, detect_faces
 from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_face,
-                                           dlib_box, fit_faces, group_folds, heldout_fits,
+                                           dlib_box, fit_faces, group_folds, heldout_folds,
                                            mirror_face, train_predictor)
 from phantom import face as F
 from phantom import motion as M
 from phantom.schedule import build_schedule
-from pipeline.landmarks_train import check_annotations, choose, subject_models
+from pipeline.landmarks_train import check_annotations, choose, heldout_all, subject_plans
 
 FPS = 50.0
 N_FRAMES = 150
@@ -70,6 +70,19 @@ def test_a_model_trained_on_one_warped_face_tracks_a_held_out_frame_better_than_
     np.testing.assert_array_equal(fit_faces(dlib.shape_predictor(str(path)), [test]), adapted)
 
 
+def test_heldout_fits_are_the_same_on_one_or_two_worker_processes(warped_clip):
+    grays, truth, _ = warped_clip
+    faces = [_face(grays[k], truth[k], k) for k in range(0, N_FRAMES, 10)]
+    plans = {"a": heldout_folds(faces, np.arange(len(faces)) % 3)}
+    one = heldout_all(plans, {"a": faces}, FAST, workers=1)["a"]
+    two = heldout_all(plans, {"a": faces}, FAST, workers=2)["a"]
+    assert np.isfinite(one[0]).all()  # every face fitted by its fold's model
+    np.testing.assert_array_equal(one[0], two[0])
+    assert [i["fold"] for i in one[1]] == [0, 1, 2]
+    assert [i["faces"] for i in one[1]] == [len(faces) - int(np.sum(np.arange(len(faces)) % 3 == k))
+                                           for k in range(3)]
+
+
 def test_mirror_face_flips_image_box_and_points_and_undoes_itself():
     image = np.zeros((20, 30), np.uint8)
     image[5, 2] = 255
@@ -111,7 +124,7 @@ def test_heldout_fits_need_two_folds():
     face = AnnotatedFace("r", 0, np.zeros((10, 10), np.uint8), np.array([0, 0, 9, 9.0]),
                          np.zeros((68, 2)), np.zeros((68, 2)))
     with pytest.raises(ConfigError, match="two folds"):
-        heldout_fits([face, face], [0, 0], FAST)
+        heldout_folds([face, face], [0, 0])
 
 
 @pytest.mark.parametrize("field, value", [("cascade_depth", 0), ("trees_per_level", 2.5),
@@ -136,11 +149,8 @@ def test_a_subject_with_too_few_annotated_frames_gets_no_model_and_the_reason():
     faces = [AnnotatedFace(f"S1_{k % 2}", k, np.zeros((10, 10), np.uint8),
                            np.array([0, 0, 9, 9.0]), np.zeros((68, 2)), np.zeros((68, 2)))
              for k in range(6)]
-    info = pd.DataFrame({"subject_id": "S1", "group": "PS", "task": ["A", "B"]},
-                        index=pd.Index(["S1_0", "S1_1"], name="recording_id"))
-    evaluated, folds, refused = subject_models({"S1": faces}, info, FAST, min_frames=20,
-                                               folds=None, threads=1)
-    assert evaluated == [] and folds == {}
+    plans, refused = subject_plans({"S1": faces}, min_frames=20, folds=None)
+    assert plans == {}
     assert refused["S1"] == "6 annotated frames in 2 video(s); a subject model needs at least 20 " \
                             "in two videos"
     row = choose("S1", None, None, refused["S1"])

@@ -256,9 +256,30 @@ def fit_faces(predictor: dlib.shape_predictor, faces: list[AnnotatedFace]) -> np
     return fitted
 
 
-def heldout_fits(faces: list[AnnotatedFace], folds: np.ndarray, options: ShapeTrainingOptions,
-                 *, threads: int = 1) -> tuple[np.ndarray, list[dict]]:
-    """Each face fitted by a model trained without its fold.
+@dataclass(frozen=True)
+class HeldOutFold:
+    """One fold of held-out fits: a model learns from ``train`` and fits the faces ``held``.
+
+    Attributes
+    ----------
+    fold : int
+        The fold's label.
+    train : list of AnnotatedFace
+        Every face outside the fold.
+    held : ndarray of int
+        Indices of the fold's faces in the list the folds were made from.
+    held_faces : list of AnnotatedFace
+        Those faces.
+    """
+
+    fold: int
+    train: list
+    held: np.ndarray
+    held_faces: list
+
+
+def heldout_folds(faces: list[AnnotatedFace], folds) -> list[HeldOutFold]:
+    """The folds of held-out fits: each face is to be fitted by a model trained without its fold.
 
     Parameters
     ----------
@@ -266,30 +287,53 @@ def heldout_fits(faces: list[AnnotatedFace], folds: np.ndarray, options: ShapeTr
     folds : array_like of int, shape (N,)
         Fold of each face; faces that must not inform each other's model (one video's frames,
         one subject's) share a fold.
-    options : ShapeTrainingOptions
-    threads : int
 
     Returns
     -------
-    fitted : ndarray, shape (N, 68, 2)
-        Held-out fits in crop pixels.
-    infos : list of dict
-        ``train_predictor``'s info of each fold's model, with its ``fold``.
+    list of HeldOutFold
+        In fold order. Each is trained and fitted by ``fit_fold`` (independently, so they can run
+        in any order or process); ``gather_fits`` puts the results back in face order.
     """
     folds = np.asarray(folds)
     if len(folds) != len(faces):
         raise ConfigError(f"{len(folds)} fold labels for {len(faces)} faces")
     if len(np.unique(folds)) < 2:
         raise ConfigError("held-out fits need at least two folds")
-    fitted = np.empty((len(faces), N_POINTS, 2))
-    infos = []
-    for fold in np.unique(folds):
-        held = np.flatnonzero(folds == fold)
-        predictor, info = train_predictor([f for f, k in zip(faces, folds) if k != fold], options,
-                                          threads=threads)
-        fitted[held] = fit_faces(predictor, [faces[k] for k in held])
-        infos.append({"fold": fold.item(), **info})
-    return fitted, infos
+    return [HeldOutFold(fold=fold.item(), train=[f for f, k in zip(faces, folds) if k != fold],
+                        held=np.flatnonzero(folds == fold),
+                        held_faces=[faces[k] for k in np.flatnonzero(folds == fold)])
+            for fold in np.unique(folds)]
+
+
+def fit_fold(fold: HeldOutFold, options: ShapeTrainingOptions, *,
+             threads: int = 1) -> tuple[np.ndarray, dict]:
+    """Train on the fold's training faces and fit its held-out ones.
+
+    Returns
+    -------
+    fitted : ndarray, shape (len(fold.held), 68, 2)
+        Held-out fits in crop pixels.
+    info : dict
+        ``train_predictor``'s info, with the ``fold``.
+    """
+    predictor, info = train_predictor(fold.train, options, threads=threads)
+    return fit_faces(predictor, fold.held_faces), {"fold": fold.fold, **info}
+
+
+def gather_fits(n_faces: int, folds: list[HeldOutFold],
+                outputs: list[tuple[np.ndarray, dict]]) -> tuple[np.ndarray, list[dict]]:
+    """The folds' fits (``fit_fold`` of each, in the same order) as one array in face order.
+
+    Returns
+    -------
+    fitted : ndarray, shape (n_faces, 68, 2)
+    infos : list of dict
+        Each fold model's info.
+    """
+    fitted = np.full((n_faces, N_POINTS, 2), np.nan)
+    for fold, (points, _) in zip(folds, outputs):
+        fitted[fold.held] = points
+    return fitted, [info for _, info in outputs]
 
 
 def group_folds(groups, n_folds: int) -> np.ndarray:
