@@ -35,10 +35,12 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+from joblib import Parallel, delayed
 
 from core.errors import ConfigError, ManifestError, MediaError
 from core.tasks import GROUPS, NEUROFACE, SEXES, TaskSpec
 from core.visits import DATE_COLUMN, ROW_COLUMN, visit_rank
+from core.workers import quiet_worker_recycling
 from features.audio.silence import silence_reason
 from pipeline.cache import file_digest, read_parquet_metadata
 from pipeline.media import MediaFacts, probe
@@ -446,9 +448,34 @@ def check_validated_from(run_dir: str | Path, path: str | Path, data_root: str |
                       f"validate`, or `avstroke run` without --from), or give another --out")
 
 
+def _media_columns(rec: pd.Series, probe_media: bool) -> list[str]:
+    """The media columns of a manifest row whose files are to be opened."""
+    return [c for c in ("video_path", "audio_path") if rec[c]] if probe_media else []
+
+
+def _probe_outcome(path: Path) -> MediaFacts | MediaError:
+    """``probe``'s facts of one file, or the error it raised, returned so that it is reported
+    with its manifest row like every other issue."""
+    try:
+        return probe(path)
+    except MediaError as exc:
+        return exc
+
+
+def _probe_all(paths: list[Path], *, workers: int, progress) -> dict:
+    """Every file decoded in full on ``workers`` processes: path -> ``_probe_outcome``."""
+    unique = list(dict.fromkeys(paths))
+    with quiet_worker_recycling():
+        outcomes = Parallel(n_jobs=workers, return_as="generator")(
+            delayed(_probe_outcome)(path) for path in unique)
+        if progress:
+            outcomes = progress(outcomes, len(unique))
+        return dict(zip(unique, outcomes))
+
+
 def validate(path: str | Path, *, data_root: str | Path | None = None, probe_media: bool = True,
-             require_group: bool = True, progress=None, vocabulary: dict = NEUROFACE
-             ) -> tuple[pd.DataFrame, pd.DataFrame, list[Issue]]:
+             require_group: bool = True, progress=None, vocabulary: dict = NEUROFACE,
+             workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, list[Issue]]:
     """Check a manifest and its media; return the validated table, media facts and all issues.
 
     Parameters
@@ -462,10 +489,12 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     require_group : bool
         False for recordings to be predicted, whose group is not known (empty cells allowed).
     progress : callable, optional
-        Wraps an iterable to show progress (e.g. tqdm).
+        ``progress(iterable, total)`` wraps the files being decoded to show progress (e.g. tqdm).
     vocabulary : dict
         Task name -> ``core.tasks.TaskSpec`` of every task the manifest may name: NeuroFace's
         nine, and a clinic's own from its tasks file (``pipeline.task_file``).
+    workers : int
+        Processes that decode the media files (each file is decoded in full once).
 
     Returns
     -------
@@ -493,20 +522,23 @@ def validate(path: str | Path, *, data_root: str | Path | None = None, probe_med
     issues += row_issues + _visit_order_issues(table, file, row_issues)
     media_rows = []
     rows = list(table.iterrows())
-    for i, rec in (progress(rows) if progress else rows):
+    to_open = {i: [(col, resolve_media_path(rec[col], root)) for col in _media_columns(rec, probe_media)]
+               for i, rec in rows}
+    outcomes = _probe_all([path for files in to_open.values() for _, path in files
+                           if path.is_file() and path.is_relative_to(root.resolve())],
+                          workers=workers, progress=progress)
+    for i, rec in rows:
         row, rid = int(i) + 2, rec["recording_id"]
         facts = {"recording_id": rid}
-        given = [c for c in ("video_path", "audio_path") if rec[c]] if probe_media else []
+        given = [col for col, _ in to_open[i]]
         opened = []
-        for col in given:
+        for col, resolved in to_open[i]:
             kind = col.removesuffix("_path")
-            resolved = resolve_media_path(rec[col], root)
-            if not resolved.is_file() or not resolved.is_relative_to(root.resolve()):
-                continue  # already reported
-            try:
-                found = probe(resolved)
-            except MediaError as exc:
-                issues.append(Issue("error", file, row, col, rid, str(exc), rec[col]))
+            if resolved not in outcomes:
+                continue  # missing or outside the data root: already reported
+            found = outcomes[resolved]
+            if isinstance(found, MediaError):
+                issues.append(Issue("error", file, row, col, rid, str(found), rec[col]))
                 continue
             found_issues = _media_issues(found, kind=kind, sound_used=col == audio_source_column(rec),
                                          task=vocabulary.get(rec["task"]))

@@ -74,13 +74,14 @@ def execute(args) -> tuple[int, bool]:
     """
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    progress = (lambda it: tqdm(it, desc="validate", unit="rec")) if progress_enabled() else None
+    progress = ((lambda it, total: tqdm(it, total=total, desc="validate", unit="file"))
+                if progress_enabled() else None)
     source = args.manifest if args.manifest is not None else DEFAULT_MANIFEST
     vocabulary, task_issues = task_file.resolve_vocabulary(args.tasks)
     table, media, issues = manifest.validate(source, data_root=args.data_root,
                                              probe_media=not args.no_probe, progress=progress,
                                              require_group=not getattr(args, "allow_unknown_group", False),
-                                             vocabulary=vocabulary)
+                                             vocabulary=vocabulary, workers=args.workers)
     issues = task_issues + issues
     log.info("validate: media paths are read relative to %s",
              manifest.media_root(source, args.data_root))
