@@ -34,6 +34,7 @@ from core.errors import ConfigError, MediaError
 from core.files import atomic_write
 from core.media_writer import write_clip
 from core.tasks import GROUPS, NEUROFACE
+from core.workers import quiet_worker_recycling
 from features.video.landmark_error import read_ibug_pts
 from phantom import design, face, landmark_txt, motion, scores, voice
 from phantom.schedule import build_schedule, train_rhythm_truth
@@ -327,8 +328,10 @@ def generate(out: Path, params: PhantomParams, *, workers: int = 1, faces_dir: P
     run = joblib.Parallel(n_jobs=workers, return_as="generator")
     from tqdm import tqdm
 
-    clips = list(tqdm(run(joblib.delayed(make_clip)(out, params, t, task, src, code) for t, task, src in jobs),
-                      total=len(jobs), desc="phantom", unit="clip", disable=not progress_enabled()))
+    with quiet_worker_recycling():
+        clips = list(tqdm(run(joblib.delayed(make_clip)(out, params, t, task, src, code)
+                              for t, task, src in jobs),
+                          total=len(jobs), desc="phantom", unit="clip", disable=not progress_enabled()))
     _workbooks(out, clips)
     _participants(out, cohort)
     _truth_tables(out, cohort, clips, params)
