@@ -26,7 +26,7 @@ import xgboost
 from core.errors import AvstrokeError, ConfigError, check_option
 from models.cv import make_outer_splits
 from models.metrics import PRIMARY_METRIC, UndefinedMetric, metric_spec
-from models.xgb import fit_xgb
+from models.xgb import fit_xgb, scoring_matrix
 
 
 class ImportanceError(AvstrokeError):
@@ -113,8 +113,7 @@ def shap_contributions(model, X: pd.DataFrame) -> ShapResult:
     booster = _booster_of(model)
     columns = list(model.preprocessor.kept_columns)
     data = model.preprocessor.transform(X, what="table to explain")
-    matrix = xgboost.DMatrix(data, feature_names=columns, missing=np.nan, nthread=1)
-    contributions = booster.predict(matrix, pred_contribs=True)
+    contributions = booster.predict(scoring_matrix(data, columns), pred_contribs=True)
     return ShapResult(columns=columns, values=contributions[..., :-1],
                       base=contributions[..., -1], data=data)
 
@@ -250,8 +249,6 @@ def _pooled_shap(fitted, test_tables, columns: list, n_rows: int) -> ShapResult:
         base[fold.test] = part.base
         data[fold.test] = table[columns].to_numpy(dtype=np.float64, na_value=np.nan)
     return ShapResult(columns=list(columns), values=values, base=base, data=data)
-
-
 
 
 # The two explainers of a target's subjects in the SHAP table.

@@ -125,7 +125,9 @@ def _training_matrix(values: np.ndarray, y: np.ndarray) -> xgboost.DMatrix:
     return xgboost.DMatrix(values, label=y, missing=np.nan, nthread=1)
 
 
-def _scoring_matrix(values: np.ndarray, columns: list[str]) -> xgboost.DMatrix:
+def scoring_matrix(values: np.ndarray, columns: list[str]) -> xgboost.DMatrix:
+    """Preprocessed rows (``Preprocessor.transform``) with the kept ``columns`` as feature names,
+    to predict or explain (one thread, NaN as missing, like the training matrix)."""
     return xgboost.DMatrix(values, feature_names=columns, missing=np.nan, nthread=1)
 
 
@@ -169,7 +171,7 @@ class _InnerPart:
     train : xgboost.DMatrix
         The training rows, preprocessed (``_training_matrix``).
     validation : xgboost.DMatrix
-        The validation rows, preprocessed (``_scoring_matrix``).
+        The validation rows, preprocessed (``scoring_matrix``).
     rows : ndarray
         Positions of the validation rows in the searched table.
     """
@@ -190,7 +192,7 @@ def _inner_part(X: pd.DataFrame, y: np.ndarray, fold) -> _InnerPart:
     return _InnerPart(y=y[fold.train], columns=columns, rows=fold.test,
                       train=_training_matrix(preprocessor.transform(X_train, what="training table"),
                                              y[fold.train]),
-                      validation=_scoring_matrix(validation, columns))
+                      validation=scoring_matrix(validation, columns))
 
 
 def _fit_on(X: pd.DataFrame, y: np.ndarray, *, task_type: str, n_classes: int,
@@ -240,7 +242,7 @@ class XGBModel:
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities (n, K) for classification, predicted scores (n,) for regression."""
-        matrix = _scoring_matrix(self.preprocessor.transform(X), self.preprocessor.kept_columns)
+        matrix = scoring_matrix(self.preprocessor.transform(X), self.preprocessor.kept_columns)
         return _model_output(self.booster, matrix, self.task_type)
 
     def summary(self) -> dict:

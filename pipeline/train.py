@@ -145,12 +145,12 @@ def train_target(table: pd.DataFrame, spec: str, settings: TrainSettings, set_di
     folds = n_folds_for(y, target.task_type, settings.folds)
     plan = make_outer_splits(y, rows["subject_id"], task_type=target.task_type, n_splits=folds, seed=settings.seed)
     summary = {"task_type": target.task_type, "description": target.description,
-                            "n_subjects": int(rows["subject_id"].nunique()), "excluded": target.excluded,
-                            "class_labels": list(target.class_labels),
-                            "evaluation_plan": evaluation_plan(plan, y, rows["subject_id"],
-                                                               requested_splits=settings.folds,
-                                                               n_inner_splits=INNER_SPLITS),
-                            "models": {}}
+               "n_subjects": int(rows["subject_id"].nunique()), "excluded": target.excluded,
+               "class_labels": list(target.class_labels),
+               "evaluation_plan": evaluation_plan(plan, y, rows["subject_id"],
+                                                  requested_splits=settings.folds,
+                                                  n_inner_splits=INNER_SPLITS),
+               "models": {}}
     trained = Trained(metrics=summary)
     for model in settings.models:
         log.info("train: %s, %s: %d subjects, %d folds, sets %s", spec, model, len(rows), folds, ", ".join(sets))
