@@ -26,6 +26,7 @@ import xgboost
 from core.errors import AvstrokeError, ConfigError, check_option
 from models.cv import make_outer_splits
 from models.metrics import PRIMARY_METRIC, UndefinedMetric, metric_spec
+from models.preprocess import numeric_matrix
 from models.xgb import fit_xgb, scoring_matrix
 
 
@@ -194,10 +195,15 @@ def oof_explanations(X: pd.DataFrame, y, groups, *, columns: list, task_type: st
                         seed=seed, params={"grid": [dict(setting)]})
         fitted.append((fold, model))
     test_tables = [X.iloc[fold.test][columns].reset_index(drop=True) for fold, _ in fitted]
+    # Each fold's held-out rows as its model's raw input matrix, taken out once: a shuffle then
+    # changes one column of a copy (thousands of predictions per target).
+    raw = [numeric_matrix(table, model.preprocessor.kept_columns, what="held-out rows")
+           for (_, model), table in zip(fitted, test_tables)]
+    positions = [{c: j for j, c in enumerate(model.preprocessor.kept_columns)} for _, model in fitted]
     shape = (len(X),) if task_type == "regression" else (len(X), n_classes)
     baseline_pred = np.full(shape, np.nan)
-    for (fold, model), table in zip(fitted, test_tables):
-        baseline_pred[fold.test] = model.predict(table)
+    for (fold, model), matrix in zip(fitted, raw):
+        baseline_pred[fold.test] = model.predict_values(model.preprocessor.apply(matrix))
     baseline = _metric_value(spec, y, baseline_pred)
 
     used = set()
@@ -218,12 +224,15 @@ def oof_explanations(X: pd.DataFrame, y, groups, *, columns: list, task_type: st
             shuffled_values = values.copy()
             if not within_folds:
                 shuffled_values[held_out] = rng.permutation(values[held_out])
-            pred = np.full(shape, np.nan)
-            for (fold, model), table in zip(fitted, test_tables):
-                shuffled = table.copy()
-                shuffled[column] = (rng.permutation(shuffled[column].to_numpy()) if within_folds
-                                    else shuffled_values[fold.test])
-                pred[fold.test] = model.predict(shuffled)
+            pred = baseline_pred.copy()
+            for (fold, model), matrix, position in zip(fitted, raw, positions):
+                shuffled_column = (rng.permutation(values[fold.test]) if within_folds
+                                   else shuffled_values[fold.test])
+                if column not in position:  # this fold's model dropped it: nothing changes
+                    continue
+                shuffled = matrix.copy()
+                shuffled[:, position[column]] = shuffled_column
+                pred[fold.test] = model.predict_values(model.preprocessor.apply(shuffled))
             value = _metric_value(spec, y, pred)
             drops.append(baseline - value if spec.higher_is_better else value - baseline)
         rows.append({"column": column, "importance": float(np.mean(drops)),

@@ -77,7 +77,8 @@ def numeric_matrix(X: pd.DataFrame, columns: list[str], *, what: str) -> np.ndar
     FeatureTableError
         If a column is not numeric or holds +/-inf (the message names column and row).
     """
-    missing = [c for c in columns if c not in X.columns]
+    present = set(X.columns)  # hashing once: Index membership per column dominated a fit
+    missing = [c for c in columns if c not in present]
     if missing:
         raise ModelMismatchError(f"{what} lacks {len(missing)} feature column(s) the model needs: "
                                  f"{', '.join(missing)}")
@@ -138,11 +139,16 @@ class Preprocessor:
         Columns of ``X`` beyond ``input_columns`` are ignored; missing ones raise
         ``ModelMismatchError``. NaN remain only when ``impute`` is False.
         """
-        missing = [c for c in self.input_columns if c not in X.columns]
+        present = set(X.columns)
+        missing = [c for c in self.input_columns if c not in present]
         if missing:
             raise ModelMismatchError(f"{what} lacks {len(missing)} feature column(s) the model "
                                      f"was trained on: {', '.join(missing)}")
-        values = numeric_matrix(X, self.kept_columns, what=what)
+        return self.apply(numeric_matrix(X, self.kept_columns, what=what))
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """The fitted steps on ``values``, the kept columns already taken out as float64
+        (n, len(kept_columns)), e.g. by ``numeric_matrix``; ``values`` is left unchanged."""
         if self.impute:
             values = np.where(np.isnan(values), np.asarray(self.medians), values)
         if self.scale:
