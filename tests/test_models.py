@@ -159,6 +159,25 @@ def test_preprocessor_learns_from_training_rows_only_and_round_trips_through_jso
         pre.transform(test.drop(columns=["face__T__a"]))
 
 
+
+@pytest.mark.parametrize("task_type,n_classes", [("binary", 2), ("multiclass", 3), ("regression", 0)])
+def test_xgb_predicts_preprocessed_rows_as_it_predicts_the_table(task_type, n_classes):
+    """``predict_values`` (permutation importance's fast path) scores a preprocessed matrix,
+    shuffled columns included, exactly as ``predict`` scores the table it came from."""
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(30, 4)), columns=[f"face__T__f{j}" for j in range(4)])
+    X["face__T__flat"] = 1.0  # dropped by the preprocessing: the model never sees it
+    y = (rng.integers(0, n_classes, 30) if n_classes else X["face__T__f0"].to_numpy() * 2)
+    model = fit_xgb(X, y, np.arange(30), task_type=task_type, n_classes=n_classes, seed=0,
+                    params=FAST_XGB)
+    shuffled = X.copy()
+    shuffled["face__T__f1"] = rng.permutation(X["face__T__f1"].to_numpy())
+    for table in (X, shuffled):
+        values = model.preprocessor.apply(
+            table[model.preprocessor.kept_columns].to_numpy(dtype=np.float64))
+        assert np.array_equal(model.predict_values(values), model.predict(table))
+    assert not np.array_equal(model.predict(shuffled), model.predict(X))
+
 # ---------------------------------------------------------------- metrics
 
 
