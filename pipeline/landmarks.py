@@ -27,6 +27,7 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -104,8 +105,11 @@ def tracking_key(item: dict) -> str:
                           params=item["params"], code=item["code"])
 
 
-def track_one(item: dict) -> ItemResult:
-    """Track one video with the item's shape model, or find its landmarks up to date."""
+def track_one(item: dict, *, frames: Iterator | None = None) -> ItemResult:
+    """Track one video with the item's shape model, or find its landmarks up to date.
+
+    ``frames`` replaces decoding the item's video (``iter_frames`` of it) when the video has to
+    be tracked, for a caller that looks at the frames on the way; it is not read otherwise."""
     rid, path, out, model = item["recording_id"], item["file"], item["out"], item["model"]
     key = tracking_key(item)
     fresh, problem = cache.freshness(out, key)
@@ -116,7 +120,8 @@ def track_one(item: dict) -> ItemResult:
         atomic_write(out, lambda tmp: tmp.write_bytes(Path(reuse).read_bytes()))
         return ItemResult(rid, "done", path, warning=recomputed("landmarks", problem))
     predictor = load_predictor(model["file"], model["sha256"]) if model["file"] else None
-    table, info = track_landmarks(iter_frames(path), params=TrackerParams(**item["params"]),
+    table, info = track_landmarks(frames if frames is not None else iter_frames(path),
+                                  params=TrackerParams(**item["params"]),
                                   predictor=predictor)
     if info["face_share"] == 0:
         raise NoFaceError(f"no face found in any of the video's {info['n_frames']} frames")

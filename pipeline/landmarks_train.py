@@ -4,7 +4,9 @@ Learns from every manifest row with a ``landmarks_path`` (NeuroFace ``.txt``). E
 frame is paired with the box the tracker fitted in at that frame with dlib's generic model (the
 predictor must be trained on the boxes it will be fed), so the stage first tracks those
 recordings with the generic model into ``RUN/cache/landmarks_generic/`` (cached like the
-landmarks stage; these tables are also the "before" of every comparison). Then:
+landmarks stage; these tables are also the "before" of every comparison), cutting the annotated
+frames' crops out on the way, so each video is decoded once (a recording whose generic table is
+up to date is decoded again for its crops). Then:
 
 - a subject model per subject with at least ``--min-subject-frames`` annotated frames in at least
   two videos, evaluated by leaving one video out in turn (each video's frames fitted by a model
@@ -54,8 +56,8 @@ from core.workers import run_parallel
 from features.video.decode import iter_frames
 from features.video.landmark_error import ERROR_REGIONS, face_errors, read_neuroface_landmarks
 from features.video.landmarks import BOX_COLUMNS, X_COLUMNS, Y_COLUMNS, landmark_array
-from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_face,
-                                           fit_fold, gather_fits, group_folds, heldout_folds,
+from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_around,
+                                           face_in_crop, fit_fold, gather_fits, group_folds, heldout_folds,
                                            train_predictor)
 from pipeline import cache, runner
 from pipeline.landmarks import (add_tracker_arguments, generic_choice, tracker_params,
@@ -178,9 +180,40 @@ def check_annotations(manual: pd.DataFrame, tracked: pd.DataFrame, frame_size: t
     return frames
 
 
-def annotated_faces(video: str, manual: pd.DataFrame, tracked: pd.DataFrame, *,
-                    recording_id: str, frame_base: int, file: str) -> tuple[list[AnnotatedFace], int]:
-    """The annotated frames of one recording as faces to learn from.
+def decoded_crops(video: str, wanted: set[int], boxes: np.ndarray
+                  ) -> tuple[dict, tuple[int, int]]:
+    """Decode a video for the crops (``crop_around``) of the ``wanted`` frames that have a box.
+
+    Returns
+    -------
+    crops : dict
+        Frame index -> (image, origin).
+    frame_size : (int, int)
+        Width and height of the video's frames, pixels.
+    """
+    crops, frame_size = {}, None
+    for index, _, gray in iter_frames(video):
+        frame_size = (gray.shape[1], gray.shape[0])
+        if index in wanted and index < len(boxes) and np.isfinite(boxes[index]).all():
+            crops[index] = crop_around(gray, boxes[index])
+    if frame_size is None:
+        raise MediaError(f"{video}: decoded to no frames")
+    return crops, frame_size
+
+
+def annotated_faces(crops: dict, frame_size: tuple[int, int], manual: pd.DataFrame,
+                    tracked: pd.DataFrame, *, recording_id: str, frame_base: int, file: str
+                    ) -> tuple[list[AnnotatedFace], int]:
+    """The annotated frames of one recording as faces to learn from, after checking the file
+    matches its video (``check_annotations``).
+
+    Parameters
+    ----------
+    crops : dict
+        Frame index -> (image, origin) of ``crop_around`` for the annotated frames where the
+        generic tracker had a box (``decoded_crops``, or kept while tracking).
+    frame_size : (int, int)
+        Width and height of the video's frames, pixels.
 
     Returns
     -------
@@ -189,22 +222,13 @@ def annotated_faces(video: str, manual: pd.DataFrame, tracked: pd.DataFrame, *,
     n_without_box : int
         Annotated frames left out because the tracker had no face there.
     """
-    wanted, frame_size = {}, None
+    frames = check_annotations(manual, tracked, frame_size, frame_base=frame_base, file=file)
     boxes = tracked[BOX_COLUMNS].to_numpy(dtype=np.float64)
     generic = landmark_array(tracked)
-    images = {}
-    for index, _, gray in iter_frames(video):
-        frame_size = (gray.shape[1], gray.shape[0])
-        if not wanted:
-            wanted = set(int(f) - frame_base for f in manual["frame"])
-        if index in wanted:
-            images[index] = gray
-    if frame_size is None:
-        raise MediaError(f"{video}: decoded to no frames")
-    frames = check_annotations(manual, tracked, frame_size, frame_base=frame_base, file=file)
     points = landmark_array(manual)
-    faces = [crop_face(images[f], boxes[f], points[k], generic[f], recording_id=recording_id, frame=f)
-             for k, f in enumerate(frames) if np.isfinite(boxes[f]).all()]
+    faces = [face_in_crop(*crops[f], boxes[f], points[k], generic[f], recording_id=recording_id,
+                          frame=f)
+             for k, f in enumerate(frames) if f in crops]
     return faces, len(frames) - len(faces)
 
 
@@ -474,18 +498,77 @@ def training_key(recordings: pd.DataFrame, run_dir: Path, options: ShapeTraining
                           code=cache.code_digest(CODE_MODULES))
 
 
-def recording_faces(recording: dict, run_dir: Path, frame_base: int
+def annotated_frame_numbers(file: str, frame_base: int) -> set[int]:
+    """The 0-based video frames a manual landmark file annotates (``MediaError`` when the file
+    cannot be read)."""
+    return {int(frame) - frame_base for frame in read_neuroface_landmarks(file)["frame"]}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackedWithCrops(ItemResult):
+    """A generic tracking's result with the crops of the annotated frames it decoded on the way.
+
+    Attributes
+    ----------
+    crops : dict
+        Frame index -> (image, origin) of ``crop_around``, for the annotated frames with a box.
+    frame_size : (int, int)
+        Width and height of the video's frames, pixels.
+    """
+
+    crops: dict = dataclasses.field(default_factory=dict)
+    frame_size: tuple = ()
+
+
+def track_keeping_crops(item: dict) -> ItemResult:
+    """``track_one`` with the generic model that keeps, on the way, the crops of the recording's
+    annotated frames (``TrackedWithCrops``), so that learning from them needs no second decoding
+    of the video. A plain result when the tracking was up to date and nothing was decoded."""
+    try:
+        wanted = annotated_frame_numbers(item["annotations"], item["frame_base"])
+    except MediaError:  # the tracking stands; collect_faces reports the file with its row
+        wanted = set()
+    kept = {}
+
+    def frames():
+        for index, time_s, gray in iter_frames(item["file"]):
+            if index in wanted:
+                kept[index] = gray
+            yield index, time_s, gray
+
+    result = track_one(item, frames=frames())
+    if result.status != "done" or not kept:
+        return result
+    boxes = pd.read_parquet(item["out"], columns=BOX_COLUMNS).to_numpy(dtype=np.float64)
+    height, width = next(iter(kept.values())).shape
+    return TrackedWithCrops(**{f.name: getattr(result, f.name)
+                               for f in dataclasses.fields(ItemResult)},
+                            crops={f: crop_around(gray, boxes[f]) for f, gray in kept.items()
+                                   if np.isfinite(boxes[f]).all()},
+                            frame_size=(width, height))
+
+
+def recording_faces(recording: dict, run_dir: Path, frame_base: int,
+                    kept: TrackedWithCrops | None = None
                     ) -> tuple[list[AnnotatedFace], ItemResult | None]:
     """The usable annotated faces of one recording (a row of the validated manifest) and its
     result; a bad annotation file fails its recording only. None instead of a result when its
-    generic tracking failed, which is already listed."""
+    generic tracking failed, which is already listed. The video is decoded unless ``kept`` holds
+    the crops its tracking kept."""
     generic = cache_path(run_dir, GENERIC_KIND, recording["recording_id"])
     if not generic.is_file():
         return [], None
     file = recording["landmarks_path"]
     try:
-        found, no_box = annotated_faces(recording["video_path"], read_neuroface_landmarks(file),
-                                        pd.read_parquet(generic),
+        manual = read_neuroface_landmarks(file)
+        tracked = pd.read_parquet(generic)
+        if kept is None:
+            wanted = {int(frame) - frame_base for frame in manual["frame"]}
+            crops, frame_size = decoded_crops(recording["video_path"], wanted,
+                                              tracked[BOX_COLUMNS].to_numpy(dtype=np.float64))
+        else:
+            crops, frame_size = kept.crops, kept.frame_size
+        found, no_box = annotated_faces(crops, frame_size, manual, tracked,
                                         recording_id=recording["recording_id"],
                                         frame_base=frame_base, file=file)
     except MediaError as exc:  # one bad annotation file must not stop the cohort
@@ -496,12 +579,19 @@ def recording_faces(recording: dict, run_dir: Path, frame_base: int
                                      f"out" if no_box else "")
 
 
-def collect_faces(recordings: pd.DataFrame, run_dir: Path, frame_base: int, *, workers: int
-                  ) -> tuple[list[AnnotatedFace], list[ItemResult]]:
-    """Every usable annotated face of the recordings, in manifest order, the recordings decoded
-    on ``workers`` processes; and each recording's result."""
-    outputs = run_parallel([joblib.delayed(recording_faces)(row, run_dir, frame_base)
-                            for row in recordings.to_dict("records")], n_jobs=workers)
+def collect_faces(recordings: pd.DataFrame, run_dir: Path, frame_base: int, kept: dict, *,
+                  workers: int) -> tuple[list[AnnotatedFace], list[ItemResult]]:
+    """Every usable annotated face of the recordings, in manifest order, and each recording's
+    result. ``kept`` maps recording_id to the crops its generic tracking kept
+    (``TrackedWithCrops``); the other recordings are decoded on ``workers`` processes."""
+    rows = recordings.to_dict("records")
+    to_decode = [row for row in rows if row["recording_id"] not in kept]
+    decoded = dict(zip([row["recording_id"] for row in to_decode], run_parallel(
+        [joblib.delayed(recording_faces)(row, run_dir, frame_base) for row in to_decode],
+        n_jobs=workers)))
+    outputs = [decoded[row["recording_id"]] if row["recording_id"] in decoded
+               else recording_faces(row, run_dir, frame_base, kept[row["recording_id"]])
+               for row in rows]
     faces = [face for found, _ in outputs for face in found]
     return faces, [result for _, result in outputs if result is not None]
 
@@ -650,10 +740,12 @@ def run(args) -> int:
     generic = generic_choice()
     items = tracking_items(args.out, recordings, kind=GENERIC_KIND, params=params,
                            choices={rid: generic for rid in recordings["recording_id"]})
-    for item in items:
+    for item, manual_file in zip(items, recordings["landmarks_path"]):
         item["reuse"] = str(cache_path(args.out, "landmarks", item["recording_id"]))
-    tracked = run_items("landmarks-train (generic)", items, track_one, workers=args.workers,
-                        dask_address=args.dask)
+        item["annotations"], item["frame_base"] = manual_file, args.manual_frame_base
+    tracked = run_items("landmarks-train (generic)", items, track_keeping_crops,
+                        workers=args.workers, dask_address=args.dask)
+    kept = {r.recording_id: r for r in tracked if isinstance(r, TrackedWithCrops)}
     drop_outputs(args.out, GENERIC_KIND, tracked)
     if args.subject_folds is not None and args.subject_folds < 2:
         raise ConfigError(f"--subject-folds must be at least 2; got {args.subject_folds}")
@@ -671,10 +763,11 @@ def run(args) -> int:
         stale.unlink(missing_ok=True)
     workers = -1 if args.dask else args.workers
     with runner.parallel_backend(args.dask):
-        faces, collected = collect_faces(recordings, args.out, args.manual_frame_base,
+        faces, collected = collect_faces(recordings, args.out, args.manual_frame_base, kept,
                                          workers=workers)
-        log.info("landmarks-train: %d annotated frames of %d recordings (%.0f s to read)",
-                 len(faces), len({f.recording_id for f in faces}), time.monotonic() - start)
+        log.info("landmarks-train: %d annotated frames of %d recordings (%.0f s to read; %d "
+                 "recordings' frames kept while tracking)", len(faces),
+                 len({f.recording_id for f in faces}), time.monotonic() - start, len(kept))
         frames, choice = train_all(faces, info, folder, options, min_frames=args.min_subject_frames,
                                    subject_folds=args.subject_folds, cohort=args.cohort_model,
                                    workers=workers)

@@ -109,3 +109,49 @@ def test_a_changed_model_file_is_refused(adapted, tmp_path):
     model.write_bytes(model.read_bytes() + b"\0")
     with pytest.raises(Exception, match="has changed since the choice was made"):
         read_choice(folder)
+
+
+def test_models_are_the_same_whether_the_frames_were_kept_while_tracking_or_decoded_again(
+        adapted, tmp_path):
+    """The first training learnt from crops kept during the generic tracking; with the generic
+    tables up to date a retraining decodes the videos again, and must learn the same models."""
+    run = tmp_path / "run"
+    shutil.copytree(adapted["run"], run)
+    first = {p.name: cache.file_digest(p) for p in (run / "shape_models").glob("*.dat")}
+    n_recordings = len(pd.read_parquet(run / "manifest.validated.parquet"))
+    log = (run / "logs" / "avstroke.log").read_text()
+    assert f"; {n_recordings} recordings' frames kept while tracking)" in log
+    (run / "shape_models" / CHOICE_FILE).unlink()
+    assert cli(["landmarks-train", "--manifest", str(adapted["manifest"]), "--out", str(run),
+                *FAST]) == 0
+    assert "; 0 recordings' frames kept while tracking)" in (run / "logs" / "avstroke.log").read_text()
+    assert {p.name: cache.file_digest(p) for p in (run / "shape_models").glob("*.dat")} == first
+
+
+def test_a_bad_landmark_file_fails_its_recording_only_with_its_manifest_row(adapted, tmp_path):
+    """An unreadable file and a file of frames the video does not have: both recordings are still
+    tracked, both are listed in errors.csv with their manifest row, the rest is learnt from."""
+    root = tmp_path / "cohort"
+    shutil.copytree(adapted["manifest"].parent / "data", root / "data")
+    shutil.copy(adapted["manifest"], root / "manifest.csv")  # paths relative to its folder
+    manifest = pd.read_csv(root / "manifest.csv", dtype=str, keep_default_na=False)
+    unreadable, outside = (root / path for path in manifest["landmarks_path"].iloc[:2])
+    with open(unreadable, "w") as fh:
+        fh.write("not, a, landmark, file\n")
+    lines = open(outside).read().splitlines()
+    lines[1] = "99999" + lines[1][lines[1].index(","):]
+    with open(outside, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    assert cli(["run", "--manifest", str(root / "manifest.csv"), "--out", str(run), "--to",
+                "landmarks-train", "--adapt", "--workers", "2", *FAST]) == 0
+    errors = pd.read_csv(run / "errors.csv", dtype=str)
+    failed = errors[errors["stage"] == "landmarks-train"].set_index("recording_id")["message"]
+    assert set(failed.index) == set(manifest["recording_id"].iloc[:2])
+    assert "manifest row 2: " in failed[manifest["recording_id"].iloc[0]]
+    assert "header has 4 columns" in failed[manifest["recording_id"].iloc[0]]
+    assert "manifest row 3: " in failed[manifest["recording_id"].iloc[1]]
+    assert "outside the video" in failed[manifest["recording_id"].iloc[1]]
+    assert len(list((run / "cache" / "landmarks_generic").glob("*.parquet"))) == len(manifest)
+    frames = pd.read_parquet(run / "landmarks_adaptation_frames.parquet")
+    assert not set(frames["recording_id"]) & set(failed.index)

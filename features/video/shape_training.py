@@ -160,9 +160,8 @@ class AnnotatedFace:
     origin: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(2))
 
 
-def crop_face(gray: np.ndarray, box: np.ndarray, points: np.ndarray, generic: np.ndarray, *,
-              recording_id: str, frame: int) -> AnnotatedFace:
-    """An annotated face cut out of its frame, everything moved into crop pixels.
+def crop_around(gray: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The part of a frame a face is learnt from: ``box`` grown by ``CROP_MARGIN`` box widths.
 
     Parameters
     ----------
@@ -170,10 +169,13 @@ def crop_face(gray: np.ndarray, box: np.ndarray, points: np.ndarray, generic: np
         The whole frame.
     box : array_like, shape (4,)
         Left, top, right, bottom (inclusive pixels of the frame) of the tracker's box.
-    points, generic : array_like, shape (68, 2)
-        Manual and generic landmarks in frame pixels.
-    recording_id : str
-    frame : int
+
+    Returns
+    -------
+    image : ndarray, shape (h, w), uint8
+        The crop (a copy: the frame can be let go).
+    origin : ndarray, shape (2,)
+        Where the crop's top-left pixel lies in the frame (x, y pixels).
     """
     box = np.asarray(box, dtype=np.float64)
     margin = CROP_MARGIN * (box[2] - box[0] + 1)
@@ -181,12 +183,36 @@ def crop_face(gray: np.ndarray, box: np.ndarray, points: np.ndarray, generic: np
     top = int(max(np.floor(box[1] - margin), 0))
     right = int(min(np.ceil(box[2] + margin) + 1, gray.shape[1]))
     bottom = int(min(np.ceil(box[3] + margin) + 1, gray.shape[0]))
-    offset = np.array([left, top], dtype=np.float64)
-    return AnnotatedFace(recording_id=recording_id, frame=int(frame),
-                         image=np.ascontiguousarray(gray[top:bottom, left:right]),
-                         box=box - np.tile(offset, 2),
-                         points=np.asarray(points, dtype=np.float64) - offset,
-                         generic=np.asarray(generic, dtype=np.float64) - offset, origin=offset)
+    return np.ascontiguousarray(gray[top:bottom, left:right]), np.array([left, top], dtype=np.float64)
+
+
+def face_in_crop(image: np.ndarray, origin: np.ndarray, box: np.ndarray, points: np.ndarray,
+                 generic: np.ndarray, *, recording_id: str, frame: int) -> AnnotatedFace:
+    """An annotated face from its crop (``crop_around``), everything moved into crop pixels.
+
+    Parameters
+    ----------
+    image, origin
+        As ``crop_around`` returns them.
+    box : array_like, shape (4,)
+        The tracker's box in frame pixels (left, top, right, bottom, inclusive).
+    points, generic : array_like, shape (68, 2)
+        Manual and generic landmarks in frame pixels.
+    recording_id : str
+    frame : int
+    """
+    origin = np.asarray(origin, dtype=np.float64)
+    return AnnotatedFace(recording_id=recording_id, frame=int(frame), image=image,
+                         box=np.asarray(box, dtype=np.float64) - np.tile(origin, 2),
+                         points=np.asarray(points, dtype=np.float64) - origin,
+                         generic=np.asarray(generic, dtype=np.float64) - origin, origin=origin)
+
+
+def crop_face(gray: np.ndarray, box: np.ndarray, points: np.ndarray, generic: np.ndarray, *,
+              recording_id: str, frame: int) -> AnnotatedFace:
+    """An annotated face cut out of its whole frame ``gray`` (``crop_around``, ``face_in_crop``)."""
+    return face_in_crop(*crop_around(gray, box), box, points, generic, recording_id=recording_id,
+                        frame=frame)
 
 
 def mirror_face(face: AnnotatedFace) -> AnnotatedFace:
