@@ -57,8 +57,8 @@ from features.video.decode import iter_frames
 from features.video.landmark_error import ERROR_REGIONS, face_errors, read_neuroface_landmarks
 from features.video.landmarks import BOX_COLUMNS, X_COLUMNS, Y_COLUMNS, landmark_array
 from features.video.shape_training import (AnnotatedFace, ShapeTrainingOptions, crop_around,
-                                           face_in_crop, fit_fold, gather_fits, group_folds, heldout_folds,
-                                           train_predictor)
+                                           face_in_crop, fit_fold, gather_fits, group_folds,
+                                           heldout_folds, train_predictor)
 from pipeline import cache, runner
 from pipeline.landmarks import (add_tracker_arguments, generic_choice, tracker_params,
                                 tracking_items, track_one)
@@ -180,9 +180,16 @@ def check_annotations(manual: pd.DataFrame, tracked: pd.DataFrame, frame_size: t
     return frames
 
 
+def crops_with_box(frames: dict, boxes: np.ndarray) -> dict:
+    """Frame index -> (image, origin) of ``crop_around`` for the ``frames`` (index -> whole gray
+    frame) where the generic tracker had a box (``boxes``: the table's ``BOX_COLUMNS``)."""
+    return {index: crop_around(gray, boxes[index]) for index, gray in frames.items()
+            if index < len(boxes) and np.isfinite(boxes[index]).all()}
+
+
 def decoded_crops(video: str, wanted: set[int], boxes: np.ndarray
                   ) -> tuple[dict, tuple[int, int]]:
-    """Decode a video for the crops (``crop_around``) of the ``wanted`` frames that have a box.
+    """Decode a video for the crops (``crops_with_box``) of its ``wanted`` frames.
 
     Returns
     -------
@@ -191,14 +198,14 @@ def decoded_crops(video: str, wanted: set[int], boxes: np.ndarray
     frame_size : (int, int)
         Width and height of the video's frames, pixels.
     """
-    crops, frame_size = {}, None
+    kept, frame_size = {}, None
     for index, _, gray in iter_frames(video):
         frame_size = (gray.shape[1], gray.shape[0])
-        if index in wanted and index < len(boxes) and np.isfinite(boxes[index]).all():
-            crops[index] = crop_around(gray, boxes[index])
+        if index in wanted:
+            kept[index] = gray
     if frame_size is None:
         raise MediaError(f"{video}: decoded to no frames")
-    return crops, frame_size
+    return crops_with_box(kept, boxes), frame_size
 
 
 def annotated_faces(crops: dict, frame_size: tuple[int, int], manual: pd.DataFrame,
@@ -498,10 +505,9 @@ def training_key(recordings: pd.DataFrame, run_dir: Path, options: ShapeTraining
                           code=cache.code_digest(CODE_MODULES))
 
 
-def annotated_frame_numbers(file: str, frame_base: int) -> set[int]:
-    """The 0-based video frames a manual landmark file annotates (``MediaError`` when the file
-    cannot be read)."""
-    return {int(frame) - frame_base for frame in read_neuroface_landmarks(file)["frame"]}
+def annotated_frame_numbers(manual: pd.DataFrame, frame_base: int) -> set[int]:
+    """The 0-based video frames a manual landmark table (``read_neuroface_landmarks``) annotates."""
+    return {int(frame) - frame_base for frame in manual["frame"]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -525,7 +531,8 @@ def track_keeping_crops(item: dict) -> ItemResult:
     annotated frames (``TrackedWithCrops``), so that learning from them needs no second decoding
     of the video. A plain result when the tracking was up to date and nothing was decoded."""
     try:
-        wanted = annotated_frame_numbers(item["annotations"], item["frame_base"])
+        wanted = annotated_frame_numbers(read_neuroface_landmarks(item["annotations"]),
+                                         item["frame_base"])
     except MediaError:  # the tracking stands; collect_faces reports the file with its row
         wanted = set()
     kept = {}
@@ -543,8 +550,7 @@ def track_keeping_crops(item: dict) -> ItemResult:
     height, width = next(iter(kept.values())).shape
     return TrackedWithCrops(**{f.name: getattr(result, f.name)
                                for f in dataclasses.fields(ItemResult)},
-                            crops={f: crop_around(gray, boxes[f]) for f, gray in kept.items()
-                                   if np.isfinite(boxes[f]).all()},
+                            crops=crops_with_box(kept, boxes),
                             frame_size=(width, height))
 
 
@@ -563,8 +569,8 @@ def recording_faces(recording: dict, run_dir: Path, frame_base: int,
         manual = read_neuroface_landmarks(file)
         tracked = pd.read_parquet(generic)
         if kept is None:
-            wanted = {int(frame) - frame_base for frame in manual["frame"]}
-            crops, frame_size = decoded_crops(recording["video_path"], wanted,
+            crops, frame_size = decoded_crops(recording["video_path"],
+                                              annotated_frame_numbers(manual, frame_base),
                                               tracked[BOX_COLUMNS].to_numpy(dtype=np.float64))
         else:
             crops, frame_size = kept.crops, kept.frame_size
