@@ -77,7 +77,9 @@ def numeric_matrix(X: pd.DataFrame, columns: list[str], *, what: str) -> np.ndar
     FeatureTableError
         If a column is not numeric or holds +/-inf (the message names column and row).
     """
-    present = set(X.columns)  # hashing once: Index membership per column dominated a fit
+    # Hashing once (Index membership per column dominated a fit), from a plain list: iterating
+    # pandas' Arrow-backed string Index yields one element at a time, several times slower.
+    present = set(X.columns.tolist())
     missing = [c for c in columns if c not in present]
     if missing:
         raise ModelMismatchError(f"{what} lacks {len(missing)} feature column(s) the model needs: "
@@ -139,7 +141,7 @@ class Preprocessor:
         Columns of ``X`` beyond ``input_columns`` are ignored; missing ones raise
         ``ModelMismatchError``. NaN remain only when ``impute`` is False.
         """
-        present = set(X.columns)
+        present = set(X.columns.tolist())
         missing = [c for c in self.input_columns if c not in present]
         if missing:
             raise ModelMismatchError(f"{what} lacks {len(missing)} feature column(s) the model "
@@ -230,7 +232,7 @@ def fit_preprocessor(X: pd.DataFrame, *, impute: bool = True, scale: bool = True
         raise ConfigError(f"clip={clip!r} needs scale=True and a positive value")
     if len(X) == 0:
         raise FeatureTableError("the training table has no rows")
-    columns = [str(c) for c in X.columns]
+    columns = [str(c) for c in X.columns.tolist()]
     if len(set(columns)) != len(columns):
         duplicated = sorted({c for c in columns if columns.count(c) > 1})
         raise FeatureTableError(f"the training table repeats column(s) {', '.join(duplicated)}")
