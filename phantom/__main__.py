@@ -35,6 +35,10 @@ def add_arguments(parser) -> None:
                         help="clip length in seconds (default: %(default)s)")
     parser.add_argument("--followup-share", type=float, default=defaults.followup_share,
                         help="share of post-stroke subjects with a follow-up visit (default: %(default)s)")
+    parser.add_argument("--annotate-followups", action="store_true",
+                        help="write manual landmark files for follow-up visits too, as NeuroFace "
+                             "does (default: first visits only, as a clinic that annotates a "
+                             "patient once; the truth cohort annotates every visit)")
     parser.add_argument("--faces", type=Path, default=None,
                         help="folder of face photos with manual landmarks (*.png with an iBUG .pts "
                              "beside each); identities are made from these instead of the "
@@ -75,7 +79,7 @@ def run(args) -> int:
     else:
         params = PhantomParams(subjects_per_group=args.subjects, stroke_subjects=args.stroke_subjects,
                                followup_share=args.followup_share, seed=args.seed, fps=args.fps,
-                               clip_s=args.seconds)
+                               clip_s=args.seconds, annotate_followups=args.annotate_followups)
     start = time.monotonic()
     counts = generate(args.out, params, workers=args.workers, faces_dir=args.faces,
                       tasks=tasks)

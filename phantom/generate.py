@@ -3,7 +3,8 @@
 Output folder::
 
     <out>/healthy_controls/Videos/N001_02_NSM_SPREAD_color.avi   (H.264 + PCM audio)
-    <out>/healthy_controls/Landmarks_gt/N001_02_NSM_SPREAD_color.txt   (sampled "manual" frames)
+    <out>/healthy_controls/Landmarks_gt/N001_02_NSM_SPREAD_color.txt   (sampled "manual" frames;
+                                                               first visits only unless annotate_followups)
     <out>/healthy_controls/SLP_Assessment_HC.xlsx, participants.csv
     <out>/stroke/Videos_and_metadata/..., <out>/als/Videos/...
     <out>/truth/subjects.csv      latent truth per subject and visit
@@ -60,7 +61,10 @@ class PhantomParams:
     measured SLP totals called 2 recovered, and a training part with one recovered subject
     allows no inner split). ``task_seconds`` gives some tasks a clip length other than
     ``clip_s``, as (task, seconds) pairs; ``first_pts`` is the presentation timestamp, in frames,
-    of every clip's first frame.
+    of every clip's first frame. ``annotate_followups`` False writes manual landmark files for
+    the first visit only, as a clinic that annotates a patient once would: the follow-up visits
+    are then tracked with the model adapted to the patient's first-visit frames, never with one
+    that saw them (NeuroFace annotates every video; the truth cohort does too).
     """
 
     subjects_per_group: int = 6
@@ -74,6 +78,7 @@ class PhantomParams:
     height: int = 480
     task_seconds: tuple = ()
     first_pts: int = 0
+    annotate_followups: bool = False
 
     def seconds(self, task: str) -> float:
         """Clip length of ``task`` in seconds."""
@@ -93,7 +98,8 @@ def truth_cohort_params(*, subjects_per_group: int, seed: int) -> PhantomParams:
     """Settings of a truth cohort (see ``TRUTH_TASKS``): ``subjects_per_group`` in every group, every
     post-stroke subject followed up."""
     return PhantomParams(subjects_per_group=subjects_per_group, stroke_subjects=None, seed=seed,
-                         task_seconds=TRUTH_TASK_SECONDS, first_pts=TRUTH_FIRST_PTS)
+                         task_seconds=TRUTH_TASK_SECONDS, first_pts=TRUTH_FIRST_PTS,
+                         annotate_followups=True)
 
 
 @dataclass(frozen=True)
@@ -258,11 +264,14 @@ def make_clip(out: Path, params: PhantomParams, truth: design.SubjectTruth, task
                              sr=params.audio_rate, rng=rng_audio)
     write_clip(video, frames(), fps=params.fps, size=(params.width, params.height),
                audio=audio, audio_rate=params.audio_rate, first_pts=params.first_pts)
-    marked = np.sort(rng_marks.choice(n_frames, size=int(rng_marks.integers(6, 16)), replace=False))
-    manual = points[marked] + rng_marks.normal(0, ANNOTATOR_SD_PX, size=points[marked].shape)
-    landmark_txt.write_landmark_txt(
-        neuroface.landmarks_path(out, truth.group, truth.subject_id, truth.visit, task),
-        landmark_txt.landmark_table(marked, manual))
+    manual_file = neuroface.landmarks_path(out, truth.group, truth.subject_id, truth.visit, task)
+    if params.annotate_followups or truth.visit == design.BASELINE_VISIT:
+        marked = np.sort(rng_marks.choice(n_frames, size=int(rng_marks.integers(6, 16)), replace=False))
+        manual = points[marked] + rng_marks.normal(0, ANNOTATOR_SD_PX, size=points[marked].shape)
+        landmark_txt.write_landmark_txt(manual_file, landmark_txt.landmark_table(marked, manual))
+    else:
+        # a file an earlier cohort in this folder wrote would be read as this clip's annotation
+        manual_file.unlink(missing_ok=True)
     start_s = params.first_pts / params.fps  # the first frame's time on the file's clock
     events = [{**dataclasses.asdict(e), "onset_s": start_s + e.onset_s} for e in schedule.events]
     clip = {

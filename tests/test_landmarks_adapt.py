@@ -75,8 +75,13 @@ def test_each_recording_is_tracked_with_the_model_chosen_for_its_subject(adapted
         assert stored["shape_model"]["name"] == row.model
         if row.model != GENERIC:
             assert stored["shape_model"]["sha256"] == row.sha256
-    # the generic tables stay for the before/after comparison
-    assert len(list((run / "cache" / "landmarks_generic").glob("*.parquet"))) == len(validated)
+    # the phantom's follow-up visit has no manual frames, and is tracked with its subject's model all
+    # the same; the generic tables of the annotated recordings stay for the before/after comparison
+    annotated = validated.loc[validated["landmarks_path"] != "", "recording_id"]
+    assert validated["visit"].eq("03").any()
+    assert set(validated.loc[validated["visit"] == "03", "recording_id"]).isdisjoint(annotated)
+    generic = {p.stem for p in (run / "cache" / "landmarks_generic").glob("*.parquet")}
+    assert generic == set(annotated)
 
 
 def test_the_cache_key_changes_with_the_model(adapted):
@@ -118,7 +123,8 @@ def test_models_are_the_same_whether_the_frames_were_kept_while_tracking_or_deco
     run = tmp_path / "run"
     shutil.copytree(adapted["run"], run)
     first = {p.name: cache.file_digest(p) for p in (run / "shape_models").glob("*.dat")}
-    n_recordings = len(pd.read_parquet(run / "manifest.validated.parquet"))
+    validated = pd.read_parquet(run / "manifest.validated.parquet")
+    n_recordings = (validated["landmarks_path"] != "").sum()
     log = (run / "logs" / "avstroke.log").read_text()
     assert f"; {n_recordings} recordings' frames kept while tracking)" in log
     (run / "shape_models" / CHOICE_FILE).unlink()
@@ -152,6 +158,7 @@ def test_a_bad_landmark_file_fails_its_recording_only_with_its_manifest_row(adap
     assert "header has 4 columns" in failed[manifest["recording_id"].iloc[0]]
     assert "manifest row 3: " in failed[manifest["recording_id"].iloc[1]]
     assert "outside the video" in failed[manifest["recording_id"].iloc[1]]
-    assert len(list((run / "cache" / "landmarks_generic").glob("*.parquet"))) == len(manifest)
+    assert len(list((run / "cache" / "landmarks_generic").glob("*.parquet"))) == (
+        manifest["landmarks_path"] != "").sum()
     frames = pd.read_parquet(run / "landmarks_adaptation_frames.parquet")
     assert not set(frames["recording_id"]) & set(failed.index)

@@ -43,9 +43,12 @@ def test_layout_follows_the_neuroface_release(phantom):
     items = ["Symmetry", "ROM", "Speed", "Variability", "Fatigue"]
     assert (book[[f"SLP1 {i}" for i in items]].sum(axis=1) == book["SLP1 Tot"]).all()
     assert book[[f"SLP2 {i}" for i in items]].isin([1, 2, 3, 4, 5]).all().all()
-    # a stroke subset is seen again at visit 03
+    # a stroke subset is seen again at visit 03, its frames annotated at the first visit only
     followed = truth[truth["visit"] == "03"]
     assert len(followed) == 1 and followed["group"].eq("PS").all()
+    again = followed["subject_id"].iloc[0]
+    assert (phantom / "stroke" / "Landmarks_gt" / f"{again}_02_DDK_PA_color.txt").is_file()
+    assert not list(phantom.rglob(f"{again}_03_*.txt"))
 
 
 def test_adapter_places_every_file_and_joins_scores(phantom, tmp_path):
@@ -53,7 +56,8 @@ def test_adapter_places_every_file_and_joins_scores(phantom, tmp_path):
     table = placed.manifest
     assert placed.unplaced == []
     assert placed.counts["videos"] == len(list(phantom.rglob("*_color.avi")))
-    assert placed.counts["with_manual_landmarks"] == placed.counts["videos"] == placed.counts["with_scores"]
+    assert placed.counts["videos"] == placed.counts["with_scores"]
+    assert placed.counts["with_manual_landmarks"] == (table["visit"] == "02").sum() < len(table)
     assert set(table["group"]) == {"HC", "PS", "ALS"}
     row = table.set_index("recording_id").loc["S001_02_NSM_SPREAD"]
     assert row["subject_id"] == "S001" and row["visit"] == "02" and row["task"] == "NSM_SPREAD"
@@ -113,6 +117,22 @@ def test_rerun_writes_nothing_and_same_seed_gives_same_truth(phantom, tmp_path):
     a = pd.read_parquet(phantom / "truth" / "landmarks" / f"{rid}.parquet")
     b = pd.read_parquet(again / "truth" / "landmarks" / f"{rid}.parquet")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_follow_up_annotations_are_written_on_request_and_removed_when_not(tmp_path):
+    annotated = dataclasses.replace(PARAMS, clip_s=1.5, annotate_followups=True)
+    generate(tmp_path, annotated, workers=2, tasks=("NSM_SPREAD",))
+    truth = pd.read_csv(tmp_path / "truth" / "subjects.csv", dtype={"visit": str})
+    subject = truth.loc[truth["visit"] == "03", "subject_id"].iloc[0]
+    marks = tmp_path / "stroke" / "Landmarks_gt"
+    followup, baseline = (marks / f"{subject}_{visit}_NSM_SPREAD_color.txt" for visit in ("03", "02"))
+    assert followup.is_file()
+    first = baseline.read_text()
+    generate(tmp_path, dataclasses.replace(annotated, annotate_followups=False), workers=2,
+             tasks=("NSM_SPREAD",))
+    # the earlier cohort's file would otherwise be read as an annotation of the new clip
+    assert not followup.exists()
+    assert baseline.read_text() == first
 
 
 def test_nothing_but_the_impairment_depends_on_group():
