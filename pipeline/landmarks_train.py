@@ -19,7 +19,8 @@ What "held out" means for the models in use: the model a recording is finally fi
 trained on all of its subject's annotated frames, those of that recording included (NeuroFace
 annotates every video). The leave-one-video-out error is therefore the error on a video none of
 whose frames the model saw: an upper bound for the frames between the annotated ones of a video
-the model did see, and the expected error on a new video of a known subject.
+the model did see, and the expected error on a new video of a known subject (a recording
+without manual frames, such as a follow-up visit when only the first was annotated, is one).
 
 A subject's recordings are fitted with its subject model when that model's held-out error over
 the subject's annotated frames beats the generic model's on the same frames; else with the cohort
