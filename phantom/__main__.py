@@ -46,8 +46,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--truth-cohort", action="store_true",
                         help="the cohort the truth checks use (needs --faces): smile, /pa/, "
                              "/pa-ta-ka/ and sentence clips long enough for several attempts, a "
-                             "first frame at pts 1, --subjects in every group; --stroke-subjects, "
-                             "--tasks, --seconds and --followup-share are then ignored")
+                             "first frame at pts 1, manual frames at every visit, --subjects in "
+                             "every group; --stroke-subjects, --tasks, --seconds, --followup-share "
+                             "and --annotate-followups are then ignored")
     parser.add_argument("--tasks", default=",".join(NEUROFACE),
                         help="comma-separated task codes to record (default: all)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
