@@ -226,6 +226,8 @@ def oof_explanations(X: pd.DataFrame, y, groups, *, columns: list, task_type: st
                 shuffled_values[held_out] = rng.permutation(values[held_out])
             pred = baseline_pred.copy()
             for (fold, model), matrix, position in zip(fitted, raw, positions):
+                # drawn before the skip below, so the random stream (and every later fold's
+                # shuffle) does not depend on which columns each fold's preprocessing kept
                 shuffled_column = (rng.permutation(values[fold.test]) if within_folds
                                    else shuffled_values[fold.test])
                 if column not in position:  # this fold's model dropped it: nothing changes
